@@ -1,0 +1,176 @@
+// Command vmcp is a virtual MCP gateway: one MCP endpoint in front of many
+// backend MCP servers.
+//
+//	vmcp serve [--config FILE] [--listen ADDR]   run the gateway (no config: built-in demo)
+//	vmcp validate --config FILE                  check a config and exit
+//	vmcp version                                 print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/gateway"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  vmcp serve [--config FILE] [--listen ADDR] [--log-level LEVEL]
+             run the gateway; with no --config, a self-contained demo
+  vmcp validate --config FILE
+             check a config file and exit
+  vmcp version
+             print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "vmcp %s\n", version)
+		return 0
+	case "example-server":
+		// Used by the demo to run its stdio backend as a child process.
+		return exampleServer(args[1:], stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "vmcp: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "vmcp validate: --config is required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "vmcp: invalid config:\n%v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d backends)\n", *path, len(cfg.Backends))
+	return 0
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML); none runs the built-in demo")
+	listen := fs.String("listen", "", "listen address, overrides the config (default 127.0.0.1:4483)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "vmcp: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var cfg *config.Config
+	if *path == "" {
+		demo, err := startDemo(ctx, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "vmcp: starting demo: %v\n", err)
+			return 1
+		}
+		defer demo.Close()
+		cfg = demo.Config
+	} else {
+		var err error
+		if cfg, err = config.Load(*path); err != nil {
+			fmt.Fprintf(stderr, "vmcp: invalid config:\n%v\n", err)
+			return 1
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	g, err := gateway.New(cfg, gateway.Options{Version: version, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "vmcp: %v\n", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		g.Shutdown(context.Background())
+		fmt.Fprintf(stderr, "vmcp: %v\n", err)
+		return 1
+	}
+	log.Info("vmcp listening", "url", fmt.Sprintf("http://%s%s", ln.Addr(), cfg.Path), "backends", len(cfg.Backends), "version", version)
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		if err != nil {
+			log.Error("server stopped", "err", err)
+			g.Shutdown(context.Background())
+			return 1
+		}
+		return 0
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.Server.ShutdownGrace.D())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace.D())
+	defer cancel()
+	err = g.Shutdown(sctx)
+	<-served
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func exampleServer(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("example-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "example", "server name")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := exampleserver.ServeStdio(ctx, exampleserver.Options{Name: *name, Logger: log}); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "example-server: %v\n", err)
+		return 1
+	}
+	return 0
+}

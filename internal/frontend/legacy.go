@@ -1,0 +1,223 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/session"
+)
+
+// legacyHandler serves Streamable HTTP for the legacy protocol era, where a
+// client holds a protocol session (Mcp-Session-Id) from initialize to
+// DELETE.
+type legacyHandler struct {
+	opts *Options
+	log  *slog.Logger
+	m    *session.Manager
+}
+
+func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		h.post(w, r)
+	case http.MethodDelete:
+		h.delete(w, r)
+	case http.MethodGet:
+		// No standalone server-to-client stream yet.
+		w.Header().Set("Allow", "POST, DELETE")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// readBody reads a capped body. It answers 413 itself and returns ok=false.
+func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, bool) {
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
+		return nil, false
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := bytesBuffer{b: (*bp)[:0]}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	*bp = buf.b
+	if err != nil {
+		bufPool.Put(bp)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
+		} else {
+			writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "reading request body: %v", err))
+		}
+		return nil, false
+	}
+	return bp, true
+}
+
+func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeHTTPError(w, http.StatusUnsupportedMediaType, nil, errorf(codeInvalidRequest, "Content-Type must be application/json"))
+			return
+		}
+	}
+	bp, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	defer bufPool.Put(bp)
+	msg, jerr := jsonrpc.Decode(*bp, h.opts.MaxMessageDepth)
+	if jerr != nil {
+		writeHTTPError(w, http.StatusBadRequest, nil, jerr)
+		return
+	}
+	if msg.Method == "initialize" {
+		h.initialize(w, r, msg)
+		return
+	}
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, msg.ID, errorf(codeInvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
+		return
+	}
+	if v := r.Header.Get(headerProtocolVersion); v != "" && !isLegacy(v) {
+		writeHTTPError(w, http.StatusBadRequest, msg.ID, errorf(codeInvalidRequest, "Bad Request: unsupported MCP-Protocol-Version %q", v))
+		return
+	}
+	s, err := h.m.Get(r.Context(), sid)
+	if err != nil {
+		writeHTTPError(w, http.StatusNotFound, msg.ID, errorf(codeSessionNotFound, "Session not found"))
+		return
+	}
+	if !msg.IsRequest() {
+		// Notifications and responses are accepted without a body.
+		h.accept(r.Context(), s, msg)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	result, err := dispatch(r.Context(), s, msg.Method, msg.Params)
+	h.respond(w, msg.ID, result, err)
+}
+
+// accept handles a client notification or response.
+func (h *legacyHandler) accept(ctx context.Context, s *session.Session, msg *jsonrpc.Message) {
+	// notifications/initialized needs no action: sessions are ready once
+	// created. Cancellation and server-request responses are routed once
+	// streams exist.
+}
+
+func (h *legacyHandler) respond(w http.ResponseWriter, id json.RawMessage, result json.RawMessage, err error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	var b []byte
+	if err != nil {
+		b = jsonrpc.AppendError((*bp)[:0], id, h.toRPCError(err))
+	} else {
+		b = jsonrpc.AppendResult((*bp)[:0], id, result)
+	}
+	*bp = b
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
+	if !msg.IsRequest() {
+		writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "initialize must be a request"))
+		return
+	}
+	var p struct {
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
+		ClientInfo      json.RawMessage `json:"clientInfo"`
+	}
+	if err := json.Unmarshal(msg.Params, &p); err != nil || p.ProtocolVersion == "" {
+		writeHTTPError(w, http.StatusOK, msg.ID, errorf(jsonrpc.CodeInvalidParams, "initialize: params must include protocolVersion"))
+		return
+	}
+	version := negotiate(p.ProtocolVersion)
+	s, err := h.m.Create(r.Context(), session.CreateRequest{
+		Identity:           clientIdentity(r),
+		ProtocolVersion:    version,
+		ClientInfo:         p.ClientInfo,
+		ClientCapabilities: p.Capabilities,
+	})
+	if errors.Is(err, session.ErrAtCapacity) || errors.Is(err, session.ErrIdentityAtCapacity) || errors.Is(err, session.ErrClosed) {
+		w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter.Seconds()))
+		writeHTTPError(w, http.StatusServiceUnavailable, msg.ID, errorf(codeServerError, "Maximum concurrent sessions exceeded; retry later"))
+		return
+	}
+	if err != nil {
+		h.log.Warn("initialize failed", "err", err)
+		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %v", err))
+		return
+	}
+	result, _ := json.Marshal(map[string]any{
+		"protocolVersion": version,
+		"capabilities":    serverCapabilities,
+		"serverInfo":      h.opts.ServerInfo,
+	})
+	w.Header().Set(headerSessionID, s.ID())
+	h.respond(w, msg.ID, result, nil)
+}
+
+// serverCapabilities is what vmcp advertises: the union of what it can
+// route; backends that lack a feature simply contribute nothing to it.
+var serverCapabilities = json.RawMessage(`{"tools":{"listChanged":true},"resources":{"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`)
+
+func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
+		return
+	}
+	if err := h.m.Delete(r.Context(), sid); errors.Is(err, session.ErrNotFound) {
+		writeHTTPError(w, http.StatusNotFound, nil, errorf(codeSessionNotFound, "Session not found"))
+		return
+	} else if err != nil {
+		h.log.Warn("closing session", "err", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// clientIdentity is the identity sessions are counted and bound by: the
+// client IP while vmcp has no authentication.
+func clientIdentity(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return "ip:" + r.RemoteAddr
+	}
+	return "ip:" + host
+}
+
+// bytesBuffer is a minimal growable buffer whose storage can go back to a
+// pool.
+type bytesBuffer struct{ b []byte }
+
+func (b *bytesBuffer) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	for {
+		if len(b.b) == cap(b.b) {
+			b.b = append(b.b, 0)[:len(b.b)]
+		}
+		m, err := r.Read(b.b[len(b.b):cap(b.b)])
+		b.b = b.b[:len(b.b)+m]
+		n += int64(m)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package frontend
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+const (
+	headerSessionID       = "Mcp-Session-Id"
+	headerProtocolVersion = "Mcp-Protocol-Version"
+
+	codeInvalidRequest = jsonrpc.CodeInvalidRequest
+	codeServerError    = jsonrpc.CodeServerError
+	// codeSessionNotFound accompanies HTTP 404 for an unknown session.
+	codeSessionNotFound = -32001
+)
+
+// legacyVersions are the protocol versions with protocol sessions that vmcp
+// speaks to clients, newest first.
+var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+func isLegacy(v string) bool {
+	for _, l := range legacyVersions {
+		if v == l {
+			return true
+		}
+	}
+	return false
+}
+
+// isModern reports whether v belongs to the stateless era (2026-07-28 on).
+func isModern(v string) bool { return v >= "2026-07-28" && len(v) == 10 }
+
+// negotiate picks the version to answer initialize with: the client's if
+// vmcp speaks it, else the newest legacy version.
+func negotiate(requested string) string {
+	if isLegacy(requested) {
+		return requested
+	}
+	return legacyVersions[0]
+}
+
+func errorf(code int, format string, args ...any) *jsonrpc.Error {
+	return jsonrpc.Errorf(code, format, args...)
+}
+
+// writeHTTPError answers with an HTTP status and a JSON-RPC error body.
+func writeHTTPError(w http.ResponseWriter, status int, id json.RawMessage, e *jsonrpc.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(jsonrpc.AppendError(nil, id, e))
+}
+
+// retryAfter formats a Retry-After value in whole seconds (at least 1).
+func retryAfter(secs float64) string {
+	n := int(secs + 0.5)
+	if n < 1 {
+		n = 1
+	}
+	return strconv.Itoa(n)
+}
+
+// cursor encodes an opaque pagination cursor over vmcp's own lists.
+func encodeCursor(offset int) string { return fmt.Sprintf("v1.%d", offset) }
+
+var errBadCursor = errors.New("invalid cursor")
+
+func decodeCursor(c string) (int, error) {
+	var n int
+	if _, err := fmt.Sscanf(c, "v1.%d", &n); err != nil || n < 0 || encodeCursor(n) != c {
+		return 0, errBadCursor
+	}
+	return n, nil
+}

@@ -1,0 +1,118 @@
+// Package frontend is vmcp's client-facing side: the Streamable HTTP
+// endpoint with its JSON-RPC dispatch, and the operational endpoints
+// (/health, /readyz, /status, /metrics). It turns HTTP requests into calls
+// on sessions from a session.Manager and knows nothing about backends.
+package frontend
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/session"
+)
+
+// Options configure a Server. Manager is required.
+type Options struct {
+	Manager *session.Manager
+	// Path is the MCP endpoint, default "/mcp".
+	Path string
+	// MaxBodyBytes caps a request body (413 beyond); default 4 MiB.
+	MaxBodyBytes int64
+	// MaxMessageDepth caps JSON nesting; default 64.
+	MaxMessageDepth int
+	// RetryAfter is sent with 503 when admission fails; default 30s.
+	RetryAfter time.Duration
+	// ServerInfo is the serverInfo answered to initialize.
+	ServerInfo json.RawMessage
+	// Status, if set, adds fields to GET /status. It must return no secret.
+	Status func() any
+	// Ready reports readiness for /readyz; nil means always ready.
+	Ready func() error
+	// Metrics serves /metrics when set.
+	Metrics http.Handler
+	Logger  *slog.Logger
+}
+
+// Server is the front end. Create it with New; it is an http.Handler and
+// safe for concurrent use.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+	legacy *legacyHandler
+}
+
+// New returns a Server.
+func New(opts Options) *Server {
+	if opts.Path == "" {
+		opts.Path = "/mcp"
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	if opts.MaxMessageDepth <= 0 {
+		opts.MaxMessageDepth = 64
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 30 * time.Second
+	}
+	if opts.ServerInfo == nil {
+		opts.ServerInfo = json.RawMessage(`{"name":"vmcp","version":"dev"}`)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.legacy = &legacyHandler{opts: &s.opts, log: s.log, m: opts.Manager}
+	s.mux.HandleFunc(opts.Path, s.serveMCP)
+	s.mux.HandleFunc("GET /health", s.health)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /status", s.status)
+	if opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", opts.Metrics)
+	}
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// serveMCP routes by protocol era. Legacy-era versions (2025-11-25 and
+// earlier) carry protocol sessions; the modern, stateless era will get a
+// handler of its own beside the legacy one.
+func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
+	if v := r.Header.Get(headerProtocolVersion); v != "" && isModern(v) {
+		writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "protocol version %s is not supported by this server yet; use 2025-11-25 or earlier", v))
+		return
+	}
+	s.legacy.ServeHTTP(w, r)
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"status":"ok"}`))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	w.Write([]byte(`{"status":"ready"}`))
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	st := map[string]any{"sessions": s.opts.Manager.Len()}
+	if s.opts.Status != nil {
+		st["gateway"] = s.opts.Status()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(st)
+}

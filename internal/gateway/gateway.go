@@ -1,0 +1,217 @@
+// Package gateway assembles a running vmcp from its config: one connector
+// per backend, the session factory and manager, the metadata store and the
+// front end, and owns their start and orderly shutdown.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/aggregate"
+	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/frontend"
+	"github.com/vmcp/vmcp/internal/session"
+	"github.com/vmcp/vmcp/internal/store"
+)
+
+// Options carry what is not in the config file.
+type Options struct {
+	Version string
+	Logger  *slog.Logger
+	// Now is the clock for session expiry; tests may fake it.
+	Now func() time.Time
+	// SweepInterval is how often expiry runs; default 1s.
+	SweepInterval time.Duration
+}
+
+// Gateway is one vmcp instance. Serve runs it; Shutdown stops it.
+type Gateway struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	store      store.Store
+	manager    *session.Manager
+	frontend   *frontend.Server
+	connectors []backend.Connector
+	httpSrv    *http.Server
+
+	stopSweep context.CancelFunc
+	sweepDone chan struct{}
+	shutdown  sync.Once
+	shutErr   error
+}
+
+// New builds a Gateway from a validated config. It starts nothing that
+// listens; it does start the expiry sweep, stopped by Shutdown.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	g := &Gateway{cfg: cfg, log: opts.Logger}
+	var backends []session.Backend
+	for _, b := range cfg.Backends {
+		c, err := newConnector(b, opts.Logger)
+		if err != nil {
+			g.closeConnectors()
+			return nil, err
+		}
+		g.connectors = append(g.connectors, c)
+		backends = append(backends, session.Backend{Name: b.Name, Connector: c})
+	}
+	switch cfg.Store.Type {
+	case "", "memory":
+		g.store = store.NewMemory()
+	default:
+		g.closeConnectors()
+		return nil, fmt.Errorf("store.type: %q is not supported yet", cfg.Store.Type)
+	}
+	info, _ := json.Marshal(map[string]string{"name": "vmcp", "version": opts.Version})
+	factory := session.NewFactory(session.FactoryOptions{
+		Backends:        backends,
+		Aggregation:     aggregationOptions(cfg.Aggregation),
+		InitConcurrency: cfg.Session.BackendInitConcurrency,
+		InitTimeout:     cfg.Session.BackendInitTimeout.D(),
+		ClientInfo:      info,
+		Logger:          opts.Logger,
+	})
+	g.manager = session.NewManager(session.ManagerOptions{
+		Store:          g.store,
+		Factory:        factory,
+		TTL:            cfg.Session.TTL.D(),
+		IdleTimeout:    cfg.Session.IdleTimeout.D(),
+		MaxSessions:    cfg.Session.MaxSessions,
+		MaxPerIdentity: cfg.Session.MaxSessionsPerIdentity,
+		SweepInterval:  opts.SweepInterval,
+		Now:            opts.Now,
+		Logger:         opts.Logger,
+	})
+	g.frontend = frontend.New(frontend.Options{
+		Manager:         g.manager,
+		Path:            cfg.Path,
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		MaxMessageDepth: cfg.Server.MaxMessageDepth,
+		RetryAfter:      cfg.Session.RetryAfter.D(),
+		ServerInfo:      info,
+		Status:          g.status,
+		Logger:          opts.Logger,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stopSweep, g.sweepDone = cancel, make(chan struct{})
+	go func() {
+		defer close(g.sweepDone)
+		g.manager.Run(ctx)
+	}()
+	return g, nil
+}
+
+func newConnector(b config.Backend, log *slog.Logger) (backend.Connector, error) {
+	switch b.Transport {
+	case config.TransportStreamableHTTP, config.TransportSSE:
+		o := backend.HTTPOptions{Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(), Logger: log}
+		if b.Transport == config.TransportSSE {
+			return backend.NewSSE(o), nil
+		}
+		return backend.NewStreamableHTTP(o), nil
+	case config.TransportStdio:
+		return backend.NewStdio(backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log}), nil
+	}
+	return nil, fmt.Errorf("backend %q: unknown transport %q", b.Name, b.Transport)
+}
+
+func aggregationOptions(a config.Aggregation) aggregate.Options {
+	o := aggregate.Options{
+		Strategy:      a.ConflictResolution,
+		PrefixFormat:  a.PrefixFormat,
+		PriorityOrder: a.PriorityOrder,
+		Tools:         make(map[string]aggregate.ToolRule, len(a.Tools)),
+	}
+	for _, t := range a.Tools {
+		r := aggregate.ToolRule{Filter: t.Filter, Overrides: make(map[string]aggregate.Override, len(t.Overrides))}
+		for k, v := range t.Overrides {
+			r.Overrides[k] = aggregate.Override{Name: v.Name, Description: v.Description}
+		}
+		o.Tools[t.Backend] = r
+	}
+	return o
+}
+
+// Handler returns the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.frontend }
+
+// Manager returns the session manager.
+func (g *Gateway) Manager() *session.Manager { return g.manager }
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// clean shutdown.
+func (g *Gateway) Serve(ln net.Listener) error {
+	g.httpSrv = &http.Server{
+		Handler:           g.frontend,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	err := g.httpSrv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, lets requests in flight finish within ctx,
+// closes every session (and so every backend session), then releases the
+// connectors. It is safe to call more than once.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.shutdown.Do(func() {
+		var errs []error
+		if g.httpSrv != nil {
+			if err := g.httpSrv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("draining requests: %w", err))
+			}
+		}
+		g.stopSweep()
+		<-g.sweepDone
+		if err := g.manager.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		g.closeConnectors()
+		g.shutErr = errors.Join(errs...)
+	})
+	return g.shutErr
+}
+
+func (g *Gateway) closeConnectors() {
+	for _, c := range g.connectors {
+		c.Close()
+	}
+}
+
+// status is the gateway part of GET /status. It holds no secret: no session
+// IDs, no headers, no URLs' credentials.
+func (g *Gateway) status() any {
+	type backendStatus struct {
+		Name      string `json:"name"`
+		Transport string `json:"transport"`
+	}
+	bs := make([]backendStatus, 0, len(g.cfg.Backends))
+	for _, b := range g.cfg.Backends {
+		bs = append(bs, backendStatus{Name: b.Name, Transport: b.Transport})
+	}
+	return map[string]any{"backends": bs, "store": g.storeType()}
+}
+
+func (g *Gateway) storeType() string {
+	if g.cfg.Store.Type == "" {
+		return "memory"
+	}
+	return g.cfg.Store.Type
+}

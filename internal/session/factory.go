@@ -1,0 +1,246 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/aggregate"
+	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/store"
+)
+
+// ErrNoBackends is wrapped by the error calls return when every backend
+// failed to initialize.
+var ErrNoBackends = errors.New("no backends available")
+
+// Backend is one configured backend as the factory sees it.
+type Backend struct {
+	Name      string
+	Connector backend.Connector
+}
+
+// FactoryOptions configure a Factory.
+type FactoryOptions struct {
+	Backends        []Backend
+	Aggregation     aggregate.Options
+	InitConcurrency int           // backends connected at once; default 10
+	InitTimeout     time.Duration // per backend, connect and list; default 5s
+	ClientInfo      json.RawMessage
+	Logger          *slog.Logger
+}
+
+// Factory builds complete Sessions. It is safe for concurrent use.
+type Factory struct {
+	opts FactoryOptions
+	log  *slog.Logger
+}
+
+// NewFactory returns a Factory.
+func NewFactory(opts FactoryOptions) *Factory {
+	if opts.InitConcurrency <= 0 {
+		opts.InitConcurrency = 10
+	}
+	if opts.InitTimeout <= 0 {
+		opts.InitTimeout = 5 * time.Second
+	}
+	if opts.ClientInfo == nil {
+		opts.ClientInfo = json.RawMessage(`{"name":"vmcp","version":"dev"}`)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Factory{opts: opts, log: opts.Logger}
+}
+
+// Backends returns the configured backend names in order.
+func (f *Factory) Backends() []string {
+	names := make([]string, len(f.opts.Backends))
+	for i, b := range f.opts.Backends {
+		names[i] = b.Name
+	}
+	return names
+}
+
+// backendInit is the outcome of connecting one backend.
+type backendInit struct {
+	client  backend.Client
+	stored  store.Backend
+	listing aggregate.Backend
+	err     error
+}
+
+// New connects every backend in parallel and returns a ready Session built
+// around meta. Backends that fail are left out and logged; if all fail the
+// session still exists but its calls return an error wrapping
+// ErrNoBackends. If meta already lists backend sessions, each is resumed by
+// its stored ID instead of initialized anew.
+//
+// The caller owns the returned Session and must Close it.
+func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, error) {
+	resume := make(map[string]store.Backend, len(meta.Backends))
+	for _, b := range meta.Backends {
+		resume[b.Name] = b
+	}
+	results := make([]backendInit, len(f.opts.Backends))
+	sem := make(chan struct{}, f.opts.InitConcurrency)
+	var wg sync.WaitGroup
+	for i, b := range f.opts.Backends {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i].err = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			results[i] = f.connect(ctx, b, meta, resume[b.Name])
+		})
+	}
+	wg.Wait()
+
+	s := &Session{
+		id:      meta.ID,
+		created: meta.Created,
+		members: make(map[string]*member, len(results)),
+		done:    make(chan struct{}),
+	}
+	s.Touch(meta.Created)
+	var listings []aggregate.Backend
+	var failures []string
+	stored := make([]store.Backend, 0, len(results))
+	for i, r := range results {
+		b := f.opts.Backends[i]
+		s.order = append(s.order, b.Name)
+		s.members[b.Name] = &member{name: b.Name, connector: b.Connector, client: r.client}
+		if r.err != nil {
+			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
+			failures = append(failures, fmt.Sprintf("%s: %v", b.Name, r.err))
+			continue
+		}
+		listings = append(listings, r.listing)
+		stored = append(stored, r.stored)
+	}
+	if len(f.opts.Backends) > 0 && len(failures) == len(f.opts.Backends) {
+		s.initErr = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, len(failures), strings.Join(failures, "; "))
+	}
+	cat, err := aggregate.Aggregate(listings, f.opts.Aggregation)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("aggregating backend capabilities: %w", err)
+	}
+	for _, w := range cat.Warnings {
+		f.log.Warn("aggregation", "warning", w)
+	}
+	s.catalog.Store(cat)
+	m := meta.Clone()
+	m.Backends = stored
+	s.meta = m
+	return s, nil
+}
+
+func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend) backendInit {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+	defer cancel()
+	opts := backend.ConnectOptions{
+		ProtocolVersion: backend.LatestProtocolVersion,
+		ClientInfo:      f.opts.ClientInfo,
+		Capabilities:    meta.ClientCapabilities,
+		ResumeSessionID: prev.SessionID,
+	}
+	c, res, err := b.Connector.Connect(ctx, opts)
+	if err != nil {
+		return backendInit{err: err}
+	}
+	st := store.Backend{Name: b.Name, SessionID: c.SessionID(), Capabilities: res.Capabilities, ProtocolVersion: res.ProtocolVersion}
+	if res.Resumed {
+		st.Capabilities, st.ProtocolVersion = prev.Capabilities, prev.ProtocolVersion
+	}
+	listing, err := list(ctx, c, b.Name, st.Capabilities)
+	if err != nil {
+		c.Close()
+		return backendInit{err: err}
+	}
+	return backendInit{client: c, stored: st, listing: listing}
+}
+
+// list fetches everything a backend offers, following pagination cursors.
+func list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMessage) (aggregate.Backend, error) {
+	var caps struct {
+		Tools     json.RawMessage `json:"tools"`
+		Resources json.RawMessage `json:"resources"`
+		Prompts   json.RawMessage `json:"prompts"`
+	}
+	if len(capsRaw) > 0 {
+		if err := json.Unmarshal(capsRaw, &caps); err != nil {
+			return aggregate.Backend{}, fmt.Errorf("backend %q: invalid capabilities: %w", name, err)
+		}
+	}
+	out := aggregate.Backend{Name: name}
+	var err error
+	if caps.Tools != nil {
+		if out.Tools, err = listAll(ctx, c, "tools/list", "tools"); err != nil {
+			return out, fmt.Errorf("backend %q: tools/list: %w", name, err)
+		}
+	}
+	if caps.Resources != nil {
+		if out.Resources, err = listAll(ctx, c, "resources/list", "resources"); err != nil {
+			return out, fmt.Errorf("backend %q: resources/list: %w", name, err)
+		}
+		if out.ResourceTemplates, err = listAll(ctx, c, "resources/templates/list", "resourceTemplates"); err != nil {
+			return out, fmt.Errorf("backend %q: resources/templates/list: %w", name, err)
+		}
+	}
+	if caps.Prompts != nil {
+		if out.Prompts, err = listAll(ctx, c, "prompts/list", "prompts"); err != nil {
+			return out, fmt.Errorf("backend %q: prompts/list: %w", name, err)
+		}
+	}
+	return out, nil
+}
+
+// maxPages bounds pagination so a backend that always returns a cursor
+// cannot hold a session's initialize forever.
+const maxPages = 1000
+
+func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.RawMessage, error) {
+	var items []json.RawMessage
+	cursor := ""
+	for range maxPages {
+		var params json.RawMessage
+		if cursor != "" {
+			params, _ = json.Marshal(map[string]string{"cursor": cursor})
+		} else {
+			params = json.RawMessage(`{}`)
+		}
+		res, err := c.Call(ctx, method, params)
+		if err != nil {
+			return nil, err
+		}
+		var page map[string]json.RawMessage
+		if err := json.Unmarshal(res, &page); err != nil {
+			return nil, fmt.Errorf("invalid result: %w", err)
+		}
+		var pageItems []json.RawMessage
+		if raw, ok := page[key]; ok {
+			if err := json.Unmarshal(raw, &pageItems); err != nil {
+				return nil, fmt.Errorf("invalid %s: %w", key, err)
+			}
+		}
+		items = append(items, pageItems...)
+		var next string
+		if raw, ok := page["nextCursor"]; ok {
+			_ = json.Unmarshal(raw, &next)
+		}
+		if next == "" {
+			return items, nil
+		}
+		cursor = next
+	}
+	return nil, fmt.Errorf("more than %d pages", maxPages)
+}

@@ -1,0 +1,312 @@
+// Package session holds vmcp's domain core: a Session owns one live client
+// per backend and routes every call by its own catalog; a Factory builds
+// complete Sessions; a Manager creates, finds, expires and closes them over
+// a metadata Store. Nothing here knows about HTTP.
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/aggregate"
+	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/store"
+)
+
+// ErrClosed is returned by calls on a session that is closing or closed.
+var ErrClosed = errors.New("session closed")
+
+// Session is one client session and the backend sessions it owns.
+//
+// All methods are safe for concurrent use. Close rejects new calls at once,
+// waits for calls in flight, then closes every backend client exactly once.
+type Session struct {
+	id       string
+	created  time.Time
+	lastSeen atomic.Int64 // unix nanos
+
+	meta    *store.Metadata // guarded by mu
+	members map[string]*member
+	order   []string // backend names in config order
+	catalog atomic.Pointer[aggregate.Catalog]
+	// initErr is set when every backend failed: calls return it.
+	initErr error
+
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
+	done     chan struct{} // closed when Close has finished
+	closeErr error
+}
+
+// ID returns the session's Mcp-Session-Id. It is a secret: never log it.
+func (s *Session) ID() string { return s.id }
+
+// Metadata returns a copy of the session's persistent metadata.
+func (s *Session) Metadata() *store.Metadata {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.meta.Clone()
+	m.LastSeen = s.LastSeen()
+	return m
+}
+
+// Created returns when the session was created.
+func (s *Session) Created() time.Time { return s.created }
+
+// LastSeen returns when the session last served a request.
+func (s *Session) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) }
+
+// Touch records activity at t.
+func (s *Session) Touch(t time.Time) { s.lastSeen.Store(t.UnixNano()) }
+
+// Catalog returns the session's current aggregated catalog.
+func (s *Session) Catalog() *aggregate.Catalog { return s.catalog.Load() }
+
+// Tools returns the aggregated tool list, or the init error if every
+// backend failed.
+func (s *Session) Tools() ([]json.RawMessage, error) { return s.list(func(c *aggregate.Catalog) []json.RawMessage { return c.Tools }) }
+
+// Resources returns the aggregated resources.
+func (s *Session) Resources() ([]json.RawMessage, error) {
+	return s.list(func(c *aggregate.Catalog) []json.RawMessage { return c.Resources })
+}
+
+// ResourceTemplates returns the aggregated resource templates.
+func (s *Session) ResourceTemplates() ([]json.RawMessage, error) {
+	return s.list(func(c *aggregate.Catalog) []json.RawMessage { return c.ResourceTemplates })
+}
+
+// Prompts returns the aggregated prompts.
+func (s *Session) Prompts() ([]json.RawMessage, error) {
+	return s.list(func(c *aggregate.Catalog) []json.RawMessage { return c.Prompts })
+}
+
+func (s *Session) list(f func(*aggregate.Catalog) []json.RawMessage) ([]json.RawMessage, error) {
+	if s.initErr != nil {
+		return nil, s.initErr
+	}
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	return f(s.catalog.Load()), nil
+}
+
+// BackendSession describes one backend session for bookkeeping. Its
+// SessionID is a secret.
+type BackendSession struct {
+	Name      string
+	SessionID string
+	Connected bool
+}
+
+// BackendSessions lists the session's backends in config order.
+func (s *Session) BackendSessions() []BackendSession {
+	out := make([]BackendSession, 0, len(s.order))
+	for _, name := range s.order {
+		c := s.members[name].current()
+		bs := BackendSession{Name: name, Connected: c != nil}
+		if c != nil {
+			bs.SessionID = c.SessionID()
+		}
+		out = append(out, bs)
+	}
+	return out
+}
+
+// acquire registers a call in flight, failing once Close has begun. The
+// WaitGroup Add happens under mu, so Close's Wait cannot miss it.
+func (s *Session) acquire() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+func (s *Session) release() { s.inflight.Done() }
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Done is closed once the session has fully closed.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Close rejects new calls, waits for the ones in flight, then closes each
+// backend client once. Later calls wait for the first to finish and return
+// its result.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return s.closeErr
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.inflight.Wait()
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.order))
+	for i, name := range s.order {
+		m := s.members[name]
+		wg.Go(func() { errs[i] = m.close() })
+	}
+	wg.Wait()
+	s.closeErr = errors.Join(errs...)
+	close(s.done)
+	return s.closeErr
+}
+
+// call sends one request to the named backend within the session's
+// draining discipline.
+func (s *Session) call(ctx context.Context, backendName, method string, params json.RawMessage) (json.RawMessage, error) {
+	if s.initErr != nil {
+		return nil, s.initErr
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	m, ok := s.members[backendName]
+	if !ok {
+		return nil, fmt.Errorf("backend %q: %w", backendName, backend.ErrUnavailable)
+	}
+	return m.call(ctx, method, params)
+}
+
+// Errors for requests the catalog cannot route. They map to -32602.
+var (
+	ErrUnknownTool     = errors.New("unknown tool")
+	ErrUnknownPrompt   = errors.New("unknown prompt")
+	ErrUnknownResource = errors.New("unknown resource")
+)
+
+// InvalidParams reports whether err should be answered with -32602.
+func InvalidParams(err error) bool {
+	return errors.Is(err, ErrUnknownTool) || errors.Is(err, ErrUnknownPrompt) ||
+		errors.Is(err, ErrUnknownResource) || errors.Is(err, errBadParams)
+}
+
+var errBadParams = errors.New("invalid params")
+
+// CallTool routes tools/call to the owning backend under its original name.
+func (s *Session) CallTool(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	return s.callNamed(ctx, "tools/call", params, ErrUnknownTool, func(c *aggregate.Catalog) map[string]aggregate.Route { return c.ToolRoutes })
+}
+
+// GetPrompt routes prompts/get to the owning backend under its original name.
+func (s *Session) GetPrompt(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	return s.callNamed(ctx, "prompts/get", params, ErrUnknownPrompt, func(c *aggregate.Catalog) map[string]aggregate.Route { return c.PromptRoutes })
+}
+
+func (s *Session) callNamed(ctx context.Context, method string, params json.RawMessage, unknown error, routes func(*aggregate.Catalog) map[string]aggregate.Route) (json.RawMessage, error) {
+	if s.initErr != nil {
+		return nil, s.initErr
+	}
+	name, err := paramString(params, "name")
+	if err != nil {
+		return nil, err
+	}
+	r, ok := routes(s.catalog.Load())[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", unknown, name)
+	}
+	if r.Name != name {
+		if params, err = setParam(params, "name", r.Name); err != nil {
+			return nil, err
+		}
+	}
+	return s.call(ctx, r.Backend, method, params)
+}
+
+// ReadResource routes resources/read by URI.
+func (s *Session) ReadResource(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	if s.initErr != nil {
+		return nil, s.initErr
+	}
+	uri, err := paramString(params, "uri")
+	if err != nil {
+		return nil, err
+	}
+	b, ok := s.catalog.Load().ResourceBackend(uri)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownResource, uri)
+	}
+	return s.call(ctx, b, "resources/read", params)
+}
+
+// Complete routes completion/complete by its ref: a prompt name or a
+// resource template.
+func (s *Session) Complete(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	if s.initErr != nil {
+		return nil, s.initErr
+	}
+	var p struct {
+		Ref struct {
+			Type string `json:"type"`
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		} `json:"ref"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadParams, err)
+	}
+	c := s.catalog.Load()
+	switch p.Ref.Type {
+	case "ref/prompt":
+		r, ok := c.PromptRoutes[p.Ref.Name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownPrompt, p.Ref.Name)
+		}
+		if r.Name != p.Ref.Name {
+			ref, err := setParam(mustRaw(params, "ref"), "name", r.Name)
+			if err != nil {
+				return nil, err
+			}
+			if params, err = setRaw(params, "ref", ref); err != nil {
+				return nil, err
+			}
+		}
+		return s.call(ctx, r.Backend, "completion/complete", params)
+	case "ref/resource":
+		b, ok := c.TemplateBackend(p.Ref.URI)
+		if !ok {
+			if b, ok = c.ResourceBackend(p.Ref.URI); !ok {
+				return nil, fmt.Errorf("%w: %q", ErrUnknownResource, p.Ref.URI)
+			}
+		}
+		return s.call(ctx, b, "completion/complete", params)
+	default:
+		return nil, fmt.Errorf("%w: unknown ref type %q", errBadParams, p.Ref.Type)
+	}
+}
+
+// Broadcast sends a request to every connected backend and returns the
+// first error; used for logging/setLevel.
+func (s *Session) Broadcast(ctx context.Context, method string, params json.RawMessage) error {
+	if s.initErr != nil {
+		return s.initErr
+	}
+	var errs []error
+	for _, name := range s.order {
+		if s.members[name].current() == nil {
+			continue
+		}
+		if _, err := s.call(ctx, name, method, params); err != nil && jsonrpc.AsError(err) == nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
