@@ -1,0 +1,217 @@
+// Package config loads and validates vmcp's YAML configuration.
+//
+// Load and Parse decode the file through yaml.Node rather than into structs
+// directly, so that every problem is reported with its line and field path,
+// for example
+//
+//	vmcp.yaml:7: backends[1].transport: must be one of streamable-http, sse, stdio (got "grpc")
+//
+// Unknown keys are errors. ${NAME} in any scalar value expands from the
+// environment and $$ stands for a literal $. Error messages never contain the
+// value of an expanded variable, since it may be a secret.
+//
+// A *Config returned by Load or Parse is complete: defaults are filled in and
+// it has passed validation. It is plain data; callers must not mutate it while
+// others read it.
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Transports a backend may use.
+const (
+	TransportStreamableHTTP = "streamable-http"
+	TransportSSE            = "sse"
+	TransportStdio          = "stdio"
+)
+
+// Conflict resolution strategies for tools, resources and prompts that
+// several backends offer under the same name.
+const (
+	StrategyPrefix   = "prefix"
+	StrategyPriority = "priority"
+	StrategyManual   = "manual"
+)
+
+// Store types.
+const (
+	StoreMemory = "memory"
+	StoreRedis  = "redis"
+)
+
+// Defaults that other packages (the CLI, the demo) refer to.
+const (
+	DefaultListen       = "127.0.0.1:4483"
+	DefaultPath         = "/mcp"
+	DefaultPrefixFormat = "{backend}_"
+)
+
+// Config is vmcp's whole configuration.
+type Config struct {
+	Listen      string      `yaml:"listen"` // host:port
+	Path        string      `yaml:"path"`   // MCP endpoint path
+	Backends    []Backend   `yaml:"backends"`
+	Aggregation Aggregation `yaml:"aggregation"`
+	Session     Session     `yaml:"session"`
+	Store       Store       `yaml:"store"`
+	Server      Server      `yaml:"server"`
+}
+
+// Backend is one MCP server behind vmcp.
+type Backend struct {
+	Name      string            `yaml:"name"`      // unique, [a-z0-9_-]+
+	Transport string            `yaml:"transport"` // one of the Transport constants
+	URL       string            `yaml:"url"`       // streamable-http and sse only
+	Headers   map[string]string `yaml:"headers"`   // streamable-http and sse only; values may be secrets
+	Timeout   Duration          `yaml:"timeout"`   // per call, > 0
+	Command   []string          `yaml:"command"`   // stdio only: argv, command[0] is the program
+	Env       map[string]string `yaml:"env"`       // stdio only: added to the child's environment
+	Keepalive *Keepalive        `yaml:"keepalive"` // nil: no keepalive pings
+}
+
+func (b *Backend) setDefaults() { b.Timeout = Duration(30 * time.Second) }
+
+// Keepalive makes a session ping its backend client every Interval and
+// treat the backend as failed after MaxFailures pings in a row fail.
+type Keepalive struct {
+	Interval    Duration `yaml:"interval"`    // required, > 0
+	MaxFailures int      `yaml:"maxFailures"` // >= 1
+}
+
+func (k *Keepalive) setDefaults() { k.MaxFailures = 3 }
+
+// Aggregation controls how backend capabilities merge into one catalog.
+type Aggregation struct {
+	ConflictResolution string `yaml:"conflictResolution"` // one of the Strategy constants
+	// PrefixFormat renames tools under the prefix strategy; "{backend}" is
+	// replaced with the backend name.
+	PrefixFormat string `yaml:"prefixFormat"`
+	// PriorityOrder names backends, highest priority first. Under the
+	// priority strategy Parse completes it: backends not listed follow in
+	// the order of Config.Backends, so it names every backend exactly once.
+	PriorityOrder []string   `yaml:"priorityOrder"`
+	Tools         []ToolRule `yaml:"tools"`
+}
+
+// ToolRule filters and renames the tools of one backend.
+type ToolRule struct {
+	Backend string `yaml:"backend"`
+	// Filter, if non-empty, lists the only tools (by original name) exposed.
+	Filter []string `yaml:"filter"`
+	// Overrides is keyed by original tool name.
+	Overrides map[string]Override `yaml:"overrides"`
+}
+
+// Override replaces a tool's name, description or both. Empty fields keep
+// the backend's value.
+type Override struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// Session holds the session limits and lifetimes.
+type Session struct {
+	TTL                    Duration `yaml:"ttl"`                    // 0: sessions never expire by age
+	IdleTimeout            Duration `yaml:"idleTimeout"`            // 0: no idle expiry
+	MaxSessions            int      `yaml:"maxSessions"`            // >= 1
+	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // 0: unlimited
+	BackendInitConcurrency int      `yaml:"backendInitConcurrency"` // >= 1
+	BackendInitTimeout     Duration `yaml:"backendInitTimeout"`     // > 0
+	MaxConcurrentCalls     int      `yaml:"maxConcurrentCalls"`     // per session, >= 1
+	CallQueueTimeout       Duration `yaml:"callQueueTimeout"`       // wait for a call slot
+	RetryAfter             Duration `yaml:"retryAfter"`             // Retry-After on 503
+}
+
+// Store selects where session metadata lives.
+type Store struct {
+	Type  string `yaml:"type"` // StoreMemory or StoreRedis
+	Redis Redis  `yaml:"redis"`
+}
+
+// Redis configures the redis store. It is validated only when Store.Type is
+// StoreRedis.
+type Redis struct {
+	Address   string `yaml:"address"` // host:port
+	DB        int    `yaml:"db"`
+	KeyPrefix string `yaml:"keyPrefix"`
+	// PasswordEnv is the NAME of an environment variable holding the
+	// password. Config never reads it, so the password is never part of a
+	// Config.
+	PasswordEnv string `yaml:"passwordEnv"`
+	TLS         bool   `yaml:"tls"`
+}
+
+// Server holds the client-facing HTTP server's limits.
+type Server struct {
+	MaxBodyBytes    int64 `yaml:"maxBodyBytes"`
+	MaxHeaderBytes  int   `yaml:"maxHeaderBytes"`
+	MaxMessageDepth int   `yaml:"maxMessageDepth"` // JSON nesting limit
+	// AllowedOrigins are Origins (scheme://host[:port]) accepted besides
+	// the localhost ones.
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+	// AllowedHosts are Host header values (host or host:port) accepted
+	// besides the localhost ones.
+	AllowedHosts  []string `yaml:"allowedHosts"`
+	ShutdownGrace Duration `yaml:"shutdownGrace"`
+	EventBuffer   int      `yaml:"eventBuffer"` // per-session SSE replay buffer; 0 disables replay
+	Pprof         bool     `yaml:"pprof"`
+}
+
+// Default returns a Config with every default set and no backends. It does
+// not pass Parse's validation as is (Parse requires a backend); the demo
+// mode starts from it and adds its own backends.
+func Default() *Config {
+	return &Config{
+		Listen: DefaultListen,
+		Path:   DefaultPath,
+		Aggregation: Aggregation{
+			ConflictResolution: StrategyPrefix,
+			PrefixFormat:       DefaultPrefixFormat,
+		},
+		Session: Session{
+			TTL:                    Duration(30 * time.Minute),
+			IdleTimeout:            Duration(10 * time.Minute),
+			MaxSessions:            1000,
+			BackendInitConcurrency: 10,
+			BackendInitTimeout:     Duration(5 * time.Second),
+			MaxConcurrentCalls:     64,
+			CallQueueTimeout:       Duration(5 * time.Second),
+			RetryAfter:             Duration(30 * time.Second),
+		},
+		Store: Store{
+			Type:  StoreMemory,
+			Redis: Redis{KeyPrefix: "vmcp:"},
+		},
+		Server: Server{
+			MaxBodyBytes:    4 << 20,
+			MaxHeaderBytes:  64 << 10,
+			MaxMessageDepth: 64,
+			ShutdownGrace:   Duration(10 * time.Second),
+			EventBuffer:     256,
+		},
+	}
+}
+
+// Duration is a time.Duration written in YAML as "30s", "5m" or "1h30m".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText formats d like time.Duration, so JSON and YAML show "30s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText parses a time.Duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("config: invalid duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}

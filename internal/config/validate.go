@@ -1,0 +1,370 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/textproto"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+var (
+	backendNameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	// toolNameRE follows MCP's guidance for tool names, so an override
+	// cannot produce a name that clients refuse.
+	toolNameRE = regexp.MustCompile(`^[A-Za-z0-9_./-]{1,128}$`)
+)
+
+// managedHeaders are set by vmcp's connectors for the protocol to work; a
+// configured value would break the backend session.
+var managedHeaders = []string{
+	"Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-Id",
+	"Content-Type", "Content-Length", "Transfer-Encoding",
+}
+
+// validator checks a decoded Config. Each check names the field path it
+// concerns; the decoder's positions turn that into a line. Fields whose
+// decoding failed kept their defaults, so they are not reported twice.
+type validator struct{ d *decoder }
+
+func validate(cfg *Config, d *decoder) {
+	v := &validator{d: d}
+	v.server(cfg)
+	names := v.backends(cfg.Backends)
+	v.aggregation(&cfg.Aggregation, names)
+	v.session(&cfg.Session)
+	v.store(&cfg.Store)
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.d.errorf(v.line(path), path, format, args...)
+}
+
+// line is the line of path, or of its nearest ancestor present in the
+// file when path itself is missing. A missing top-level key has no line.
+func (v *validator) line(path string) int {
+	for path != "" {
+		if p, ok := v.d.pos[path]; ok {
+			return p.line
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func (v *validator) got(path, s string) string { return v.d.display(path, s) }
+
+func (v *validator) server(cfg *Config) {
+	if msg := checkHostPort(cfg.Listen, false); msg != "" {
+		v.fail("listen", "%s, such as 127.0.0.1:4483 (got %s)", msg, v.got("listen", cfg.Listen))
+	}
+	if !strings.HasPrefix(cfg.Path, "/") || strings.ContainsAny(cfg.Path, "?# \t\r\n") {
+		v.fail("path", `must be a URL path starting with "/", such as /mcp (got %s)`, v.got("path", cfg.Path))
+	}
+	s := &cfg.Server
+	atLeastOne(v, "server.maxBodyBytes", s.MaxBodyBytes)
+	atLeastOne(v, "server.maxHeaderBytes", s.MaxHeaderBytes)
+	atLeastOne(v, "server.maxMessageDepth", s.MaxMessageDepth)
+	for i, o := range s.AllowedOrigins {
+		p := fmt.Sprintf("server.allowedOrigins[%d]", i)
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+			v.fail(p, "must be an origin such as https://app.example.com: scheme://host[:port] with no path (got %s)", v.got(p, o))
+		}
+	}
+	for i, h := range s.AllowedHosts {
+		p := fmt.Sprintf("server.allowedHosts[%d]", i)
+		if h == "" || strings.ContainsAny(h, "/@ \t\r\n") {
+			v.fail(p, "must be a host name or host:port, such as vmcp.example.com (got %s)", v.got(p, h))
+		}
+	}
+}
+
+// backends checks each backend and returns the set of configured names.
+func (v *validator) backends(bs []Backend) map[string]bool {
+	names := make(map[string]bool, len(bs))
+	if len(bs) == 0 {
+		v.fail("backends", "at least one backend is required")
+		return names
+	}
+	firstLine := make(map[string]int, len(bs))
+	for i := range bs {
+		b := &bs[i]
+		p := fmt.Sprintf("backends[%d]", i)
+		switch {
+		case b.Name == "":
+			v.fail(p+".name", "required")
+		case !backendNameRE.MatchString(b.Name):
+			v.fail(p+".name", "must contain only a-z, 0-9, _ and - (got %s)", v.got(p+".name", b.Name))
+		default:
+			if line, dup := firstLine[b.Name]; dup {
+				v.fail(p+".name", "duplicate backend name %s (first at line %d)", v.got(p+".name", b.Name), line)
+			} else {
+				firstLine[b.Name] = v.line(p + ".name")
+			}
+		}
+		if b.Name != "" {
+			names[b.Name] = true
+		}
+		v.backend(p, b)
+	}
+	return names
+}
+
+func (v *validator) backend(p string, b *Backend) {
+	const transports = "streamable-http, sse, stdio"
+	switch b.Transport {
+	case TransportStreamableHTTP, TransportSSE:
+		if b.URL == "" {
+			v.fail(p+".url", "required for transport %s", b.Transport)
+		} else if msg := checkURL(b.URL); msg != "" {
+			v.fail(p+".url", "%s", msg)
+		}
+		if b.Command != nil {
+			v.fail(p+".command", "only valid with transport stdio")
+		}
+		if b.Env != nil {
+			v.fail(p+".env", "only valid with transport stdio")
+		}
+	case TransportStdio:
+		if len(b.Command) == 0 {
+			v.fail(p+".command", `required for transport stdio: the program and its arguments, such as [npx, "@playwright/mcp"]`)
+		} else if b.Command[0] == "" {
+			v.fail(p+".command[0]", "must name a program")
+		}
+		if b.URL != "" {
+			v.fail(p+".url", "only valid with transports streamable-http and sse")
+		}
+		if b.Headers != nil {
+			v.fail(p+".headers", "only valid with transports streamable-http and sse")
+		}
+	case "":
+		v.fail(p+".transport", "required: one of %s", transports)
+	default:
+		v.fail(p+".transport", "must be one of %s (got %s)", transports, v.got(p+".transport", b.Transport))
+	}
+
+	canonical := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(b.Headers)) {
+		hp := keyPath(p+".headers", k)
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		switch {
+		case !validHeaderName(k):
+			v.fail(hp, "invalid HTTP header name")
+		case slices.Contains(managedHeaders, ck):
+			v.fail(hp, "set by vmcp itself; it cannot be configured")
+		case canonical[ck] != "":
+			v.fail(hp, "same header as %s (header names ignore case)", canonical[ck])
+		}
+		canonical[ck] = k
+		// The value may be a secret: say what is wrong, never what it is.
+		if strings.ContainsAny(b.Headers[k], "\r\n\x00") {
+			v.fail(hp, "value must not contain line breaks or NUL")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(b.Env)) {
+		ep := keyPath(p+".env", k)
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			v.fail(ep, "invalid environment variable name")
+		}
+		if strings.ContainsRune(b.Env[k], 0) {
+			v.fail(ep, "value must not contain NUL")
+		}
+	}
+	if b.Timeout <= 0 {
+		v.fail(p+".timeout", "must be greater than 0")
+	}
+	if k := b.Keepalive; k != nil {
+		if k.Interval <= 0 {
+			v.fail(p+".keepalive.interval", "required, must be greater than 0")
+		}
+		atLeastOne(v, p+".keepalive.maxFailures", k.MaxFailures)
+	}
+}
+
+func (v *validator) aggregation(a *Aggregation, names map[string]bool) {
+	switch a.ConflictResolution {
+	case StrategyPrefix, StrategyPriority, StrategyManual:
+	default:
+		p := "aggregation.conflictResolution"
+		v.fail(p, "must be one of prefix, priority, manual (got %s)", v.got(p, a.ConflictResolution))
+	}
+	if !strings.Contains(a.PrefixFormat, "{backend}") {
+		p := "aggregation.prefixFormat"
+		v.fail(p, `must contain "{backend}" (got %s)`, v.got(p, a.PrefixFormat))
+	}
+
+	seen := map[string]string{}
+	for i, name := range a.PriorityOrder {
+		p := fmt.Sprintf("aggregation.priorityOrder[%d]", i)
+		switch {
+		case !names[name]:
+			v.fail(p, "%s is not a configured backend", v.got(p, name))
+		case seen[name] != "":
+			v.fail(p, "%s is already listed at %s", v.got(p, name), seen[name])
+		default:
+			seen[name] = p
+		}
+	}
+
+	ruleFor := map[string]string{}
+	for i := range a.Tools {
+		r := &a.Tools[i]
+		p := fmt.Sprintf("aggregation.tools[%d]", i)
+		switch {
+		case r.Backend == "":
+			v.fail(p+".backend", "required")
+		case !names[r.Backend]:
+			v.fail(p+".backend", "%s is not a configured backend", v.got(p+".backend", r.Backend))
+		case ruleFor[r.Backend] != "":
+			prev := ruleFor[r.Backend]
+			v.fail(p+".backend", "backend %s already has a rule at %s (line %d); merge them",
+				v.got(p+".backend", r.Backend), prev, v.line(prev))
+		default:
+			ruleFor[r.Backend] = p
+		}
+		v.toolRule(p, r)
+	}
+}
+
+func (v *validator) toolRule(p string, r *ToolRule) {
+	inFilter := make(map[string]bool, len(r.Filter))
+	for j, tool := range r.Filter {
+		fp := fmt.Sprintf("%s.filter[%d]", p, j)
+		switch {
+		case tool == "":
+			v.fail(fp, "must name a tool")
+		case inFilter[tool]:
+			v.fail(fp, "tool %s is listed twice", v.got(fp, tool))
+		}
+		inFilter[tool] = true
+	}
+	renamed := map[string]string{}
+	for _, tool := range slices.Sorted(maps.Keys(r.Overrides)) {
+		o := r.Overrides[tool]
+		op := keyPath(p+".overrides", tool)
+		switch {
+		case tool == "":
+			v.fail(op, "tool name must not be empty")
+		case len(r.Filter) > 0 && !inFilter[tool]:
+			v.fail(op, "tool %q is not in filter, so it is never exposed", tool)
+		case o.Name == "" && o.Description == "":
+			v.fail(op, "must set name or description")
+		}
+		if o.Name == "" {
+			continue
+		}
+		if !toolNameRE.MatchString(o.Name) {
+			v.fail(op+".name", "must be 1 to 128 characters of A-Z, a-z, 0-9, _, -, . and / (got %s)", v.got(op+".name", o.Name))
+		} else if prev := renamed[o.Name]; prev != "" {
+			v.fail(op+".name", "%s is also the new name of tool %q", v.got(op+".name", o.Name), prev)
+		}
+		renamed[o.Name] = tool
+	}
+}
+
+func (v *validator) session(s *Session) {
+	atLeastOne(v, "session.maxSessions", s.MaxSessions)
+	atLeastOne(v, "session.backendInitConcurrency", s.BackendInitConcurrency)
+	atLeastOne(v, "session.maxConcurrentCalls", s.MaxConcurrentCalls)
+	if s.BackendInitTimeout <= 0 {
+		v.fail("session.backendInitTimeout", "must be greater than 0")
+	}
+}
+
+func (v *validator) store(s *Store) {
+	switch s.Type {
+	case StoreMemory:
+	case StoreRedis:
+		p := "store.redis.address"
+		if s.Redis.Address == "" {
+			v.fail(p, "required when store.type is redis")
+		} else if msg := checkHostPort(s.Redis.Address, true); msg != "" {
+			v.fail(p, "%s, such as 127.0.0.1:6379 (got %s)", msg, v.got(p, s.Redis.Address))
+		}
+		if pe := s.Redis.PasswordEnv; pe != "" && !envNameRE.MatchString(pe) {
+			p := "store.redis.passwordEnv"
+			v.fail(p, "must be the name of an environment variable, such as REDIS_PASSWORD (got %s)", v.got(p, pe))
+		}
+	default:
+		v.fail("store.type", "must be one of memory, redis (got %s)", v.got("store.type", s.Type))
+	}
+}
+
+func atLeastOne[T int | int64](v *validator, path string, n T) {
+	if n < 1 {
+		v.fail(path, "must be at least 1")
+	}
+}
+
+// checkHostPort returns what is wrong with a host:port address, or "".
+// A listen address may leave the host empty (all interfaces) and use port 0
+// (any free port); a dial address may not.
+func checkHostPort(s string, dial bool) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "must be host:port"
+	}
+	if dial && host == "" {
+		return "must name a host"
+	}
+	lowest := uint64(0)
+	if dial {
+		lowest = 1
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n < lowest {
+		return fmt.Sprintf("port must be a number from %d to 65535", lowest)
+	}
+	return ""
+}
+
+// checkURL returns what is wrong with a backend URL, or "". It never
+// quotes the URL, which may carry credentials.
+func checkURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return "must be an absolute http or https URL, such as http://127.0.0.1:8081/mcp"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "scheme must be http or https"
+	}
+	return ""
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// completePriorityOrder makes PriorityOrder name every backend under the
+// priority strategy: those listed first, then the rest in config order.
+func completePriorityOrder(cfg *Config) {
+	a := &cfg.Aggregation
+	if a.ConflictResolution != StrategyPriority {
+		return
+	}
+	for _, b := range cfg.Backends {
+		if !slices.Contains(a.PriorityOrder, b.Name) {
+			a.PriorityOrder = append(a.PriorityOrder, b.Name)
+		}
+	}
+}
