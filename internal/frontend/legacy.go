@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/session"
@@ -106,8 +107,12 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	start := time.Now()
 	result, err := dispatch(r.Context(), s, msg.Method, msg.Params)
 	h.respond(w, msg.ID, result, err)
+	if h.opts.Observer != nil {
+		h.opts.Observer.ObserveRequest(msg.Method, time.Since(start), err != nil)
+	}
 }
 
 // accept handles a client notification or response.

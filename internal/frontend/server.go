@@ -32,7 +32,14 @@ type Options struct {
 	Ready func() error
 	// Metrics serves /metrics when set.
 	Metrics http.Handler
-	Logger  *slog.Logger
+	// Observer, if set, is told about every answered request.
+	Observer Observer
+	Logger   *slog.Logger
+}
+
+// Observer records request outcomes (metrics). Safe for concurrent use.
+type Observer interface {
+	ObserveRequest(method string, d time.Duration, failed bool)
 }
 
 // Server is the front end. Create it with New; it is an http.Handler and

@@ -20,6 +20,7 @@ import (
 	"github.com/vmcp/vmcp/internal/frontend"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
+	"github.com/vmcp/vmcp/internal/telemetry"
 )
 
 // Options carry what is not in the config file.
@@ -95,7 +96,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Now:            opts.Now,
 		Logger:         opts.Logger,
 	})
+	metrics := telemetry.New(g.manager.Len)
 	g.frontend = frontend.New(frontend.Options{
+		Metrics:         metrics.Handler(),
+		Observer:        metrics,
 		Manager:         g.manager,
 		Path:            cfg.Path,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,

@@ -71,7 +71,9 @@ func (s *Session) Catalog() *aggregate.Catalog { return s.catalog.Load() }
 
 // Tools returns the aggregated tool list, or the init error if every
 // backend failed.
-func (s *Session) Tools() ([]json.RawMessage, error) { return s.list(func(c *aggregate.Catalog) []json.RawMessage { return c.Tools }) }
+func (s *Session) Tools() ([]json.RawMessage, error) {
+	return s.list(func(c *aggregate.Catalog) []json.RawMessage { return c.Tools })
+}
 
 // Resources returns the aggregated resources.
 func (s *Session) Resources() ([]json.RawMessage, error) {

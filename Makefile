@@ -1,0 +1,28 @@
+# vmcp — common tasks. `make test` is the one test command (README, CI).
+GO ?= go
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: build run test vet staticcheck unit conformance bench clean
+
+build:
+	$(GO) build -o bin/vmcp ./cmd/vmcp
+
+# Run the gateway on its built-in demo.
+run: build
+	./bin/vmcp serve
+
+# Everything CI checks: vet, staticcheck, then unit and integration tests
+# with the race detector.
+test: vet staticcheck unit
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+clean:
+	rm -rf bin

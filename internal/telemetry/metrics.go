@@ -1,0 +1,75 @@
+// Package telemetry exposes vmcp's Prometheus metrics. Labels carry only
+// bounded, non-secret values: MCP method names from a fixed list and
+// configured backend names; never session IDs, tokens or URLs.
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// knownMethods bounds the method label: anything else counts as "other",
+// so hostile input cannot grow the label set.
+var knownMethods = []string{
+	"initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list",
+	"resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get",
+	"completion/complete", "logging/setLevel", "other",
+}
+
+// Metrics holds vmcp's collectors in a registry of its own. Safe for
+// concurrent use.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests map[string][2]prometheus.Counter // method -> [ok, error]
+	latency  map[string]prometheus.Observer
+}
+
+// New returns Metrics. sessions, if non-nil, is read at scrape time for the
+// live session gauge.
+func New(sessions func() int) *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmcp_requests_total", Help: "JSON-RPC requests handled, by method and outcome.",
+	}, []string{"method", "outcome"})
+	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "vmcp_request_duration_seconds", Help: "Time to answer a JSON-RPC request, by method.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+	}, []string{"method"})
+	reg.MustRegister(reqs, lat)
+	if sessions != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vmcp_sessions", Help: "Live client sessions held by this replica.",
+		}, func() float64 { return float64(sessions()) }))
+	}
+	m := &Metrics{reg: reg, requests: map[string][2]prometheus.Counter{}, latency: map[string]prometheus.Observer{}}
+	for _, meth := range knownMethods {
+		m.requests[meth] = [2]prometheus.Counter{reqs.WithLabelValues(meth, "ok"), reqs.WithLabelValues(meth, "error")}
+		m.latency[meth] = lat.WithLabelValues(meth)
+	}
+	return m
+}
+
+// ObserveRequest records one answered request.
+func (m *Metrics) ObserveRequest(method string, d time.Duration, failed bool) {
+	c, ok := m.requests[method]
+	if !ok {
+		method = "other"
+		c = m.requests[method]
+	}
+	i := 0
+	if failed {
+		i = 1
+	}
+	c[i].Inc()
+	m.latency[method].Observe(d.Seconds())
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
