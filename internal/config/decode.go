@@ -27,6 +27,7 @@ type position struct {
 type decoder struct {
 	lookupEnv func(string) (string, bool)
 	pos       map[string]position // by field path
+	invalid   map[string]bool     // paths whose value could not be decoded
 	errs      []*Error
 }
 
@@ -40,6 +41,14 @@ func reflectValue(cfg *Config) reflect.Value { return reflect.ValueOf(cfg).Elem(
 
 func (d *decoder) errorf(line int, field, format string, args ...any) {
 	d.errs = append(d.errs, &Error{Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// reject reports a value that could not be decoded. The field keeps its
+// default, and validation stays quiet about it and everything below it,
+// so one mistake gives one error.
+func (d *decoder) reject(n *yaml.Node, field, format string, args ...any) {
+	d.invalid[field] = true
+	d.errorf(n.Line, field, format, args...)
 }
 
 // decode stores n into the settable v. A null node, or one with an error,
@@ -70,7 +79,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		case "false":
 			v.SetBool(false)
 		default:
-			d.errorf(n.Line, path, "must be true or false (got %s)", d.display(path, s))
+			d.reject(n, path, "must be true or false (got %s)", d.display(path, s))
 		}
 	case reflect.Int, reflect.Int64:
 		d.decodeInt(n, v, path)
@@ -96,7 +105,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n.Line, path, "must be a mapping, not %s", kindName(n))
+		d.reject(n, path, "must be a mapping, not %s", kindName(n))
 		return
 	}
 	t := v.Type()
@@ -126,7 +135,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n.Line, path, "must be a list, not %s", kindName(n))
+		d.reject(n, path, "must be a list, not %s", kindName(n))
 		return
 	}
 	for i, item := range n.Content {
@@ -138,7 +147,7 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n.Line, path, "must be a mapping, not %s", kindName(n))
+		d.reject(n, path, "must be a mapping, not %s", kindName(n))
 		return
 	}
 	for _, kv := range d.pairs(n, path) {
@@ -159,11 +168,11 @@ func (d *decoder) decodeInt(n *yaml.Node, v reflect.Value, path string) {
 	i, err := strconv.ParseInt(s, 10, v.Type().Bits())
 	switch {
 	case errors.Is(err, strconv.ErrRange):
-		d.errorf(n.Line, path, "out of range (got %s)", d.display(path, s))
+		d.reject(n, path, "out of range (got %s)", d.display(path, s))
 	case err != nil:
-		d.errorf(n.Line, path, "must be an integer (got %s)", d.display(path, s))
+		d.reject(n, path, "must be an integer (got %s)", d.display(path, s))
 	case i < 0:
-		d.errorf(n.Line, path, "must not be negative (got %s)", d.display(path, s))
+		d.reject(n, path, "must not be negative (got %s)", d.display(path, s))
 	default:
 		v.SetInt(i)
 	}
@@ -177,9 +186,9 @@ func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 	t, err := time.ParseDuration(s)
 	switch {
 	case err != nil:
-		d.errorf(n.Line, path, "must be a duration such as 30s, 5m or 1h30m (got %s)", d.display(path, s))
+		d.reject(n, path, "must be a duration such as 30s, 5m or 1h30m (got %s)", d.display(path, s))
 	case t < 0:
-		d.errorf(n.Line, path, "must not be negative (got %s)", d.display(path, s))
+		d.reject(n, path, "must not be negative (got %s)", d.display(path, s))
 	default:
 		v.SetInt(int64(t))
 	}
@@ -188,12 +197,12 @@ func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 // scalar returns the expanded text of a scalar node.
 func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n.Line, path, "must be %s, not %s", want, kindName(n))
+		d.reject(n, path, "must be %s, not %s", want, kindName(n))
 		return "", false
 	}
 	s, fromEnv, err := expand(n.Value, d.lookupEnv)
 	if err != nil {
-		d.errorf(n.Line, path, "%v", err)
+		d.reject(n, path, "%v", err)
 		return "", false
 	}
 	if fromEnv {

@@ -108,7 +108,7 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 		return nil, err
 	}
 	cfg := Default()
-	d := &decoder{lookupEnv: o.lookupEnv, pos: map[string]position{}}
+	d := &decoder{lookupEnv: o.lookupEnv, pos: map[string]position{}, invalid: map[string]bool{}}
 	d.decodeStruct(root, reflectValue(cfg), "")
 	validate(cfg, d)
 	if len(d.errs) > 0 {

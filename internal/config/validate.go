@@ -41,21 +41,30 @@ func validate(cfg *Config, d *decoder) {
 }
 
 func (v *validator) fail(path, format string, args ...any) {
+	for p := path; p != ""; p = parentPath(p) {
+		if v.d.invalid[p] {
+			return // already reported by the decoder
+		}
+	}
 	v.d.errorf(v.line(path), path, format, args...)
+}
+
+// parentPath strips the last element of a field path: backends[1].url
+// becomes backends[1], then backends, then "".
+func parentPath(path string) string {
+	if i := strings.LastIndexAny(path, ".["); i >= 0 {
+		return path[:i]
+	}
+	return ""
 }
 
 // line is the line of path, or of its nearest ancestor present in the
 // file when path itself is missing. A missing top-level key has no line.
 func (v *validator) line(path string) int {
-	for path != "" {
+	for ; path != ""; path = parentPath(path) {
 		if p, ok := v.d.pos[path]; ok {
 			return p.line
 		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
 	}
 	return 0
 }
