@@ -6,9 +6,12 @@
 //
 //	vmcp.yaml:7: backends[1].transport: must be one of streamable-http, sse, stdio (got "grpc")
 //
-// Unknown keys are errors. ${NAME} in any scalar value expands from the
-// environment and $$ stands for a literal $. Error messages never contain the
-// value of an expanded variable, since it may be a secret.
+// Unknown keys are errors. ${NAME} in any scalar value (strings, list items,
+// map values, numbers, durations; never keys) expands from the environment
+// and $$ stands for a literal $. Inside YAML flow collections ([...] and
+// {...}) a value holding ${NAME} must be quoted, since braces are YAML
+// syntax there. Error messages never contain the value of an expanded
+// variable, since it may be a secret.
 //
 // A *Config returned by Load or Parse is complete: defaults are filled in and
 // it has passed validation. It is plain data; callers must not mutate it while

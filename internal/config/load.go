@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -157,28 +159,18 @@ func yamlError(err error) error {
 		n, _ := strconv.Atoi(m[1])
 		return &Error{Line: n, Msg: "invalid YAML: " + m[2]}
 	}
-	return &Error{Msg: "invalid YAML: " + trimYAMLPrefix(err.Error())}
-}
-
-func trimYAMLPrefix(s string) string {
-	if len(s) > 6 && s[:6] == "yaml: " {
-		return s[6:]
-	}
-	return s
+	return &Error{Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
 // err joins d.errs in line order; problems without a line come last.
 func (d *decoder) err() error {
-	slices.SortStableFunc(d.errs, func(a, b *Error) int {
-		la, lb := a.Line, b.Line
-		if la == 0 {
-			la = int(^uint(0) >> 1)
+	order := func(e *Error) int {
+		if e.Line == 0 {
+			return math.MaxInt
 		}
-		if lb == 0 {
-			lb = int(^uint(0) >> 1)
-		}
-		return cmp.Compare(la, lb)
-	})
+		return e.Line
+	}
+	slices.SortStableFunc(d.errs, func(a, b *Error) int { return cmp.Compare(order(a), order(b)) })
 	if len(d.errs) == 1 {
 		return d.errs[0]
 	}
