@@ -1,0 +1,300 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+const (
+	// defaultMaxMessage caps one message (response body, SSE event, stdio
+	// line) from a backend.
+	defaultMaxMessage = 32 << 20
+	// cancelTimeout bounds the best-effort notifications/cancelled.
+	cancelTimeout = 2 * time.Second
+	// replyTimeout bounds sending the answer to a server-to-client request.
+	replyTimeout = 10 * time.Second
+)
+
+// conn is the transport half of a client; client holds what all transports
+// share (ids, timeouts, cancellation, dispatch to handlers, closing).
+type conn interface {
+	// roundTrip sends the encoded request with the given id and returns the
+	// backend's response message, which may carry a JSON-RPC error. Server
+	// messages that arrive meanwhile are passed to client.deliver. When ctx
+	// ends first it returns an error and the client reports ctx.Err().
+	roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error)
+	// send writes one notification or response.
+	send(ctx context.Context, msg []byte) error
+	sessionID() string
+	// shutdown ends the backend session. It is called once, after the
+	// client's lifetime context is cancelled.
+	shutdown() error
+}
+
+// client implements Client on top of a conn.
+type client struct {
+	name    string
+	timeout time.Duration
+	log     *slog.Logger
+	handler Handler // connect-time handler; may be nil
+	conn    conn
+	nextID  atomic.Int64
+
+	// ctx lives as long as the client; Close cancels it, which stops the
+	// goroutines the client owns.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	closed   atomic.Bool
+	once     sync.Once
+	closeErr error
+
+	mu      sync.Mutex // guards closing, so wg.Add never races wg.Wait
+	closing bool
+	wg      sync.WaitGroup
+}
+
+func newClient(name string, timeout time.Duration, log *slog.Logger, h Handler) *client {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &client{name: name, timeout: timeout, log: log, handler: h, ctx: ctx, cancel: cancel}
+}
+
+func (c *client) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if c.closed.Load() {
+		return nil, opError(c.name, method, ErrClosed)
+	}
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	id := c.nextID.Add(1)
+	var idBuf [20]byte
+	idRaw := strconv.AppendInt(idBuf[:0], id, 10)
+	req := jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+48), idRaw, method, params)
+
+	resp, err := c.conn.roundTrip(ctx, id, req)
+	if err != nil {
+		if cerr, ok := ctxCause(ctx, err); ok {
+			// The spec forbids cancelling initialize.
+			if method != "initialize" && !c.closed.Load() {
+				c.cancelRemote(id, cerr.Error())
+			}
+			return nil, opError(c.name, method, cerr)
+		}
+		if c.closed.Load() {
+			return nil, opError(c.name, method, ErrClosed)
+		}
+		if e := jsonrpc.AsError(err); e != nil {
+			return nil, rpcError(c.name, method, e)
+		}
+		return nil, opError(c.name, method, err)
+	}
+	if resp.Error != nil {
+		return nil, rpcError(c.name, method, resp.Error)
+	}
+	return resp.Result, nil
+}
+
+func (c *client) Notify(ctx context.Context, method string, params json.RawMessage) error {
+	if c.closed.Load() {
+		return opError(c.name, method, ErrClosed)
+	}
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	err := c.conn.send(ctx, jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+32), nil, method, params))
+	if err == nil {
+		return nil
+	}
+	if cerr, ok := ctxCause(ctx, err); ok {
+		return opError(c.name, method, cerr)
+	}
+	if e := jsonrpc.AsError(err); e != nil {
+		return rpcError(c.name, method, e)
+	}
+	return opError(c.name, method, err)
+}
+
+func (c *client) SessionID() string { return c.conn.sessionID() }
+
+// Close ends the backend session once and waits for the goroutines the
+// client started. Later calls fail with ErrClosed.
+func (c *client) Close() error {
+	c.once.Do(func() {
+		c.closed.Store(true)
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		c.cancel()
+		if err := c.conn.shutdown(); err != nil {
+			c.closeErr = opError(c.name, "close", err)
+		}
+		c.wg.Wait()
+	})
+	return c.closeErr
+}
+
+// goTracked runs f on a goroutine that Close waits for. It reports false,
+// and does not run f, once the client is closing.
+func (c *client) goTracked(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// cancelRemote tells the backend, best effort, that request id is
+// abandoned. It runs in the background so the caller returns at once and no
+// lock is held while it is sent.
+func (c *client) cancelRemote(id int64, reason string) {
+	c.goTracked(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, cancelTimeout)
+		defer cancel()
+		params, _ := json.Marshal(struct {
+			RequestID int64  `json:"requestId"`
+			Reason    string `json:"reason"`
+		}{id, reason})
+		msg := jsonrpc.AppendRequest(nil, nil, "notifications/cancelled", params)
+		if err := c.conn.send(ctx, msg); err != nil {
+			c.log.Debug("cancel notification not delivered", "backend", c.name, "error", err)
+		}
+	})
+}
+
+// deliver hands one server-to-client message to h (which may be nil).
+// Notifications run inline so their order is kept; requests run on their
+// own goroutine, since a handler may take long (sampling, elicitation), and
+// are answered through reply. Stray responses are dropped.
+func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, reply func(context.Context, []byte) error) {
+	switch {
+	case m.IsNotification():
+		if h != nil {
+			h.Notify(ctx, m.Method, m.Params)
+		}
+	case m.IsRequest():
+		c.goTracked(func() {
+			hctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stop := context.AfterFunc(c.ctx, cancel)
+			defer stop()
+			out := c.answer(hctx, h, m)
+			rctx, rcancel := context.WithTimeout(c.ctx, replyTimeout)
+			defer rcancel()
+			if err := reply(rctx, out); err != nil {
+				c.log.Debug("reply to backend request failed", "backend", c.name, "method", m.Method, "error", err)
+			}
+		})
+	default:
+		c.log.Debug("dropping unexpected message from backend", "backend", c.name)
+	}
+}
+
+func (c *client) answer(ctx context.Context, h Handler, m *jsonrpc.Message) []byte {
+	if h == nil {
+		if m.Method == "ping" {
+			return jsonrpc.AppendResult(nil, m.ID, json.RawMessage("{}"))
+		}
+		return jsonrpc.AppendError(nil, m.ID, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", m.Method))
+	}
+	res, err := h.Request(ctx, m.Method, m.Params)
+	if err != nil {
+		e := jsonrpc.AsError(err)
+		if e == nil {
+			e = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: err.Error()}
+		}
+		return jsonrpc.AppendError(nil, m.ID, e)
+	}
+	if len(res) == 0 {
+		res = json.RawMessage("{}")
+	}
+	return jsonrpc.AppendResult(nil, m.ID, res)
+}
+
+// initialize runs the MCP handshake: initialize, then
+// notifications/initialized. Transports that need the negotiated version
+// (Streamable HTTP sends it as a header) implement negotiator.
+func (c *client) initialize(ctx context.Context, opts ConnectOptions) (*InitializeResult, error) {
+	pv := opts.ProtocolVersion
+	if pv == "" {
+		pv = LatestProtocolVersion
+	}
+	params, err := initializeParams(pv, opts)
+	if err != nil {
+		return nil, opError(c.name, "initialize", err)
+	}
+	raw, err := c.Call(ctx, "initialize", params)
+	if err != nil {
+		return nil, err
+	}
+	var res InitializeResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, opError(c.name, "initialize", fmt.Errorf("invalid result: %w", err))
+	}
+	if res.ProtocolVersion == "" {
+		return nil, opError(c.name, "initialize", errors.New("invalid result: no protocolVersion"))
+	}
+	if n, ok := c.conn.(negotiator); ok {
+		n.negotiated(res.ProtocolVersion)
+	}
+	if err := c.Notify(ctx, "notifications/initialized", nil); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// negotiator is implemented by conns that must know the negotiated protocol
+// version. It is called once, before the client is shared.
+type negotiator interface{ negotiated(protocolVersion string) }
+
+func initializeParams(pv string, opts ConnectOptions) (json.RawMessage, error) {
+	caps, info := opts.Capabilities, opts.ClientInfo
+	if len(caps) == 0 {
+		caps = json.RawMessage("{}")
+	}
+	if len(info) == 0 {
+		info = json.RawMessage(`{"name":"vmcp","version":"dev"}`)
+	}
+	return json.Marshal(struct {
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
+		ClientInfo      json.RawMessage `json:"clientInfo"`
+	}{pv, caps, info})
+}
+
+// parseID reads a numeric JSON-RPC id (or a quoted one) as sent by this
+// package. It reports false for anything else.
+func parseID(raw json.RawMessage) (int64, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	if len(raw) == 0 || len(raw) > 19 {
+		return 0, false
+	}
+	var n int64
+	for _, b := range raw {
+		if b < '0' || b > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(b-'0')
+	}
+	return n, true
+}

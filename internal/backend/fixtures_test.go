@@ -1,0 +1,328 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Fixtures: real go-sdk MCP servers on loopback HTTP, and a real stdio
+// server binary built once per test run.
+
+var stdioBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if stdioBin.dir != "" {
+		os.RemoveAll(stdioBin.dir)
+	}
+	os.Exit(code)
+}
+
+// stdioServer returns the path of the built testdata/stdioserver binary.
+func stdioServer(t *testing.T) string {
+	t.Helper()
+	stdioBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "vmcp-stdioserver")
+		if err != nil {
+			stdioBin.err = err
+			return
+		}
+		stdioBin.dir = dir
+		stdioBin.path = filepath.Join(dir, "stdioserver")
+		out, err := exec.Command("go", "build", "-o", stdioBin.path, "./testdata/stdioserver").CombinedOutput()
+		if err != nil {
+			stdioBin.err = fmt.Errorf("building stdioserver: %v\n%s", err, out)
+		}
+	})
+	if stdioBin.err != nil {
+		t.Fatal(stdioBin.err)
+	}
+	return stdioBin.path
+}
+
+// fixture is the state shared by the tools of one in-process server.
+type fixture struct {
+	server    *mcp.Server
+	cancelled chan struct{} // receives when the slow tool sees its ctx end
+
+	mu     sync.Mutex
+	counts map[*mcp.ServerSession]int
+}
+
+type textArgs struct {
+	Text string `json:"text"`
+}
+
+func textResult(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+func newFixture() *fixture {
+	f := &fixture{
+		server:    mcp.NewServer(&mcp.Implementation{Name: "fixture", Version: "test"}, nil),
+		cancelled: make(chan struct{}, 8),
+		counts:    make(map[*mcp.ServerSession]int),
+	}
+	mcp.AddTool(f.server, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
+		return textResult(in.Text), nil, nil
+	})
+	mcp.AddTool(f.server, &mcp.Tool{Name: "count"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.counts[req.Session]++
+		return textResult(strconv.Itoa(f.counts[req.Session])), nil, nil
+	})
+	mcp.AddTool(f.server, &mcp.Tool{Name: "slow"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		select {
+		case <-ctx.Done():
+			f.cancelled <- struct{}{}
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Minute):
+			return textResult("done"), nil, nil
+		}
+	})
+	mcp.AddTool(f.server, &mcp.Tool{Name: "progress"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		if tok := req.Params.GetProgressToken(); tok != nil {
+			for i := range 3 {
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i + 1), Total: 3})
+			}
+		}
+		return textResult("done"), nil, nil
+	})
+	mcp.AddTool(f.server, &mcp.Tool{Name: "roots"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		res, err := req.Session.ListRoots(ctx, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(res.Roots) == 0 {
+			return textResult(""), nil, nil
+		}
+		return textResult(res.Roots[0].URI), nil, nil
+	})
+	return f
+}
+
+// httpFixture is a go-sdk server on a loopback httptest server. Its MCP
+// handler can be swapped, which makes the server forget all sessions.
+type httpFixture struct {
+	*fixture
+	srv     *httptest.Server
+	handler atomic.Pointer[http.Handler]
+	deletes atomic.Int64
+	apiKeys sync.Map // X-Api-Key values seen
+
+	mu            sync.Mutex
+	open, maxOpen int // concurrently open connections
+	accepted      int
+}
+
+type httpMode int
+
+const (
+	modeSSEResponses httpMode = iota // Streamable HTTP, text/event-stream responses
+	modeJSONResponses                // Streamable HTTP, application/json responses
+	modeLegacySSE                    // 2024-11-05 HTTP+SSE
+)
+
+func startHTTP(t *testing.T, mode httpMode) *httpFixture {
+	t.Helper()
+	f := &httpFixture{fixture: newFixture()}
+	f.swap(mode)
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			f.deletes.Add(1)
+		}
+		if k := r.Header.Get("X-Api-Key"); k != "" {
+			f.apiKeys.Store(k, true)
+		}
+		(*f.handler.Load()).ServeHTTP(w, r)
+	}))
+	f.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		switch s {
+		case http.StateNew:
+			f.accepted++
+			f.open++
+			f.maxOpen = max(f.maxOpen, f.open)
+		case http.StateClosed, http.StateHijacked:
+			f.open--
+		}
+	}
+	f.srv.Start()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// swap installs a fresh handler for the same server: sessions are lost.
+func (f *httpFixture) swap(mode httpMode) {
+	get := func(*http.Request) *mcp.Server { return f.server }
+	var h http.Handler
+	switch mode {
+	case modeLegacySSE:
+		h = mcp.NewSSEHandler(get, nil)
+	default:
+		h = mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{JSONResponse: mode == modeJSONResponses})
+	}
+	f.handler.Store(&h)
+}
+
+func (f *httpFixture) url() string { return f.srv.URL + "/mcp" }
+
+// recorder is a Handler that records what it receives.
+type recorder struct {
+	notes chan string // method names of notifications
+	roots string      // answer to roots/list, if set
+}
+
+func newRecorder() *recorder { return &recorder{notes: make(chan string, 64)} }
+
+func (r *recorder) Notify(_ context.Context, method string, _ json.RawMessage) {
+	select {
+	case r.notes <- method:
+	default:
+	}
+}
+
+func (r *recorder) Request(_ context.Context, method string, _ json.RawMessage) (json.RawMessage, error) {
+	if method == "roots/list" && r.roots != "" {
+		return json.Marshal(map[string]any{"roots": []map[string]string{{"uri": r.roots, "name": "root"}}})
+	}
+	return nil, fmt.Errorf("unexpected request %s", method)
+}
+
+// waitNote waits for a notification with the given method.
+func (r *recorder) waitNote(t *testing.T, method string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-r.notes:
+			if m == method {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s notification", method)
+		}
+	}
+}
+
+// logBuffer is a concurrency-safe buffer for a text slog handler.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// waitFor polls cond; it guards against hangs, not for speed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// connect connects and registers Close as cleanup.
+func connect(t *testing.T, x Connector, opts ConnectOptions) (Client, *InitializeResult) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, res, err := x.Connect(ctx, opts)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, res
+}
+
+// callTool calls a tool and returns the text of its first content block.
+func callTool(ctx context.Context, c Client, name string, args any, meta map[string]any) (string, error) {
+	p := map[string]any{"name": name, "arguments": args}
+	if args == nil {
+		p["arguments"] = map[string]any{}
+	}
+	if meta != nil {
+		p["_meta"] = meta
+	}
+	params, _ := json.Marshal(p)
+	raw, err := c.Call(ctx, "tools/call", params)
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+		IsError bool `json:"isError"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return "", err
+	}
+	text := ""
+	if len(res.Content) > 0 {
+		text = res.Content[0].Text
+	}
+	if res.IsError {
+		return "", fmt.Errorf("tool error: %s", text)
+	}
+	return text, nil
+}
+
+func mustCall(t *testing.T, c Client, name string, args any) string {
+	t.Helper()
+	out, err := callTool(context.Background(), c, name, args, nil)
+	if err != nil {
+		t.Fatalf("call %s: %v", name, err)
+	}
+	return out
+}
+
+// noSecrets fails if err's text contains any of the secrets.
+func noSecrets(t *testing.T, err error, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Errorf("error %q contains a secret", err)
+		}
+	}
+}

@@ -1,0 +1,261 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+// NewStreamableHTTP returns a Connector for a Streamable HTTP backend. All
+// Clients from it share one keep-alive connection pool of
+// opts.MaxConnsPerHost sockets. An invalid URL makes every Connect fail.
+func NewStreamableHTTP(opts HTTPOptions) Connector {
+	s, err := newHTTPShared(opts)
+	if err != nil {
+		return brokenConnector{err}
+	}
+	streams := opts.MaxStreams
+	if streams == 0 {
+		streams = s.tr.MaxConnsPerHost / 4
+	}
+	var slots chan struct{}
+	if streams > 0 {
+		slots = make(chan struct{}, streams)
+	}
+	return &streamableConnector{s: s, slots: slots}
+}
+
+type streamableConnector struct {
+	s *httpShared
+	// slots bounds the standalone GET streams so that they cannot take the
+	// whole pool and starve calls; nil disables them.
+	slots chan struct{}
+}
+
+func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
+	s := x.s
+	c := newClient(s.name, s.timeout, s.log, opts.Handler)
+	h := &httpConn{c: c, s: s}
+	c.conn = h
+
+	var res *InitializeResult
+	if opts.ResumeSessionID != "" {
+		pv := opts.ProtocolVersion
+		if pv == "" {
+			pv = LatestProtocolVersion
+		}
+		h.sid = opts.ResumeSessionID
+		h.negotiated(pv)
+		res = &InitializeResult{ProtocolVersion: pv, Resumed: true}
+	} else {
+		h.post = s.header("Accept", "application/json, text/event-stream", "Content-Type", "application/json")
+		h.capture = true
+		var err error
+		res, err = c.initialize(ctx, opts)
+		h.capture = false
+		if err != nil {
+			_ = c.Close()
+			return nil, nil, err
+		}
+	}
+	if opts.Handler != nil && x.slots != nil {
+		c.goTracked(func() { h.listen(x.slots) })
+	}
+	return c, res, nil
+}
+
+func (x *streamableConnector) Close() error {
+	x.s.tr.CloseIdleConnections()
+	return nil
+}
+
+// httpConn is one Streamable HTTP session.
+type httpConn struct {
+	c *client
+	s *httpShared
+
+	// Set during Connect, read-only afterwards.
+	sid     string
+	post    http.Header // POST headers
+	get     http.Header // GET and DELETE headers
+	capture bool        // take the session ID from the initialize response
+}
+
+func (h *httpConn) sessionID() string { return h.sid }
+
+func (h *httpConn) negotiated(pv string) {
+	h.post = h.s.header("Accept", "application/json, text/event-stream", "Content-Type", "application/json",
+		hdrSessionID, h.sid, hdrProtocolVersion, pv)
+	h.get = h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, pv)
+}
+
+func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
+	resp, err := h.s.do(ctx, http.MethodPost, h.post, req)
+	if err != nil {
+		return nil, transportError(err)
+	}
+	if h.capture {
+		h.sid = resp.Header.Get(hdrSessionID)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer discard(resp.Body)
+		return nil, h.s.statusError(resp, h.sid != "")
+	}
+	switch mediaType(resp.Header.Get("Content-Type")) {
+	case "application/json":
+		defer resp.Body.Close()
+		b, err := h.s.readBody(resp.Body, resp.ContentLength)
+		if err != nil {
+			return nil, h.bodyError(err)
+		}
+		m, derr := jsonrpc.Decode(b.Bytes(), 0)
+		h.s.putBuf(b)
+		if derr != nil || m.Method != "" {
+			return nil, errors.New("invalid JSON-RPC response")
+		}
+		return m, nil
+	case "text/event-stream":
+		return h.readStream(ctx, resp, id)
+	default:
+		discard(resp.Body)
+		if resp.StatusCode == http.StatusAccepted {
+			return nil, errors.New("backend accepted the request but sent no response")
+		}
+		return nil, fmt.Errorf("unexpected response Content-Type %q", mediaType(resp.Header.Get("Content-Type")))
+	}
+}
+
+// bodyError classifies a failure while reading a response body.
+func (h *httpConn) bodyError(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return err
+	}
+	return transportError(err)
+}
+
+func (h *httpConn) send(ctx context.Context, msg []byte) error {
+	resp, err := h.s.do(ctx, http.MethodPost, h.post, msg)
+	if err != nil {
+		return transportError(err)
+	}
+	defer discard(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return h.s.statusError(resp, h.sid != "")
+	}
+	return nil
+}
+
+// shutdown sends DELETE to end the backend session. A 405 means the backend
+// does not let clients end sessions, and a 404 that it already forgot it.
+func (h *httpConn) shutdown() error {
+	if h.sid == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	resp, err := h.s.do(ctx, http.MethodDelete, h.get, nil)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer discard(resp.Body)
+	switch {
+	case resp.StatusCode/100 == 2, resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode == http.StatusNotFound:
+		return nil
+	}
+	return fmt.Errorf("DELETE: unexpected HTTP status %d", resp.StatusCode)
+}
+
+// listen holds the standalone GET stream that carries server-initiated
+// messages outside any call, reconnecting with backoff until Close. It
+// stops quietly if the backend has no such stream (405) or forgot the
+// session (404).
+func (h *httpConn) listen(slots chan struct{}) {
+	const minBackoff, maxBackoff = 250 * time.Millisecond, 30 * time.Second
+	ctx := h.c.ctx
+	backoff := minBackoff
+	var lastID string
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		status, progressed, retry, err := h.listenOnce(ctx, &lastID)
+		<-slots
+		if ctx.Err() != nil {
+			return
+		}
+		switch status {
+		case http.StatusMethodNotAllowed:
+			return
+		case http.StatusNotFound:
+			h.s.log.Debug("standalone stream: backend session gone", "backend", h.s.name)
+			return
+		}
+		if err != nil {
+			h.s.log.Debug("standalone stream dropped", "backend", h.s.name, "error", err)
+		}
+		if progressed {
+			backoff = minBackoff
+		}
+		wait := backoff
+		if retry > 0 {
+			wait = retry
+		}
+		backoff = min(2*backoff, maxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// listenOnce runs one GET stream until it ends. It returns the HTTP status,
+// whether any event arrived, and the server's retry hint.
+func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, progressed bool, retry time.Duration, err error) {
+	hdr := h.get
+	if *lastID != "" {
+		hdr = hdr.Clone()
+		hdr.Set(hdrLastEventID, *lastID)
+	}
+	resp, err := h.s.do(ctx, http.MethodGet, hdr, nil)
+	if err != nil {
+		return 0, false, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 || mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
+		return resp.StatusCode, false, 0, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	r := h.s.readers.Get().(*sseReader)
+	r.reset(resp.Body)
+	defer func() { r.release(); h.s.readers.Put(r) }()
+	for {
+		ev, err := r.next()
+		if err != nil {
+			return resp.StatusCode, progressed, retry, err
+		}
+		progressed = true
+		if ev.hasID {
+			*lastID = ev.id
+		}
+		if ev.retry > 0 {
+			retry = ev.retry
+		}
+		if len(ev.data) == 0 {
+			continue
+		}
+		m, derr := jsonrpc.Decode(ev.data, 0)
+		if derr != nil {
+			h.s.log.Debug("standalone stream: malformed message", "backend", h.s.name, "error", derr)
+			continue
+		}
+		h.c.deliver(ctx, h.c.handler, m, h.send)
+	}
+}

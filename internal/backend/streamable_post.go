@@ -1,0 +1,135 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+const (
+	// drainWait is how long to keep reading a POST's event stream after its
+	// response for the server to end it, so that the connection can be
+	// reused rather than torn down.
+	drainWait = 200 * time.Millisecond
+	// maxResumes bounds reconnections of a POST stream that bring nothing.
+	maxResumes = 3
+)
+
+// readStream reads a POST's text/event-stream until the response to id
+// arrives, delivering the server's notifications and requests meanwhile to
+// the call's handler. If the server ends the stream early after giving
+// event IDs, the stream is resumed with GET and Last-Event-ID.
+func (h *httpConn) readStream(ctx context.Context, resp *http.Response, id int64) (*jsonrpc.Message, error) {
+	r := h.s.readers.Get().(*sseReader)
+	defer func() { r.release(); h.s.readers.Put(r) }()
+	handler := HandlerFrom(ctx, h.c.handler)
+	body := resp.Body
+	var (
+		lastID string
+		retry  time.Duration
+		idle   int
+	)
+	for {
+		r.reset(body)
+		m, progressed, err := h.readEvents(ctx, r, handler, id, &lastID, &retry)
+		if m != nil {
+			h.drain(ctx, r, body, handler)
+			return m, nil
+		}
+		_ = body.Close()
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, ErrTooLarge):
+			return nil, err
+		case lastID == "":
+			return nil, fmt.Errorf("%w: response stream ended before the response: %v", ErrUnavailable, err)
+		}
+		if progressed {
+			idle = 0
+		} else if idle++; idle > maxResumes {
+			return nil, fmt.Errorf("%w: response stream could not be resumed: %v", ErrUnavailable, err)
+		}
+		if retry > 0 {
+			t := time.NewTimer(retry)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
+		}
+		hdr := h.get.Clone()
+		hdr.Set(hdrLastEventID, lastID)
+		resp, err := h.s.do(ctx, http.MethodGet, hdr, nil)
+		if err != nil {
+			return nil, transportError(err)
+		}
+		if resp.StatusCode/100 != 2 {
+			err := h.s.statusError(resp, true)
+			discard(resp.Body)
+			return nil, err
+		}
+		body = resp.Body
+	}
+}
+
+// readEvents reads events until the response to id, or the end of the
+// stream. It reports whether any event arrived.
+func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler, id int64, lastID *string, retry *time.Duration) (*jsonrpc.Message, bool, error) {
+	progressed := false
+	for {
+		ev, err := r.next()
+		if err != nil {
+			return nil, progressed, h.bodyError(err)
+		}
+		progressed = true
+		if ev.hasID {
+			*lastID = ev.id
+		}
+		if ev.retry > 0 {
+			*retry = ev.retry
+		}
+		if len(ev.data) == 0 {
+			continue // e.g. a priming event
+		}
+		m, derr := jsonrpc.Decode(ev.data, 0)
+		if derr != nil {
+			h.s.log.Debug("malformed message on response stream", "backend", h.s.name, "error", derr)
+			continue
+		}
+		if m.Method == "" {
+			if got, ok := parseID(m.ID); (ok && got == id) || (m.ID == nil && m.Error != nil) {
+				return m, true, nil
+			}
+			continue
+		}
+		h.c.deliver(ctx, handler, m, h.send)
+	}
+}
+
+// drain reads the rest of the stream after the response. Servers end it
+// right after the response; one that does not gets its connection closed
+// after drainWait instead of holding the call.
+func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, handler Handler) {
+	t := time.AfterFunc(drainWait, func() { _ = body.Close() })
+	for {
+		ev, err := r.next()
+		if err != nil {
+			break
+		}
+		if len(ev.data) == 0 {
+			continue
+		}
+		if m, derr := jsonrpc.Decode(ev.data, 0); derr == nil && m.Method != "" {
+			h.c.deliver(ctx, handler, m, h.send)
+		}
+	}
+	t.Stop()
+	_ = body.Close()
+}
