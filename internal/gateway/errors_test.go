@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -59,12 +60,12 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var b strings.Builder
-			if _, err := b.ReadFrom(resp.Body); err != nil {
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != tc.wantCode || !strings.Contains(b.String(), tc.wantBody) {
-				t.Fatalf("got %d %s; want %d containing %s", resp.StatusCode, b.String(), tc.wantCode, tc.wantBody)
+			if resp.StatusCode != tc.wantCode || !strings.Contains(string(b), tc.wantBody) {
+				t.Fatalf("got %d %s; want %d containing %s", resp.StatusCode, b, tc.wantCode, tc.wantBody)
 			}
 		})
 	}
