@@ -141,9 +141,9 @@ type httpFixture struct {
 type httpMode int
 
 const (
-	modeSSEResponses httpMode = iota // Streamable HTTP, text/event-stream responses
-	modeJSONResponses                // Streamable HTTP, application/json responses
-	modeLegacySSE                    // 2024-11-05 HTTP+SSE
+	modeSSEResponses  httpMode = iota // Streamable HTTP, text/event-stream responses
+	modeJSONResponses                 // Streamable HTTP, application/json responses
+	modeLegacySSE                     // 2024-11-05 HTTP+SSE
 )
 
 func startHTTP(t *testing.T, mode httpMode) *httpFixture {
@@ -190,6 +190,12 @@ func (f *httpFixture) swap(mode httpMode) {
 }
 
 func (f *httpFixture) url() string { return f.srv.URL + "/mcp" }
+
+// kill stops the server abruptly, dropping open streams.
+func (f *httpFixture) kill() {
+	f.srv.CloseClientConnections()
+	f.srv.Close()
+}
 
 // recorder is a Handler that records what it receives.
 type recorder struct {

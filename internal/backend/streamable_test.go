@@ -139,7 +139,7 @@ func TestStreamableUnavailable(t *testing.T) {
 	c, _ := connect(t, x, ConnectOptions{})
 	mustCall(t, c, "count", nil)
 
-	f.srv.Close() // the backend dies
+	f.kill() // the backend dies
 	_, err := callTool(context.Background(), c, "count", nil, nil)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)

@@ -1,0 +1,157 @@
+package backend
+
+import (
+	"context"
+	"sync"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+// msgConn is a framed, bidirectional message connection: a child's
+// stdin/stdout or a legacy SSE session.
+type msgConn interface {
+	// read returns the next message. It is called from one goroutine only;
+	// the slice is valid until the next call.
+	read() ([]byte, error)
+	// write sends one message. It is safe for concurrent use.
+	write(ctx context.Context, msg []byte) error
+}
+
+// mux runs JSON-RPC over a msgConn: one reader goroutine matches responses
+// to waiting calls by id and hands everything else to the client's
+// handlers. It implements the request half of conn.
+type mux struct {
+	c  *client
+	mc msgConn
+
+	mu      sync.Mutex
+	pending map[int64]*pending
+	err     error         // terminal error, set once
+	done    chan struct{} // closed when err is set
+}
+
+type pending struct {
+	ctx context.Context
+	ch  chan *jsonrpc.Message // buffered: the reader never blocks on it
+}
+
+func newMux(c *client, mc msgConn) *mux {
+	return &mux{c: c, mc: mc, pending: make(map[int64]*pending), done: make(chan struct{})}
+}
+
+func (m *mux) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
+	p := &pending{ctx: ctx, ch: make(chan *jsonrpc.Message, 1)}
+	m.mu.Lock()
+	if m.err != nil {
+		m.mu.Unlock()
+		return nil, m.err
+	}
+	m.pending[id] = p
+	m.mu.Unlock()
+
+	if err := m.send(ctx, req); err != nil {
+		m.remove(id)
+		return nil, err
+	}
+	select {
+	case msg := <-p.ch:
+		return msg, nil
+	case <-ctx.Done():
+		m.remove(id)
+		return nil, ctx.Err()
+	case <-m.done:
+		select {
+		case msg := <-p.ch: // the response beat the failure
+			return msg, nil
+		default:
+			return nil, m.err // immutable once done is closed
+		}
+	}
+}
+
+func (m *mux) send(ctx context.Context, msg []byte) error {
+	select {
+	case <-m.done:
+		return m.err
+	default:
+	}
+	if err := m.mc.write(ctx, msg); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case <-m.done:
+			return m.err
+		default:
+		}
+		return unavailable(err)
+	}
+	return nil
+}
+
+func (m *mux) remove(id int64) {
+	m.mu.Lock()
+	delete(m.pending, id)
+	m.mu.Unlock()
+}
+
+// fail ends the mux: pending and later calls get err. Only the first error
+// counts.
+func (m *mux) fail(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil {
+		m.err = err
+		m.pending = nil
+		close(m.done)
+	}
+}
+
+// readLoop reads until the connection fails; fatal turns the read error
+// into the error that pending and later calls get.
+func (m *mux) readLoop(fatal func(error) error) {
+	for {
+		data, err := m.mc.read()
+		if err != nil {
+			m.fail(fatal(err))
+			return
+		}
+		msg, derr := jsonrpc.Decode(data, 0)
+		if derr != nil {
+			m.c.log.Debug("malformed message from backend", "backend", m.c.name, "error", derr)
+			continue
+		}
+		if msg.Method == "" {
+			id, ok := parseID(msg.ID)
+			m.mu.Lock()
+			p := m.pending[id]
+			delete(m.pending, id)
+			m.mu.Unlock()
+			if ok && p != nil {
+				p.ch <- msg
+			}
+			continue
+		}
+		ctx, h := m.route()
+		m.c.deliver(ctx, h, msg, m.send)
+	}
+}
+
+// route picks where a server message goes: the handler in the context of
+// the most recent call in flight, as the server most likely sent it while
+// serving that call; else the connect-time handler.
+func (m *mux) route() (context.Context, Handler) {
+	m.mu.Lock()
+	var last *pending
+	var lastID int64 = -1
+	for id, p := range m.pending {
+		if id > lastID {
+			last, lastID = p, id
+		}
+	}
+	m.mu.Unlock()
+	if last == nil {
+		return m.c.ctx, m.c.handler
+	}
+	return last.ctx, HandlerFrom(last.ctx, m.c.handler)
+}

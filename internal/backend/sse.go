@@ -1,0 +1,159 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	sdkjsonrpc "github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// NewSSE returns a Connector for a legacy HTTP+SSE backend (protocol
+// 2024-11-05), using the go-sdk's SSE client transport. POSTs share a pool
+// of opts.MaxConnsPerHost sockets; each session also holds its own GET
+// stream, which that protocol cannot do without.
+func NewSSE(opts HTTPOptions) Connector {
+	s, err := newHTTPShared(opts)
+	if err != nil {
+		return brokenConnector{err}
+	}
+	streams := http.DefaultTransport.(*http.Transport).Clone()
+	streams.DisableKeepAlives = true
+	return &sseConnector{
+		s:       s,
+		streams: streams,
+		hc: &http.Client{
+			Transport:     &sseRoundTripper{headers: opts.Headers, pool: s.tr, streams: streams},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+type sseConnector struct {
+	s       *httpShared
+	streams *http.Transport
+	hc      *http.Client
+}
+
+func (x *sseConnector) Close() error {
+	x.s.tr.CloseIdleConnections()
+	x.streams.CloseIdleConnections()
+	return nil
+}
+
+func (x *sseConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
+	s := x.s
+	c := newClient(s.name, s.timeout, s.log, opts.Handler)
+	// The SDK ties the GET stream to the context given to Connect, so it
+	// gets the client's lifetime; ctx only bounds the connecting.
+	stop := context.AfterFunc(ctx, c.cancel)
+	t := &mcp.SSEClientTransport{Endpoint: s.url.String(), HTTPClient: x.hc, MaxEventSize: s.max}
+	sc, err := t.Connect(c.ctx)
+	if !stop() {
+		if sc != nil {
+			_ = sc.Close()
+		}
+		return nil, nil, opError(s.name, "connect", ctx.Err())
+	}
+	if err != nil {
+		c.cancel()
+		return nil, nil, opError(s.name, "connect", unavailable(err))
+	}
+	conn := &sseConn{sc: sc}
+	conn.mux = newMux(c, &sdkFrames{conn: sc, ctx: c.ctx, c: c})
+	c.conn = conn
+	conn.wg.Add(1)
+	go func() {
+		defer conn.wg.Done()
+		conn.readLoop(func(err error) error {
+			return fmt.Errorf("%w: event stream ended: %v", ErrUnavailable, err)
+		})
+	}()
+	res, err := c.initialize(ctx, opts)
+	if err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	return c, res, nil
+}
+
+// sseConn is one legacy SSE session.
+type sseConn struct {
+	*mux
+	sc mcp.Connection
+	wg sync.WaitGroup // the reader
+}
+
+// sessionID is empty: the SDK's SSE client does not expose the session.
+func (s *sseConn) sessionID() string { return "" }
+
+func (s *sseConn) shutdown() error {
+	s.fail(ErrClosed)
+	err := s.sc.Close()
+	s.wg.Wait()
+	return err
+}
+
+// sdkFrames adapts an SDK connection to msgConn. Messages are re-encoded at
+// this boundary; legacy SSE is not the hot path.
+type sdkFrames struct {
+	conn mcp.Connection
+	ctx  context.Context // the client's lifetime
+	c    *client
+}
+
+func (f *sdkFrames) read() ([]byte, error) {
+	for {
+		msg, err := f.conn.Read(f.ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) || f.ctx.Err() != nil {
+				return nil, err
+			}
+			f.c.log.Debug("malformed message from backend", "backend", f.c.name, "error", err)
+			continue
+		}
+		data, err := sdkjsonrpc.EncodeMessage(msg)
+		if err != nil {
+			continue
+		}
+		return data, nil
+	}
+}
+
+func (f *sdkFrames) write(ctx context.Context, raw []byte) error {
+	msg, err := sdkjsonrpc.DecodeMessage(raw)
+	if err != nil {
+		return err
+	}
+	return f.conn.Write(ctx, msg)
+}
+
+// sseRoundTripper adds the configured headers and routes the long-lived GET
+// streams off the pool, so that sessions cannot starve POSTs of sockets.
+// A 404 on a POST becomes ErrSessionNotFound: the SDK reports statuses only
+// as text.
+type sseRoundTripper struct {
+	headers map[string]string
+	pool    http.RoundTripper
+	streams http.RoundTripper
+}
+
+func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	for k, v := range rt.headers {
+		req.Header.Set(k, v)
+	}
+	if req.Method == http.MethodGet {
+		return rt.streams.RoundTrip(req)
+	}
+	resp, err := rt.pool.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusNotFound {
+		discard(resp.Body)
+		return nil, fmt.Errorf("%w (HTTP 404)", ErrSessionNotFound)
+	}
+	return resp, err
+}

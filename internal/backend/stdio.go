@@ -1,0 +1,297 @@
+package backend
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// StdioOptions configure a stdio backend: one child process per Connect,
+// speaking newline-delimited JSON-RPC on stdin/stdout.
+type StdioOptions struct {
+	// Name is the backend name, used in errors and logs.
+	Name string
+	// Command is the program and its arguments.
+	Command []string
+	// Env is added to the parent's environment. It may hold secrets and is
+	// never logged.
+	Env map[string]string
+	// Timeout bounds each Call (0 = none).
+	Timeout time.Duration
+	// KillGrace is how long Close waits after SIGTERM before SIGKILL;
+	// default 2s.
+	KillGrace time.Duration
+	// MaxMessageBytes caps one line from the child; default 32 MiB.
+	MaxMessageBytes int
+	// Logger receives the child's stderr, one INFO record per line.
+	Logger *slog.Logger
+}
+
+const (
+	defaultKillGrace = 2 * time.Second
+	// exitGrace is how long after the child exits its last output may still
+	// be read before pending calls fail; it matters only when a grandchild
+	// keeps stdout open.
+	exitGrace = 200 * time.Millisecond
+	// maxStderrLine truncates a stderr line in the log.
+	maxStderrLine = 8 << 10
+)
+
+// NewStdio returns a Connector that starts one child process per Connect,
+// so that stateful servers stay isolated per session.
+func NewStdio(opts StdioOptions) Connector {
+	if opts.KillGrace <= 0 {
+		opts.KillGrace = defaultKillGrace
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = defaultMaxMessage
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &stdioConnector{opts: opts}
+}
+
+type stdioConnector struct{ opts StdioOptions }
+
+func (x *stdioConnector) Close() error { return nil }
+
+func (x *stdioConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
+	o := x.opts
+	if len(o.Command) == 0 {
+		return nil, nil, fmt.Errorf("backend %q: no command", o.Name)
+	}
+	c := newClient(o.Name, o.Timeout, o.Logger, opts.Handler)
+	s, err := startChild(c, o)
+	if err != nil {
+		c.cancel()
+		return nil, nil, opError(o.Name, "start", err)
+	}
+	c.conn = s
+	res, err := c.initialize(ctx, opts)
+	if err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	return c, res, nil
+}
+
+// stdioConn is one child process.
+type stdioConn struct {
+	*mux
+	opts   StdioOptions
+	cmd    *exec.Cmd
+	stdin  *os.File
+	stdout *os.File
+	stderr *os.File
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+	r   *bufio.Reader
+	buf []byte // accumulates a line longer than r's buffer
+
+	exited   chan struct{} // closed when Wait returns
+	exitErr  error         // Wait's result, set before exited is closed
+	readDone chan struct{}
+	wg       sync.WaitGroup // reader, stderr logger, waiter
+}
+
+func startChild(c *client, o StdioOptions) (*stdioConn, error) {
+	// Pipes are made by hand (not StdoutPipe) so that Wait does not close
+	// them under the reader: output the child wrote before exiting is still
+	// read.
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW)
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW, outR, outW)
+		return nil, err
+	}
+	cmd := exec.Command(o.Command[0], o.Command[1:]...)
+	cmd.Env = os.Environ()
+	for _, k := range slices.Sorted(maps.Keys(o.Env)) {
+		cmd.Env = append(cmd.Env, k+"="+o.Env[k])
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	setProcessGroup(cmd)
+	err = cmd.Start()
+	closeAll(inR, outW, errW) // the child holds its own copies
+	if err != nil {
+		closeAll(inW, outR, errR)
+		return nil, unavailable(err)
+	}
+	s := &stdioConn{
+		opts: o, cmd: cmd, stdin: inW, stdout: outR, stderr: errR,
+		w:        bufio.NewWriterSize(inW, 16<<10),
+		r:        bufio.NewReaderSize(outR, 64<<10),
+		exited:   make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+	s.mux = newMux(c, s)
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		defer close(s.readDone)
+		s.readLoop(s.readFailure)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.logStderr()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.exitErr = cmd.Wait()
+		close(s.exited)
+		// Let the reader take what the child wrote last, then fail what is
+		// still pending even if a grandchild holds stdout open.
+		t := time.NewTimer(exitGrace)
+		select {
+		case <-s.readDone:
+		case <-t.C:
+		}
+		t.Stop()
+		s.fail(s.exitError())
+	}()
+	return s, nil
+}
+
+func (s *stdioConn) sessionID() string { return "" }
+
+// read returns the next non-empty line from the child's stdout.
+func (s *stdioConn) read() ([]byte, error) {
+	for {
+		line, err := s.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			s.buf = append(s.buf[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				if len(s.buf) > s.opts.MaxMessageBytes {
+					return nil, tooLarge(s.opts.MaxMessageBytes)
+				}
+				line, err = s.r.ReadSlice('\n')
+				s.buf = append(s.buf, line...)
+			}
+			line = s.buf
+		}
+		if err != nil {
+			return nil, err
+		}
+		line = line[:len(line)-1]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) > 0 {
+			return line, nil
+		}
+	}
+}
+
+func (s *stdioConn) write(_ context.Context, msg []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, err := s.w.Write(msg); err != nil {
+		return err
+	}
+	if err := s.w.WriteByte('\n'); err != nil {
+		return err
+	}
+	return s.w.Flush()
+}
+
+// readFailure turns the end of stdout into the error calls get: normally
+// the child exited, and its exit status is worth reporting.
+func (s *stdioConn) readFailure(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return err
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-s.exited:
+		return s.exitError()
+	case <-t.C:
+		return fmt.Errorf("%w: reading stdout: %v", ErrUnavailable, err)
+	}
+}
+
+func (s *stdioConn) exitError() error {
+	status := "exit status 0"
+	if s.exitErr != nil {
+		status = s.exitErr.Error()
+	}
+	return fmt.Errorf("%w: process exited (%s)", ErrUnavailable, status)
+}
+
+func (s *stdioConn) logStderr() {
+	r := bufio.NewReaderSize(s.stderr, 4<<10)
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line) < maxStderrLine {
+			line = append(line, chunk[:min(len(chunk), maxStderrLine-len(line))]...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if n := len(line); n > 0 && line[n-1] == '\n' {
+			line = line[:n-1]
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) > 0 {
+			s.c.log.Info(string(line), "backend", s.opts.Name, "stream", "stderr")
+		}
+		line = line[:0]
+		if err != nil {
+			return
+		}
+	}
+}
+
+// shutdown closes stdin, sends SIGTERM, and after KillGrace SIGKILL; it
+// always reaps the child and waits for the goroutines reading it.
+func (s *stdioConn) shutdown() error {
+	s.fail(ErrClosed)
+	_ = s.stdin.Close()
+	select {
+	case <-s.exited: // already gone (and reaped): nothing to signal
+	default:
+		signalChild(s.cmd, syscall.SIGTERM)
+		t := time.NewTimer(s.opts.KillGrace)
+		select {
+		case <-s.exited:
+		case <-t.C:
+			signalChild(s.cmd, syscall.SIGKILL)
+			<-s.exited
+		}
+		t.Stop()
+	}
+	// A grandchild may still hold the pipes; closing our ends unblocks the
+	// readers.
+	closeAll(s.stdout, s.stderr)
+	s.wg.Wait()
+	return nil
+}
+
+func closeAll(fs ...io.Closer) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
+}

@@ -1,0 +1,137 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func newStdioFixture(t *testing.T, logs *logBuffer, timeout time.Duration) Connector {
+	t.Helper()
+	return NewStdio(StdioOptions{
+		Name:    "local",
+		Command: []string{stdioServer(t)},
+		Env:     map[string]string{"STDIOSERVER_TOKEN": "tok-secret"},
+		Timeout: timeout,
+		Logger:  logs.logger(),
+	})
+}
+
+// childPid digs the process out of a stdio client; the tests live in the
+// package for this.
+func childPid(c Client) int { return c.(*client).conn.(*stdioConn).cmd.Process.Pid }
+
+func TestStdioCallsReuseOneProcess(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	c, res := connect(t, newStdioFixture(t, logs, 0), ConnectOptions{})
+	if !strings.Contains(string(res.ServerInfo), "stdioserver") || c.SessionID() != "" {
+		t.Errorf("initialize result %+v, session ID %q", res, c.SessionID())
+	}
+	for _, want := range []string{"1", "2", "3"} {
+		if got := mustCall(t, c, "count", nil); got != want {
+			t.Fatalf("count = %s, want %s: state lost between calls", got, want)
+		}
+	}
+	mustCall(t, c, "stderr", map[string]string{"text": "hello from the child"})
+	waitFor(t, "the stderr line in the log", func() bool {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "hello from the child") &&
+				strings.Contains(line, "level=INFO") &&
+				strings.Contains(line, "backend=local") && strings.Contains(line, "stream=stderr") {
+				return true
+			}
+		}
+		return false
+	})
+	if strings.Contains(logs.String(), "tok-secret") {
+		t.Error("an environment value reached the log")
+	}
+}
+
+func TestStdioCloseReapsChild(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	x := newStdioFixture(t, &logBuffer{}, 0)
+	c, _, err := x.Connect(context.Background(), ConnectOptions{Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := childPid(c)
+	mustCall(t, c, "count", nil)
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("kill(pid, 0) after Close = %v, want ESRCH: the child lives on or was not reaped", err)
+	}
+	if _, err := c.Call(context.Background(), "tools/list", nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Call after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestStdioChildExitFailsCalls(t *testing.T) {
+	t.Parallel()
+	c, _ := connect(t, newStdioFixture(t, &logBuffer{}, 0), ConnectOptions{})
+	pending := make(chan error, 1)
+	go func() {
+		_, err := callTool(context.Background(), c, "slow", nil, nil)
+		pending <- err
+	}()
+	m := c.(*client).conn.(*stdioConn).mux
+	waitFor(t, "the slow call to be in flight", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.pending) > 0
+	})
+	if err := syscall.Kill(childPid(c), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{<-pending, func() error { _, err := callTool(context.Background(), c, "count", nil, nil); return err }()} {
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), `backend "local"`) {
+			t.Errorf("err = %v, want ErrUnavailable saying the process exited", err)
+		}
+	}
+}
+
+func TestStdioTimeoutCancelsBackendWork(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	c, _ := connect(t, newStdioFixture(t, logs, 300*time.Millisecond), ConnectOptions{})
+	_, err := callTool(context.Background(), c, "slow", nil, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+	waitFor(t, "the child to report cancellation", func() bool {
+		return strings.Contains(logs.String(), "slow: cancelled")
+	})
+	mustCall(t, c, "count", nil)
+}
+
+func TestStdioProgressReachesCallHandler(t *testing.T) {
+	t.Parallel()
+	c, _ := connect(t, newStdioFixture(t, &logBuffer{}, 0), ConnectOptions{Handler: newRecorder()})
+	perCall := newRecorder()
+	if _, err := callTool(WithHandler(context.Background(), perCall), c, "progress", nil, map[string]any{"progressToken": 7}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		perCall.waitNote(t, "notifications/progress")
+	}
+}
+
+func TestStdioBadCommand(t *testing.T) {
+	t.Parallel()
+	x := NewStdio(StdioOptions{Name: "local", Command: []string{"/nonexistent/vmcp-test-server"}})
+	_, _, err := x.Connect(context.Background(), ConnectOptions{})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), `backend "local"`) {
+		t.Errorf("err = %v, want ErrUnavailable naming the backend", err)
+	}
+}

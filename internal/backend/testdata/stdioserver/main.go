@@ -1,0 +1,61 @@
+// Command stdioserver is the stdio MCP server used by the backend package's
+// tests: a go-sdk server with an echo tool, a counter (per process, so per
+// session), a slow tool that reports cancellation on stderr, a tool that
+// sends progress notifications, and one that writes a line to stderr.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+type textArgs struct {
+	Text string `json:"text"`
+}
+
+func text(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+func main() {
+	fmt.Fprintln(os.Stderr, "stdioserver: started")
+	s := mcp.NewServer(&mcp.Implementation{Name: "stdioserver", Version: "test"}, nil)
+	var count atomic.Int64
+	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
+		return text(in.Text), nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "count"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return text(strconv.FormatInt(count.Add(1), 10)), nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "slow"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(os.Stderr, "slow: cancelled")
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Minute):
+			return text("done"), nil, nil
+		}
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "progress"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		if tok := req.Params.GetProgressToken(); tok != nil {
+			for i := range 3 {
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i + 1), Total: 3})
+			}
+		}
+		return text("done"), nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "stderr"}, func(_ context.Context, _ *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
+		fmt.Fprintln(os.Stderr, in.Text)
+		return text("ok"), nil, nil
+	})
+	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+		log.Print(err)
+	}
+}
