@@ -121,6 +121,19 @@ func newFixture() *fixture {
 		}
 		return textResult(res.Roots[0].URI), nil, nil
 	})
+	// hop ends its response stream before answering, as SSE polling
+	// servers do; the client must resume the stream to get the result.
+	mcp.AddTool(f.server, &mcp.Tool{Name: "hop"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		if req.Extra == nil || req.Extra.CloseSSEStream == nil {
+			return nil, nil, fmt.Errorf("no SSE stream to close")
+		}
+		req.Extra.CloseSSEStream(mcp.CloseSSEStreamArgs{RetryAfter: 10 * time.Millisecond})
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return textResult("after hop"), nil, nil
+	})
 	return f
 }
 
@@ -131,6 +144,7 @@ type httpFixture struct {
 	srv     *httptest.Server
 	handler atomic.Pointer[http.Handler]
 	deletes atomic.Int64
+	resumes atomic.Int64 // GETs carrying Last-Event-ID
 	apiKeys sync.Map // X-Api-Key values seen
 
 	mu            sync.Mutex
@@ -144,15 +158,19 @@ const (
 	modeSSEResponses  httpMode = iota // Streamable HTTP, text/event-stream responses
 	modeJSONResponses                 // Streamable HTTP, application/json responses
 	modeLegacySSE                     // 2024-11-05 HTTP+SSE
+	modeResumable                     // Streamable HTTP with an event store
 )
 
-func startHTTP(t *testing.T, mode httpMode) *httpFixture {
+func startHTTP(t testing.TB, mode httpMode) *httpFixture {
 	t.Helper()
 	f := &httpFixture{fixture: newFixture()}
 	f.swap(mode)
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodDelete {
 			f.deletes.Add(1)
+		}
+		if r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" {
+			f.resumes.Add(1)
 		}
 		if k := r.Header.Get("X-Api-Key"); k != "" {
 			f.apiKeys.Store(k, true)
@@ -183,6 +201,8 @@ func (f *httpFixture) swap(mode httpMode) {
 	switch mode {
 	case modeLegacySSE:
 		h = mcp.NewSSEHandler(get, nil)
+	case modeResumable:
+		h = mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)})
 	default:
 		h = mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{JSONResponse: mode == modeJSONResponses})
 	}

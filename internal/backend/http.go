@@ -61,7 +61,6 @@ type httpShared struct {
 	max     int
 	log     *slog.Logger
 	tr      *http.Transport
-	hc      *http.Client
 
 	bufs    sync.Pool // *bytes.Buffer for JSON bodies
 	readers sync.Pool // *sseReader
@@ -92,11 +91,6 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 	s := &httpShared{
 		name: opts.Name, url: u, headers: opts.Headers, timeout: opts.Timeout,
 		max: max, log: log, tr: tr,
-		hc: &http.Client{
-			Transport: tr,
-			// A redirect could carry the API-key headers to another host.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
 	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.readers.New = func() any { return newSSEReader(max) }
@@ -119,8 +113,10 @@ func (s *httpShared) header(kv ...string) http.Header {
 	return h
 }
 
-// do sends one request. The URL is parsed once per connector, so a request
-// costs no URL parsing.
+// do sends one request straight to the pooled transport. Skipping
+// http.Client saves a header copy per call and never follows redirects,
+// which could carry the API-key headers to another host. The URL is
+// parsed once per connector.
 func (s *httpShared) do(ctx context.Context, method string, h http.Header, body []byte) (*http.Response, error) {
 	req := &http.Request{
 		Method: method, URL: s.url, Header: h,
@@ -133,7 +129,7 @@ func (s *httpShared) do(ctx context.Context, method string, h http.Header, body 
 		// server had closed before anything was written.
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	return s.hc.Do(req.WithContext(ctx))
+	return s.tr.RoundTrip(req.WithContext(ctx))
 }
 
 // readBody reads a whole body up to the size limit into a pooled buffer;
@@ -161,11 +157,14 @@ func (s *httpShared) putBuf(b *bytes.Buffer) {
 	}
 }
 
-// discard reads what is left of a small body so that its connection can
-// go back to the pool, then closes it.
-func discard(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
-	_ = body.Close()
+// discard closes a response whose body is not needed. A short body of
+// known length is read first so that the connection can go back to the
+// pool; anything else (a stream, say) could block, so it is just closed.
+func discard(resp *http.Response) {
+	if n := resp.ContentLength; n >= 0 && n <= 64<<10 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, n))
+	}
+	_ = resp.Body.Close()
 }
 
 // mediaType returns the lower-case media type of a Content-Type value.

@@ -192,6 +192,9 @@ func (s *stdioConn) read() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(line) > s.opts.MaxMessageBytes+2 { // allow for "\r\n"
+			return nil, tooLarge(s.opts.MaxMessageBytes)
+		}
 		line = line[:len(line)-1]
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]

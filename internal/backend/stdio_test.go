@@ -135,3 +135,13 @@ func TestStdioBadCommand(t *testing.T) {
 		t.Errorf("err = %v, want ErrUnavailable naming the backend", err)
 	}
 }
+
+func TestStdioMessageSizeCap(t *testing.T) {
+	t.Parallel()
+	x := NewStdio(StdioOptions{Name: "local", Command: []string{stdioServer(t)}, MaxMessageBytes: 4096})
+	c, _ := connect(t, x, ConnectOptions{})
+	_, err := callTool(context.Background(), c, "echo", map[string]string{"text": strings.Repeat("x", 8192)}, nil)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), `backend "local"`) {
+		t.Errorf("err = %v, want ErrTooLarge naming the backend", err)
+	}
+}

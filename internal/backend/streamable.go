@@ -102,7 +102,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 		h.sid = resp.Header.Get(hdrSessionID)
 	}
 	if resp.StatusCode/100 != 2 {
-		defer discard(resp.Body)
+		defer discard(resp)
 		return nil, h.s.statusError(resp, h.sid != "")
 	}
 	switch mediaType(resp.Header.Get("Content-Type")) {
@@ -121,7 +121,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 	case "text/event-stream":
 		return h.readStream(ctx, resp, id)
 	default:
-		discard(resp.Body)
+		discard(resp)
 		if resp.StatusCode == http.StatusAccepted {
 			return nil, errors.New("backend accepted the request but sent no response")
 		}
@@ -142,7 +142,7 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 	if err != nil {
 		return transportError(err)
 	}
-	defer discard(resp.Body)
+	defer discard(resp)
 	if resp.StatusCode/100 != 2 {
 		return h.s.statusError(resp, h.sid != "")
 	}
@@ -161,7 +161,7 @@ func (h *httpConn) shutdown() error {
 	if err != nil {
 		return unavailable(err)
 	}
-	defer discard(resp.Body)
+	defer discard(resp)
 	switch {
 	case resp.StatusCode/100 == 2, resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode == http.StatusNotFound:
 		return nil

@@ -72,7 +72,7 @@ func (h *httpConn) readStream(ctx context.Context, resp *http.Response, id int64
 		}
 		if resp.StatusCode/100 != 2 {
 			err := h.s.statusError(resp, true)
-			discard(resp.Body)
+			discard(resp)
 			return nil, err
 		}
 		body = resp.Body

@@ -317,3 +317,63 @@ func TestStreamableInvalidURL(t *testing.T) {
 		t.Fatalf("err = %v, want an error without the URL", err)
 	}
 }
+
+func TestStreamableResumesDroppedResponseStream(t *testing.T) {
+	t.Parallel()
+	f := startHTTP(t, modeResumable)
+	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
+	defer x.Close()
+	c, _ := connect(t, x, ConnectOptions{})
+	if got := mustCall(t, c, "hop", nil); got != "after hop" {
+		t.Errorf("hop = %q, want the result sent after the stream was resumed", got)
+	}
+	if f.resumes.Load() == 0 {
+		t.Error("the response stream was not resumed with Last-Event-ID")
+	}
+	if got := mustCall(t, c, "count", nil); got != "1" {
+		t.Errorf("count = %s after a resumed stream", got)
+	}
+}
+
+func TestStreamableResponseSizeCap(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []httpMode{modeSSEResponses, modeJSONResponses} {
+		f := startHTTP(t, mode)
+		x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url(), MaxMessageBytes: 4096})
+		defer x.Close()
+		c, _ := connect(t, x, ConnectOptions{})
+		_, err := callTool(context.Background(), c, "echo", map[string]string{"text": strings.Repeat("x", 8192)}, nil)
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), `backend "files"`) {
+			t.Errorf("mode %d: err = %v, want ErrTooLarge naming the backend", mode, err)
+		}
+		mustCall(t, c, "echo", map[string]string{"text": "small"})
+	}
+}
+
+// BenchmarkStreamableCall measures the client side of one tools/call over
+// loopback (the in-process go-sdk server's cost is included).
+func BenchmarkStreamableCall(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		mode httpMode
+	}{{"sse", modeSSEResponses}, {"json", modeJSONResponses}} {
+		b.Run(tc.name, func(b *testing.B) {
+			fx := startHTTP(b, tc.mode)
+			x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: fx.url()})
+			defer x.Close()
+			c, _, err := x.Connect(context.Background(), ConnectOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			params := json.RawMessage(`{"name":"echo","arguments":{"text":"hello"}}`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := c.Call(context.Background(), "tools/call", params); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
