@@ -145,7 +145,7 @@ type httpFixture struct {
 	handler atomic.Pointer[http.Handler]
 	deletes atomic.Int64
 	resumes atomic.Int64 // GETs carrying Last-Event-ID
-	apiKeys sync.Map // X-Api-Key values seen
+	apiKeys sync.Map     // X-Api-Key values seen
 
 	mu            sync.Mutex
 	open, maxOpen int // concurrently open connections
