@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// initResult is the initialize latency over sequential samples.
+type initResult struct {
+	samples, errors int
+	p50, p99, mean  time.Duration
+	cpu             map[string]time.Duration // per session, by watched label
+	errSamples      []string
+}
+
+// measureInit opens and deletes sessions on url one after another and
+// times each initialize request. Two untimed sessions warm up first. The
+// CPU of the watched processes is charged per session (initialize and
+// DELETE).
+func measureInit(ctx context.Context, url string, samples int, watch []watched) initResult {
+	c := newMCPClient(url, 1)
+	defer c.Close()
+	var errs errLog
+	var lat []time.Duration
+	var before map[string]time.Duration
+	for i := range samples + 2 {
+		if i == 2 {
+			before = sampleCPU(watch)
+		}
+		if ctx.Err() != nil {
+			errs.add(1, ctx.Err())
+			break
+		}
+		s, took, err := c.initialize(ctx)
+		if err != nil {
+			errs.add(1, err)
+			continue
+		}
+		if i >= 2 {
+			lat = append(lat, took)
+		}
+		if err := s.close(ctx); err != nil {
+			errs.add(1, err)
+		}
+	}
+	after := sampleCPU(watch)
+	slices.Sort(lat)
+	res := initResult{samples: samples, errors: errs.count(), p50: percentile(lat, 0.5), p99: percentile(lat, 0.99),
+		cpu: map[string]time.Duration{}, errSamples: errs.samples}
+	for k, v := range after {
+		res.cpu[k] = (v - before[k]) / time.Duration(max(samples, 1))
+	}
+	for _, d := range lat {
+		res.mean += d / time.Duration(len(lat))
+	}
+	return res
+}
+
+// initScenario times initialize through vmcp with 1, 10 and 20 backends,
+// each taking 20 ms to initialize, and against one backend directly.
+func (r *runner) initScenario(ctx context.Context) error {
+	const delay = 20 * time.Millisecond
+	bs, err := r.fleet.startExamples(r.bins.example, "i", 20, delay)
+	defer stopAll(bs)
+	if err != nil {
+		return err
+	}
+	n := r.size.initSamples
+	direct := measureInit(ctx, bs[0].url, n, []watched{{"backends", bs[0].pid()}})
+	row := func(via string, backends int, res initResult, rt string) []string {
+		return []string{via, fmt.Sprint(backends), fmt.Sprint(res.samples), fmt.Sprint(res.errors),
+			fmtDur(res.p50), fmtDur(res.mean), fmtDur(res.p99), rt, fmtDur(res.cpu["vmcp"]), fmtDur(res.cpu["backends"])}
+	}
+	rows := [][]string{row("direct", 1, direct, "–")}
+	var one, twenty initResult
+	for _, k := range []int{1, 10, 20} {
+		cfg := &vmcpConfig{maxSessions: 5000, initConcurrency: r.opts.initConcurrency}
+		for _, b := range bs[:k] {
+			cfg.add(b.nameOnly(), b.url)
+		}
+		v, err := r.fleet.startVMCP(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, cfg)
+		if err != nil {
+			return err
+		}
+		watch := []watched{{"vmcp", v.pid()}}
+		for _, b := range bs[:k] {
+			watch = append(watch, watched{"backends", b.pid()})
+		}
+		res := measureInit(ctx, v.url, n, watch)
+		v.stop(10 * time.Second)
+		switch k {
+		case 1:
+			one = res
+		case 20:
+			twenty = res
+		}
+		rows = append(rows, row("vmcp", k, res, fmtRatio(ratio(float64(res.p50), float64(one.p50)))))
+		for _, e := range res.errSamples {
+			r.rep.note("INIT vmcp %d backends error: %s", k, e)
+		}
+	}
+	conc := "vmcp's default"
+	if r.opts.initConcurrency > 0 {
+		conc = fmt.Sprint(r.opts.initConcurrency)
+	}
+	r.rep.table("INIT: initialize latency, every backend with a 20 ms initialize delay", []string{"via", "backends", "samples",
+		"errors", "p50", "mean", "p99", "p50 ÷ vmcp 1-backend p50", "vmcp CPU/session", "backends CPU/session"}, rows,
+		fmt.Sprintf("Sequential sessions, each deleted after its initialize; CPU per session covers initialize and DELETE, summed over all backends. "+
+			"backendInitConcurrency: %s. vmcp 1-backend p50 ÷ direct p50: %s.",
+			conc, fmtRatio(ratio(float64(one.p50), float64(direct.p50)))))
+	rt := ratio(float64(twenty.p50), float64(one.p50))
+	r.rep.check(rt > 0 && rt <= 1.5 && one.errors == 0 && twenty.errors == 0, "INIT",
+		"20-backend initialize p50 %s = %.3f× the 1-backend p50 %s; target ≤ 1.50×", fmtDur(twenty.p50), rt, fmtDur(one.p50))
+	return nil
+}
+
+// nameOnly is the backend's -name, the last path element of its process
+// name ("backend i3" -> "i3").
+func (b *backendProc) nameOnly() string { return b.name[strings.LastIndexByte(b.name, ' ')+1:] }
+
+func stopAll(bs []*backendProc) {
+	var wg sync.WaitGroup
+	for _, b := range bs {
+		if b != nil {
+			wg.Go(func() { b.stop(5 * time.Second) })
+		}
+	}
+	wg.Wait()
+}
+
+// snapshot is vmcp's resource use at one moment.
+type snapshot struct {
+	mem        memInfo
+	goroutines int
+	heapInuse  int64 // go_memstats_heap_inuse_bytes
+	fds        int
+	sockets    map[int]int // ESTABLISHED connections to each backend port
+}
+
+func takeSnapshot(ctx context.Context, v *vmcpProc, ports []int) (snapshot, error) {
+	var s snapshot
+	var err1, err2, err3, err4 error
+	s.mem, err1 = readMem(v.pid())
+	g, err2 := promGauges(ctx, v.base, "go_goroutines", "go_memstats_heap_inuse_bytes")
+	s.goroutines, s.heapInuse = int(g["go_goroutines"]), int64(g["go_memstats_heap_inuse_bytes"])
+	s.fds, err3 = openFDs(v.pid())
+	s.sockets, err4 = establishedTo(v.pid(), ports)
+	for _, err := range []error{err1, err2, err3, err4} {
+		if err != nil {
+			return s, fmt.Errorf("reading vmcp's resources: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// socketPeak samples vmcp's sockets to each backend every interval until
+// stopped, keeping the maximum per port.
+type socketPeak struct {
+	mu   sync.Mutex
+	max  map[int]int
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func watchSockets(ctx context.Context, pid int, ports []int, every time.Duration) *socketPeak {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &socketPeak{max: map[int]int{}, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if m, err := establishedTo(pid, ports); err == nil {
+				p.mu.Lock()
+				for k, n := range m {
+					p.max[k] = max(p.max[k], n)
+				}
+				p.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// result stops the sampler and returns the peak per port.
+func (p *socketPeak) result() map[int]int {
+	p.stop()
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.max
+}
+
+// scaleScenario holds many sessions over 10 backends at once, calls
+// through all of them, deletes them and checks what vmcp gives back.
+func (r *runner) scaleScenario(ctx context.Context) error {
+	const nb, conc = 10, 32
+	n, calls := r.size.scaleSessions, r.size.scaleCalls
+	bs, err := r.fleet.startExamples(r.bins.example, "s", nb, 0)
+	defer stopAll(bs)
+	if err != nil {
+		return err
+	}
+	cfg := &vmcpConfig{maxSessions: max(5000, 2*n), initConcurrency: r.opts.initConcurrency}
+	ports := make([]int, nb)
+	for i, b := range bs {
+		cfg.add(b.nameOnly(), b.url)
+		ports[i] = b.port
+	}
+	v, err := r.fleet.startVMCP(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, cfg)
+	if err != nil {
+		return err
+	}
+	defer v.stop(10 * time.Second)
+	tool := func(k int) string { return fmt.Sprintf("s%d_echo", k) }
+	if _, err := findTool(ctx, v.url, tool(nb-1)); err != nil {
+		return fmt.Errorf("vmcp: %w", err)
+	}
+
+	// Warm up (a few sessions through every backend), then take the baseline.
+	var warmErrs errLog
+	scaleCalls(ctx, v.url, 10, nb, nb, conc, tool, &warmErrs, nil)
+	sleepCtx(ctx, time.Second)
+	base, err := takeSnapshot(ctx, v, ports)
+	if err != nil {
+		return err
+	}
+
+	peak := watchSockets(ctx, v.pid(), ports, 200*time.Millisecond)
+	var errs errLog
+	var open snapshot
+	var openErr error
+	st := scaleCalls(ctx, v.url, n, nb, calls, conc, tool, &errs, func() { open, openErr = takeSnapshot(ctx, v, ports) })
+	maxSock := peak.result()
+	if openErr != nil {
+		return openErr
+	}
+	after, err := takeSnapshot(ctx, v, ports)
+	if err != nil {
+		return err
+	}
+	sleepCtx(ctx, r.opts.settle)
+	settled, err := takeSnapshot(ctx, v, ports)
+	if err != nil {
+		return err
+	}
+
+	worst, perBackend := 0, make([]string, nb)
+	for i, p := range ports {
+		worst = max(worst, maxSock[p])
+		perBackend[i] = fmt.Sprintf("s%d %d", i, maxSock[p])
+	}
+	rssRatio := ratio(float64(settled.mem.RSS), float64(base.mem.RSS))
+	rows := [][]string{
+		{"sessions × backends, calls per session", fmt.Sprintf("%d × %d, %d", n, nb, calls)},
+		{"errors (initialize, calls, DELETE)", fmt.Sprint(errs.count())},
+		{"sessions opened / time", fmt.Sprintf("%d in %s (%d at a time, %.0f/s)", st.opened, fmtDur(st.openTime), conc, float64(st.opened)/st.openTime.Seconds())},
+		{"calls (all sessions at once) / time", fmt.Sprintf("%d in %s (%.0f calls/s)", st.calls, fmtDur(st.callTime), float64(st.calls)/st.callTime.Seconds())},
+		{"sessions deleted / time", fmt.Sprintf("%d in %s", st.opened, fmtDur(st.closeTime))},
+		{"vmcp RSS baseline", fmtMiB(base.mem.RSS)},
+		{"vmcp RSS with all sessions open", fmtMiB(open.mem.RSS)},
+		{"vmcp peak RSS (VmHWM)", fmtMiB(after.mem.Peak)},
+		{fmt.Sprintf("vmcp RSS %v after the last DELETE", r.opts.settle), fmt.Sprintf("%s (%s baseline)", fmtMiB(settled.mem.RSS), fmtRatio(rssRatio))},
+		{"ESTABLISHED sockets vmcp→backend, peak per backend", strings.Join(perBackend, ", ")},
+		{"ESTABLISHED sockets vmcp→backend, all sessions open", fmt.Sprint(sum(open.sockets))},
+		{fmt.Sprintf("ESTABLISHED sockets vmcp→backend, %v after", r.opts.settle), fmt.Sprint(sum(settled.sockets))},
+		{"vmcp Go heap in use: baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.heapInuse), fmtMiB(open.heapInuse), fmtMiB(settled.heapInuse))},
+		{"vmcp goroutines: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.goroutines, open.goroutines, settled.goroutines)},
+		{"vmcp open fds: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.fds, open.fds, settled.fds)},
+	}
+	r.rep.table("SCALE: many concurrent sessions over 10 backends", []string{"figure", "value"}, rows,
+		fmt.Sprintf("Sessions open %d at a time and are held open together; then every session makes %d echo calls, all sessions at once, "+
+			"call j of session i going to backend (i+j) mod %d; then all are deleted. The baseline is taken after a warm-up of 10 sessions. "+
+			"Sockets are read from /proc/PID/fd and /proc/PID/net/tcp every 200 ms.", conc, calls, nb))
+	for _, e := range slices.Concat(warmErrs.samples, errs.samples) {
+		r.rep.note("SCALE error: %s", e)
+	}
+	r.rep.check(errs.count() == 0 && st.opened == n, "SCALE errors", "%d errors, %d of %d sessions opened; target 0 errors", errs.count(), st.opened, n)
+	r.rep.check(worst > 0 && worst <= r.opts.pool, "SCALE sockets", "at most %d ESTABLISHED sockets from vmcp to one backend; target ≤ pool size %d", worst, r.opts.pool)
+	r.rep.check(rssRatio > 0 && rssRatio <= 1.10, "SCALE RSS", "RSS %v after the last DELETE %s vs baseline %s (%s); target ≤ 1.10×",
+		r.opts.settle, fmtMiB(settled.mem.RSS), fmtMiB(base.mem.RSS), fmtRatio(rssRatio))
+	return nil
+}
+
+// scaleStats is what scaleCalls did.
+type scaleStats struct {
+	opened, calls                 int
+	openTime, callTime, closeTime time.Duration
+}
+
+// scaleCalls opens n sessions (conc at a time), then has every session make
+// calls echo calls at once, spreading them over nb backends, then calls
+// whileOpen (if set) and deletes every session. Failures go to errs.
+func scaleCalls(ctx context.Context, url string, n, nb, calls, conc int, tool func(int) string, errs *errLog, whileOpen func()) scaleStats {
+	var st scaleStats
+	c := newMCPClient(url, n)
+	defer c.Close()
+	texts := &counter{}
+	t := time.Now()
+	sessions := openSessions(ctx, c, n, conc, errs)
+	st.openTime = time.Since(t)
+	for _, s := range sessions {
+		if s == nil {
+			errs.add(1, errors.New("session not opened"))
+		} else {
+			st.opened++
+		}
+	}
+	t = time.Now()
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		if s == nil {
+			continue
+		}
+		wg.Go(func() {
+			for j := range calls {
+				if err := s.echo(ctx, tool((i+j)%nb), texts.text()); err != nil {
+					errs.add(1, err)
+				}
+			}
+		})
+		st.calls += calls
+	}
+	wg.Wait()
+	st.callTime = time.Since(t)
+	if whileOpen != nil {
+		whileOpen()
+	}
+	t = time.Now()
+	closeSessions(ctx, sessions, conc, errs)
+	st.closeTime = time.Since(t)
+	return st
+}
+
+func sum(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// sleepCtx sleeps for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

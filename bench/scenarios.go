@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+)
+
+// sizes are the counts each scenario uses; -quick shrinks them.
+type sizes struct {
+	s1, s16, s64  int // calls per session
+	initSamples   int
+	scaleSessions int
+	scaleCalls    int
+	genCalls      int // per session, 16 sessions
+}
+
+func sizesFor(quick bool) sizes {
+	if quick {
+		return sizes{s1: 200, s16: 50, s64: 20, initSamples: 5, scaleSessions: 100, scaleCalls: 5, genCalls: 50}
+	}
+	return sizes{s1: 2000, s16: 500, s64: 200, initSamples: 20, scaleSessions: 1000, scaleCalls: 5, genCalls: 500}
+}
+
+// runner carries one bench run: its options, processes and report.
+type runner struct {
+	opts  options
+	log   io.Writer
+	bins  binaries
+	tmp   string
+	fleet *fleet
+	rep   *report
+	size  sizes
+
+	echo       *echoFixture          // shared by S1, S16, S64, CPU
+	throughput map[string]loadResult // key "S16/vmcp" etc.
+	tpRows     [][]string
+}
+
+func (r *runner) scenario(ctx context.Context, id string) error {
+	switch id {
+	case "S1":
+		return r.throughputScenario(ctx, "S1", 1, r.size.s1)
+	case "S16":
+		return r.throughputScenario(ctx, "S16", 16, r.size.s16)
+	case "S64":
+		return r.throughputScenario(ctx, "S64", 64, r.size.s64)
+	case "CPU":
+		return r.cpuScenario(ctx)
+	case "GEN":
+		return r.genScenario(ctx)
+	case "INIT":
+		return r.initScenario(ctx)
+	case "SCALE":
+		return r.scaleScenario(ctx)
+	}
+	return fmt.Errorf("unknown scenario %q", id)
+}
+
+// echoFixture is one example backend and a vmcp in front of it.
+type echoFixture struct {
+	backend *backendProc
+	vmcp    *vmcpProc
+	tool    string // the echo tool's name as vmcp exposes it
+}
+
+func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
+	if r.echo != nil {
+		return r.echo, nil
+	}
+	b, err := r.fleet.startExample(r.bins.example, "b0", 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &vmcpConfig{maxSessions: 5000, initConcurrency: r.opts.initConcurrency, pprof: r.opts.cpuprofile != ""}
+	cfg.add("b0", b.url)
+	v, err := r.fleet.startVMCP(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, cfg)
+	if err != nil {
+		return nil, err
+	}
+	tool, err := findTool(ctx, v.url, "b0_echo")
+	if err != nil {
+		return nil, fmt.Errorf("vmcp: %w", err)
+	}
+	r.echo = &echoFixture{backend: b, vmcp: v, tool: tool}
+	return r.echo, nil
+}
+
+// findTool checks that a fresh session on url lists tool.
+func findTool(ctx context.Context, url, tool string) (string, error) {
+	c := newMCPClient(url, 1)
+	defer c.Close()
+	s, _, err := c.initialize(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer s.close(ctx)
+	names, err := s.toolNames(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(names, tool) {
+		return "", fmt.Errorf("tool %q not listed (got %q)", tool, names)
+	}
+	return tool, nil
+}
+
+func warmupFor(calls int) int { return min(max(calls/10, 5), 50) }
+
+// throughputScenario runs sessions × calls echo calls against the backend
+// directly, then through vmcp, and adds both to the throughput table.
+func (r *runner) throughputScenario(ctx context.Context, id string, sessions, calls int) error {
+	fx, err := r.echoFixture(ctx)
+	if err != nil {
+		return err
+	}
+	be := watched{"backend", fx.backend.pid()}
+	direct := runLoad(ctx, loadSpec{url: fx.backend.url, tool: "echo", sessions: sessions, calls: calls,
+		warmup: warmupFor(calls), watch: []watched{be}})
+	via := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
+		warmup: warmupFor(calls), watch: []watched{{"vmcp", fx.vmcp.pid()}, be}})
+	r.recordThroughput(id, sessions, calls, direct, via)
+
+	if id == "S16" && r.opts.cpuprofile != "" {
+		if err := r.profile(ctx, fx, sessions, via); err != nil {
+			r.rep.note("CPU profile: %v", err)
+		}
+	}
+	return nil
+}
+
+func (r *runner) recordThroughput(id string, sessions, calls int, direct, via loadResult) {
+	if r.throughput == nil {
+		r.throughput = map[string]loadResult{}
+	}
+	r.throughput[id+"/direct"], r.throughput[id+"/vmcp"] = direct, via
+	shape := fmt.Sprintf("%d × %d", sessions, calls)
+	rt := ratio(via.rate(), direct.rate())
+	row := func(mode string, l loadResult, rt string, vmcpCPU string) []string {
+		return []string{id, mode, shape, fmt.Sprint(l.errors), fmt.Sprintf("%.0f", l.rate()), rt,
+			fmtDur(l.p50), fmtDur(l.p99), vmcpCPU, fmtMicros(l.cpuPerCall("backend")), fmtMicros(l.cpuPerCall("generator")),
+			fmtMicros(l.cpuPerCall("vmcp") + l.cpuPerCall("backend") + l.cpuPerCall("generator"))}
+	}
+	r.tpRows = append(r.tpRows,
+		row("direct", direct, "", "–"),
+		row("vmcp", via, fmtRatio(rt), fmtMicros(via.cpuPerCall("vmcp"))))
+	r.rep.check(rt >= 0.8 && direct.errors == 0 && via.errors == 0, id,
+		"vmcp %.0f calls/s = %.3f× direct (%.0f calls/s), errors vmcp %d direct %d; target ≥ 0.80× with 0 errors",
+		via.rate(), rt, direct.rate(), via.errors, direct.errors)
+	for _, l := range []struct {
+		mode string
+		res  loadResult
+	}{{"direct", direct}, {"vmcp", via}} {
+		for _, e := range l.res.errSamples {
+			r.rep.note("%s %s error: %s", id, l.mode, e)
+		}
+	}
+	r.setThroughputTable()
+}
+
+// setThroughputTable sets the throughput table, which grows as S1, S16 and
+// S64 run.
+func (r *runner) setThroughputTable() {
+	header := []string{"id", "via", "sessions × calls", "errors", "calls/s", "vmcp/direct", "p50", "p99",
+		"vmcp CPU/call", "backend CPU/call", "generator CPU/call", "all CPU/call"}
+	r.rep.table(titleThroughput, header, r.tpRows,
+		"CPU/call is the process's utime+stime over the timed calls ÷ calls (vmcp and backend from /proc/PID/stat, 10 ms ticks; generator from getrusage). "+
+			"Sessions are opened and warmed up before the clock starts. When the machine's cores are the limit, vmcp/direct throughput "+
+			"tends to direct's all-CPU/call ÷ vmcp's all-CPU/call.")
+}
+
+const titleThroughput = "Throughput: echo calls, vmcp vs the backend called directly"
+
+// cpuScenario reports vmcp's CPU per proxied call over S16, running S16's
+// vmcp half if S16 did not run.
+func (r *runner) cpuScenario(ctx context.Context) error {
+	via, ok := r.throughput["S16/vmcp"]
+	if !ok {
+		fx, err := r.echoFixture(ctx)
+		if err != nil {
+			return err
+		}
+		via = runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: 16, calls: r.size.s16,
+			warmup: warmupFor(r.size.s16), watch: []watched{{"vmcp", fx.vmcp.pid()}, {"backend", fx.backend.pid()}}})
+	}
+	per := via.cpuPerCall("vmcp")
+	rows := [][]string{{"S16", fmt.Sprint(via.calls), fmt.Sprint(via.errors), fmt.Sprintf("%.3f s", via.cpu["vmcp"].Seconds()),
+		fmtMicros(per), fmtMicros(via.cpuPerCall("backend")), fmtMicros(via.cpuPerCall("generator")),
+		fmt.Sprintf("%.2f", via.cpu["generator"].Seconds()/via.wall.Seconds())}}
+	r.rep.table("CPU: vmcp CPU per proxied call", []string{"load", "calls", "errors", "vmcp utime+stime", "vmcp per call",
+		"backend per call", "generator per call", "generator cores busy"}, rows,
+		"Generator cores busy is its CPU time ÷ wall time: well under the machine's core count means it was not the bottleneck.")
+	r.rep.check(per > 0 && per <= 50*time.Microsecond && via.errors == 0, "CPU", "vmcp %s per proxied call over S16; target ≤ 50 µs", fmtMicros(per))
+	return nil
+}
+
+// genScenario is the generator's ceiling: 16 sessions against the null
+// server, which does almost nothing. It shows how many calls/s the
+// generator can drive on this machine and what each costs it.
+func (r *runner) genScenario(ctx context.Context) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ns, err := r.fleet.startServer("null server", []string{exe}, []string{nullServerEnv + "=1"})
+	if err != nil {
+		return err
+	}
+	defer ns.stop(5 * time.Second)
+	res := runLoad(ctx, loadSpec{url: ns.url, tool: "echo", sessions: 16, calls: r.size.genCalls,
+		warmup: warmupFor(r.size.genCalls), watch: []watched{{"null", ns.pid()}}})
+	best := 0.0
+	for _, v := range r.throughput {
+		best = max(best, v.rate())
+	}
+	rows := [][]string{{"16 × " + fmt.Sprint(r.size.genCalls), fmt.Sprint(res.errors), fmt.Sprintf("%.0f", res.rate()),
+		fmtDur(res.p50), fmtDur(res.p99), fmtMicros(res.cpuPerCall("generator")), fmtMicros(res.cpuPerCall("null"))}}
+	r.rep.table("GEN: load generator ceiling (null server)", []string{"sessions × calls", "errors", "calls/s", "p50", "p99",
+		"generator CPU/call", "null server CPU/call"}, rows,
+		"The null server is a separate process answering initialize and tools/call with fixed JSON and no SDK. "+
+			"Its calls/s is what the generator can drive when the server costs almost nothing.")
+	if best > 0 {
+		r.rep.check(res.errors == 0 && res.rate() >= 2*best, "GEN (generator not the bottleneck)",
+			"generator ceiling %.0f calls/s vs the fastest measured run %.0f calls/s (%s); want ≥ 2×", res.rate(), best, fmtRatio(ratio(res.rate(), best)))
+	}
+	return nil
+}
+
+// profile keeps an S16 load on vmcp while fetching a CPU profile from its
+// /debug/pprof/profile, and saves it to -cpuprofile-vmcp. The measured S16
+// figures come from the unprofiled run before it.
+func (r *runner) profile(ctx context.Context, fx *echoFixture, sessions int, measured loadResult) error {
+	secs := max(r.opts.profileSeconds, 1)
+	// Enough calls to outlast the profile at the measured rate, bounded.
+	calls := min(int(measured.rate()*float64(secs)*1.2)/sessions+1, 100000/sessions)
+	var fetchErr error
+	fmt.Fprintf(r.log, "bench: profiling vmcp for %ds under S16 load\n", secs)
+	runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls, warmup: 5,
+		during: func(ctx context.Context) { fetchErr = fetchProfile(ctx, fx.vmcp.base, secs, r.opts.cpuprofile) }})
+	if fetchErr != nil {
+		return fetchErr
+	}
+	fmt.Fprintf(r.log, "bench: wrote vmcp CPU profile to %s (go tool pprof -top %s)\n", r.opts.cpuprofile, r.opts.cpuprofile)
+	return nil
+}
+
+func fetchProfile(ctx context.Context, base string, secs int, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+15)*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("vmcp answered /debug/pprof/profile with HTTP %d (is server.pprof wired up?)", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, io.LimitReader(resp.Body, 256<<20))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
