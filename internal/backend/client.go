@@ -84,20 +84,11 @@ func (c *client) Call(ctx context.Context, method string, params json.RawMessage
 
 	resp, err := c.conn.roundTrip(ctx, id, req)
 	if err != nil {
-		if cerr, ok := ctxCause(ctx, err); ok {
-			// The spec forbids cancelling initialize.
-			if method != "initialize" && !c.closed.Load() {
-				c.cancelRemote(id, cerr.Error())
-			}
-			return nil, opError(c.name, method, cerr)
+		// The spec forbids cancelling initialize.
+		if cerr := ctx.Err(); cerr != nil && method != "initialize" && !c.closed.Load() {
+			c.cancelRemote(id, cerr.Error())
 		}
-		if c.closed.Load() {
-			return nil, opError(c.name, method, ErrClosed)
-		}
-		if e := jsonrpc.AsError(err); e != nil {
-			return nil, rpcError(c.name, method, e)
-		}
-		return nil, opError(c.name, method, err)
+		return nil, c.callError(ctx, method, err)
 	}
 	if resp.Error != nil {
 		return nil, rpcError(c.name, method, resp.Error)
@@ -114,14 +105,23 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	err := c.conn.send(ctx, jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+32), nil, method, params))
-	if err == nil {
-		return nil
+	if err := c.conn.send(ctx, jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+32), nil, method, params)); err != nil {
+		return c.callError(ctx, method, err)
 	}
-	if cerr, ok := ctxCause(ctx, err); ok {
-		return opError(c.name, method, cerr)
+	return nil
+}
+
+// callError maps a transport error: the context's own error if ctx ended
+// (so callers can errors.Is it), ErrClosed if the client closed meanwhile,
+// a backend JSON-RPC error as it is, anything else named after the backend.
+func (c *client) callError(ctx context.Context, method string, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return opError(c.name, method, ctx.Err())
+	case c.closed.Load():
+		return opError(c.name, method, ErrClosed)
 	}
-	if e := jsonrpc.AsError(err); e != nil {
+	if e, ok := err.(*jsonrpc.Error); ok {
 		return rpcError(c.name, method, e)
 	}
 	return opError(c.name, method, err)

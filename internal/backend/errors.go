@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -42,18 +41,6 @@ func rpcError(backend, op string, e *jsonrpc.Error) error {
 		return opError(backend, op, fmt.Errorf("%w: %w", ErrSessionNotFound, e))
 	}
 	return e
-}
-
-// ctxCause reports whether err is due to ctx ending, and if so returns the
-// context's own error so that callers can errors.Is it.
-func ctxCause(ctx context.Context, err error) (error, bool) {
-	if err == nil {
-		return nil, false
-	}
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr, true
-	}
-	return nil, false
 }
 
 // tooLarge reports a message beyond limit bytes.

@@ -31,14 +31,16 @@ type HTTPOptions struct {
 	// sockets to the backend whatever the number of sessions, except that a
 	// legacy SSE session also holds one stream of its own.
 	MaxConnsPerHost int
-	// MaxStreams bounds the standalone GET streams (Streamable HTTP) held
-	// open at once. They count against MaxConnsPerHost, so by default
-	// MaxConnsPerHost/4 of the pool is the most they take; sessions beyond
-	// that wait for a slot. Negative disables standalone streams.
+	// MaxStreams bounds the standalone GET streams (Streamable HTTP, only
+	// for clients with a connect-time Handler) held open at once. Each holds
+	// a pooled socket, so without a bound they could starve calls. Default:
+	// a quarter of the pool (so none for a pool under 4); sessions beyond it
+	// wait for a slot. Negative disables standalone streams.
 	MaxStreams int
 	// MaxMessageBytes caps one response body or SSE event; default 32 MiB.
 	MaxMessageBytes int
-	Logger          *slog.Logger
+	// Logger receives debug records (never headers or session IDs).
+	Logger *slog.Logger
 }
 
 const (
@@ -70,7 +72,7 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// The URL is not echoed: it may carry a credential.
-		return nil, fmt.Errorf("backend %q: invalid URL", opts.Name)
+		return nil, opError(opts.Name, "connect", errors.New("invalid URL"))
 	}
 	pool := opts.MaxConnsPerHost
 	if pool <= 0 {

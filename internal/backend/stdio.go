@@ -69,15 +69,13 @@ func (x *stdioConnector) Close() error { return nil }
 func (x *stdioConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
 	o := x.opts
 	if len(o.Command) == 0 {
-		return nil, nil, fmt.Errorf("backend %q: no command", o.Name)
+		return nil, nil, opError(o.Name, "start", errors.New("no command"))
 	}
 	c := newClient(o.Name, o.Timeout, o.Logger, opts.Handler)
-	s, err := startChild(c, o)
-	if err != nil {
+	if err := startChild(c, o); err != nil {
 		c.cancel()
 		return nil, nil, opError(o.Name, "start", err)
 	}
-	c.conn = s
 	res, err := c.initialize(ctx, opts)
 	if err != nil {
 		_ = c.Close()
@@ -106,23 +104,25 @@ type stdioConn struct {
 	wg       sync.WaitGroup // reader, stderr logger, waiter
 }
 
-func startChild(c *client, o StdioOptions) (*stdioConn, error) {
+// startChild starts the process and the goroutines that serve it, and
+// makes it c's conn.
+func startChild(c *client, o StdioOptions) error {
 	// Pipes are made by hand (not StdoutPipe) so that Wait does not close
 	// them under the reader: output the child wrote before exiting is still
 	// read.
 	inR, inW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		closeAll(inR, inW)
-		return nil, err
+		return err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		closeAll(inR, inW, outR, outW)
-		return nil, err
+		return err
 	}
 	cmd := exec.Command(o.Command[0], o.Command[1:]...)
 	cmd.Env = os.Environ()
@@ -135,7 +135,7 @@ func startChild(c *client, o StdioOptions) (*stdioConn, error) {
 	closeAll(inR, outW, errW) // the child holds its own copies
 	if err != nil {
 		closeAll(inW, outR, errR)
-		return nil, unavailable(err)
+		return unavailable(err)
 	}
 	s := &stdioConn{
 		opts: o, cmd: cmd, stdin: inW, stdout: outR, stderr: errR,
@@ -145,6 +145,7 @@ func startChild(c *client, o StdioOptions) (*stdioConn, error) {
 		readDone: make(chan struct{}),
 	}
 	s.mux = newMux(c, s)
+	c.conn = s
 	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
@@ -169,7 +170,7 @@ func startChild(c *client, o StdioOptions) (*stdioConn, error) {
 		t.Stop()
 		s.fail(s.exitError())
 	}()
-	return s, nil
+	return nil
 }
 
 func (s *stdioConn) sessionID() string { return "" }

@@ -80,6 +80,7 @@ type httpConn struct {
 
 	// Set during Connect, read-only afterwards.
 	sid     string
+	pv      string      // negotiated protocol version
 	post    http.Header // POST headers
 	get     http.Header // GET and DELETE headers
 	capture bool        // take the session ID from the initialize response
@@ -88,12 +89,14 @@ type httpConn struct {
 func (h *httpConn) sessionID() string { return h.sid }
 
 func (h *httpConn) negotiated(pv string) {
+	h.pv = pv
 	h.post = h.s.header("Accept", "application/json, text/event-stream", "Content-Type", "application/json",
 		hdrSessionID, h.sid, hdrProtocolVersion, pv)
 	h.get = h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, pv)
 }
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
+	hadSession := h.sid != ""
 	resp, err := h.s.do(ctx, http.MethodPost, h.post, req)
 	if err != nil {
 		return nil, transportError(err)
@@ -103,7 +106,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 	}
 	if resp.StatusCode/100 != 2 {
 		defer discard(resp)
-		return nil, h.s.statusError(resp, h.sid != "")
+		return nil, h.s.statusError(resp, hadSession)
 	}
 	switch mediaType(resp.Header.Get("Content-Type")) {
 	case "application/json":
@@ -169,6 +172,13 @@ func (h *httpConn) shutdown() error {
 	return fmt.Errorf("DELETE: unexpected HTTP status %d", resp.StatusCode)
 }
 
+// resumeHeader is the header of a GET that resumes a stream after lastID.
+// It is built per use: resumption is rare, and may happen during
+// initialize, before the session's headers exist.
+func (h *httpConn) resumeHeader(lastID string) http.Header {
+	return h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, h.pv, hdrLastEventID, lastID)
+}
+
 // listen holds the standalone GET stream that carries server-initiated
 // messages outside any call, reconnecting with backoff until Close. It
 // stops quietly if the backend has no such stream (405) or forgot the
@@ -204,7 +214,7 @@ func (h *httpConn) listen(slots chan struct{}) {
 		}
 		wait := backoff
 		if retry > 0 {
-			wait = retry
+			wait = max(retry, minBackoff) // a server cannot make us spin
 		}
 		backoff = min(2*backoff, maxBackoff)
 		t := time.NewTimer(wait)
@@ -222,8 +232,7 @@ func (h *httpConn) listen(slots chan struct{}) {
 func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, progressed bool, retry time.Duration, err error) {
 	hdr := h.get
 	if *lastID != "" {
-		hdr = hdr.Clone()
-		hdr.Set(hdrLastEventID, *lastID)
+		hdr = h.resumeHeader(*lastID)
 	}
 	resp, err := h.s.do(ctx, http.MethodGet, hdr, nil)
 	if err != nil {

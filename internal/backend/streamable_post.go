@@ -64,9 +64,7 @@ func (h *httpConn) readStream(ctx context.Context, resp *http.Response, id int64
 				return nil, ctx.Err()
 			}
 		}
-		hdr := h.get.Clone()
-		hdr.Set(hdrLastEventID, lastID)
-		resp, err := h.s.do(ctx, http.MethodGet, hdr, nil)
+		resp, err := h.s.do(ctx, http.MethodGet, h.resumeHeader(lastID), nil)
 		if err != nil {
 			return nil, transportError(err)
 		}
@@ -86,7 +84,7 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 	for {
 		ev, err := r.next()
 		if err != nil {
-			return nil, progressed, h.bodyError(err)
+			return nil, progressed, err
 		}
 		progressed = true
 		if ev.hasID {

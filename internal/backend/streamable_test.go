@@ -377,3 +377,26 @@ func BenchmarkStreamableCall(b *testing.B) {
 		})
 	}
 }
+
+func TestStreamableStandaloneStreamsDoNotStarveCalls(t *testing.T) {
+	t.Parallel()
+	const pool, clients = 4, 10 // more sessions with a handler than sockets
+	f := startHTTP(t, modeSSEResponses)
+	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url(), MaxConnsPerHost: pool})
+	defer x.Close()
+	var cs []Client
+	for range clients {
+		c, _ := connect(t, x, ConnectOptions{Handler: newRecorder()})
+		cs = append(cs, c)
+	}
+	for i, c := range cs {
+		if got := mustCall(t, c, "echo", map[string]string{"text": fmt.Sprint(i)}); got != fmt.Sprint(i) {
+			t.Errorf("echo = %q", got)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.maxOpen > pool {
+		t.Errorf("%d connections open at once, want at most %d", f.maxOpen, pool)
+	}
+}
