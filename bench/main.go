@@ -157,7 +157,7 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{opts: o, log: log, bins: bins, tmp: tmp, fleet: &fleet{}, rep: &report{started: time.Now()}, size: sizesFor(o.quick)}
+	r := &runner{opts: o, log: log, bins: bins, tmp: tmp, fleet: &fleet{}, rep: &report{started: time.Now(), loadAvg: loadAvg()}, size: sizesFor(o.quick)}
 	defer r.fleet.stopAll()
 
 	for _, id := range scenarioIDs() {

@@ -13,6 +13,7 @@ import (
 // stdout and for RESULTS.md alike.
 type report struct {
 	started  time.Time
+	loadAvg  string // at start, since others may share the machine
 	command  string
 	sections []section
 	checks   []check
@@ -118,7 +119,7 @@ func (r *report) document() string {
 	fmt.Fprintf(&b, "- Machine: %s\n", machine())
 	fmt.Fprintf(&b, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(&b, "- Command: `%s`\n", r.command)
-	fmt.Fprintf(&b, "- Load average at start: %s\n\n", loadAvg())
+	fmt.Fprintf(&b, "- Load average at start: %s\n\n", r.loadAvg)
 	b.WriteString("Gateway, backends and load generator are separate processes sharing this machine. ")
 	b.WriteString("Ratios compare vmcp with the same backend process called directly, in the same run.\n\n")
 	b.WriteString(r.body())

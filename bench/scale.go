@@ -240,8 +240,13 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	var errs errLog
 	var open snapshot
 	var openErr error
-	st := scaleCalls(ctx, v.url, n, nb, calls, conc, tool, &errs, func() { open, openErr = takeSnapshot(ctx, v, ports) })
-	maxSock := peak.result()
+	var usePeak map[int]int
+	st := scaleCalls(ctx, v.url, n, nb, calls, conc, tool, &errs, func() {
+		open, openErr = takeSnapshot(ctx, v, ports)
+		usePeak = peak.result()
+		peak = watchSockets(ctx, v.pid(), ports, 200*time.Millisecond)
+	})
+	deletePeak := peak.result()
 	if openErr != nil {
 		return openErr
 	}
@@ -255,10 +260,14 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		return err
 	}
 
-	worst, perBackend := 0, make([]string, nb)
-	for i, p := range ports {
-		worst = max(worst, maxSock[p])
-		perBackend[i] = fmt.Sprintf("s%d %d", i, maxSock[p])
+	worst := 0
+	perBackend := func(m map[int]int) string {
+		out := make([]string, nb)
+		for i, p := range ports {
+			worst = max(worst, m[p])
+			out[i] = fmt.Sprintf("s%d %d", i, m[p])
+		}
+		return strings.Join(out, ", ")
 	}
 	rssRatio := ratio(float64(settled.mem.RSS), float64(base.mem.RSS))
 	rows := [][]string{
@@ -271,7 +280,8 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		{"vmcp RSS with all sessions open", fmtMiB(open.mem.RSS)},
 		{"vmcp peak RSS (VmHWM)", fmtMiB(after.mem.Peak)},
 		{fmt.Sprintf("vmcp RSS %v after the last DELETE", r.opts.settle), fmt.Sprintf("%s (%s baseline)", fmtMiB(settled.mem.RSS), fmtRatio(rssRatio))},
-		{"ESTABLISHED sockets vmcp→backend, peak per backend", strings.Join(perBackend, ", ")},
+		{"ESTABLISHED sockets vmcp→backend, peak per backend while opening and calling", perBackend(usePeak)},
+		{"ESTABLISHED sockets vmcp→backend, peak per backend while deleting", perBackend(deletePeak)},
 		{"ESTABLISHED sockets vmcp→backend, all sessions open", fmt.Sprint(sum(open.sockets))},
 		{fmt.Sprintf("ESTABLISHED sockets vmcp→backend, %v after", r.opts.settle), fmt.Sprint(sum(settled.sockets))},
 		{"vmcp Go heap in use: baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.heapInuse), fmtMiB(open.heapInuse), fmtMiB(settled.heapInuse))},
