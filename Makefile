@@ -26,3 +26,11 @@ unit:
 
 clean:
 	rm -rf bin
+
+# The official MCP conformance suites against vmcp (needs node >= 20, npm).
+conformance:
+	./conformance/run.sh
+
+# The performance scenarios of bench/ (writes bench/RESULTS.md).
+bench:
+	$(GO) run ./bench
