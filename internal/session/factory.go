@@ -87,6 +87,17 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	for _, b := range meta.Backends {
 		resume[b.Name] = b
 	}
+	// The session exists before its backends connect: each backend client
+	// delivers server-to-client messages to the session from the start.
+	s := &Session{
+		id:        meta.ID,
+		created:   meta.Created,
+		members:   make(map[string]*member, len(f.opts.Backends)),
+		done:      make(chan struct{}),
+		factory:   f,
+		listings:  make(map[string]aggregate.Backend, len(f.opts.Backends)),
+		clientCap: parseClientCaps(meta.ClientCapabilities),
+	}
 	results := make([]backendInit, len(f.opts.Backends))
 	sem := make(chan struct{}, f.opts.InitConcurrency)
 	var wg sync.WaitGroup
@@ -99,17 +110,11 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 				return
 			}
 			defer func() { <-sem }()
-			results[i] = f.connect(ctx, b, meta, resume[b.Name])
+			results[i] = f.connect(ctx, b, meta, resume[b.Name], &relay{s: s, backend: b.Name})
 		})
 	}
 	wg.Wait()
 
-	s := &Session{
-		id:      meta.ID,
-		created: meta.Created,
-		members: make(map[string]*member, len(results)),
-		done:    make(chan struct{}),
-	}
 	s.Touch(meta.Created)
 	var listings []aggregate.Backend
 	var failures []string
@@ -124,6 +129,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 			continue
 		}
 		listings = append(listings, r.listing)
+		s.listings[b.Name] = r.listing
 		stored = append(stored, r.stored)
 	}
 	if len(f.opts.Backends) > 0 && len(failures) == len(f.opts.Backends) {
@@ -144,7 +150,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	return s, nil
 }
 
-func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend) backendInit {
+func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
 	defer cancel()
 	opts := backend.ConnectOptions{
@@ -152,6 +158,7 @@ func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, 
 		ClientInfo:      f.opts.ClientInfo,
 		Capabilities:    meta.ClientCapabilities,
 		ResumeSessionID: prev.SessionID,
+		Handler:         h,
 	}
 	c, res, err := b.Connector.Connect(ctx, opts)
 	if err != nil {

@@ -38,6 +38,18 @@ type Session struct {
 	// initErr is set when every backend failed: calls return it.
 	initErr error
 
+	factory   *Factory
+	clientCap clientCaps
+	peer      atomic.Pointer[Peer]
+
+	lmu       sync.Mutex                   // guards listings
+	listings  map[string]aggregate.Backend // each backend's last listing
+	refreshMu sync.Mutex                   // serialises catalog refreshes
+
+	pmu      sync.Mutex      // guards progress and busy
+	progress map[string]Peer // progress token -> the call's Peer
+	busy     []Peer          // Peers of calls in flight, oldest first
+
 	mu       sync.Mutex
 	closed   bool
 	inflight sync.WaitGroup
@@ -185,6 +197,10 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 	if !ok {
 		return nil, fmt.Errorf("backend %q: %w", backendName, backend.ErrUnavailable)
 	}
+	if p := peerFrom(ctx); p != nil {
+		defer s.trackCall(p, params)()
+		ctx = backend.WithHandler(ctx, &relay{s: s, backend: backendName, peer: p})
+	}
 	return m.call(ctx, method, params)
 }
 
@@ -235,6 +251,10 @@ func (s *Session) callNamed(ctx context.Context, method string, params json.RawM
 
 // ReadResource routes resources/read by URI.
 func (s *Session) ReadResource(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	return s.byURI(ctx, "resources/read", params)
+}
+
+func (s *Session) byURI(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if s.initErr != nil {
 		return nil, s.initErr
 	}
@@ -246,7 +266,7 @@ func (s *Session) ReadResource(ctx context.Context, params json.RawMessage) (jso
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownResource, uri)
 	}
-	return s.call(ctx, b, "resources/read", params)
+	return s.call(ctx, b, method, params)
 }
 
 // Complete routes completion/complete by its ref: a prompt name or a
@@ -293,6 +313,16 @@ func (s *Session) Complete(ctx context.Context, params json.RawMessage) (json.Ra
 	default:
 		return nil, fmt.Errorf("%w: unknown ref type %q", errBadParams, p.Ref.Type)
 	}
+}
+
+// Subscribe routes resources/subscribe to the backend owning the URI.
+func (s *Session) Subscribe(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	return s.byURI(ctx, "resources/subscribe", params)
+}
+
+// Unsubscribe routes resources/unsubscribe to the backend owning the URI.
+func (s *Session) Unsubscribe(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	return s.byURI(ctx, "resources/unsubscribe", params)
 }
 
 // Broadcast sends a request to every connected backend and returns the

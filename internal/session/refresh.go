@@ -1,0 +1,69 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/aggregate"
+)
+
+// refreshTimeout bounds one catalog refresh after a list_changed.
+const refreshTimeout = 30 * time.Second
+
+// refresh re-lists one backend after it said its list changed, recomputes
+// the session's catalog, and tells the client. It runs in the background as
+// a call of the session, so Close waits for it; refreshes of one session
+// are serialised so the catalog never goes back in time.
+func (s *Session) refresh(backendName, method string) {
+	if s.acquire() != nil {
+		return
+	}
+	go func() {
+		defer s.release()
+		s.refreshMu.Lock()
+		defer s.refreshMu.Unlock()
+		m := s.members[backendName]
+		c := m.current()
+		if c == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		defer cancel()
+		caps := s.backendCapabilities(backendName)
+		listing, err := list(ctx, c, backendName, caps)
+		if err != nil {
+			s.factory.log.Warn("refreshing catalog after list_changed", "backend", backendName, "err", err)
+			return
+		}
+		s.lmu.Lock()
+		s.listings[backendName] = listing
+		all := make([]aggregate.Backend, 0, len(s.order))
+		for _, name := range s.order {
+			if l, ok := s.listings[name]; ok {
+				all = append(all, l)
+			}
+		}
+		s.lmu.Unlock()
+		cat, err := aggregate.Aggregate(all, s.factory.opts.Aggregation)
+		if err != nil {
+			s.factory.log.Warn("catalog refresh left unresolved conflicts; keeping the previous catalog", "backend", backendName, "err", err)
+			return
+		}
+		s.catalog.Store(cat)
+		if p := s.Peer(); p != nil {
+			p.Notify(ctx, method, nil)
+		}
+	}()
+}
+
+// backendCapabilities returns what a backend answered to initialize.
+func (s *Session) backendCapabilities(name string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.meta.Backends {
+		if b.Name == name {
+			return b.Capabilities
+		}
+	}
+	return nil
+}
