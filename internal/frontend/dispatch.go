@@ -38,6 +38,10 @@ func dispatch(ctx context.Context, s *session.Session, method string, params jso
 		return s.GetPrompt(ctx, params)
 	case "completion/complete":
 		return s.Complete(ctx, params)
+	case "resources/subscribe":
+		return s.Subscribe(ctx, params)
+	case "resources/unsubscribe":
+		return s.Unsubscribe(ctx, params)
 	case "logging/setLevel":
 		if err := s.Broadcast(ctx, method, params); err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ type legacyHandler struct {
 	opts *Options
 	log  *slog.Logger
 	m    *session.Manager
+	stop <-chan struct{} // closed at shutdown: ends every stream
 }
 
 func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -32,9 +34,7 @@ func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		h.delete(w, r)
 	case http.MethodGet:
-		// No standalone server-to-client stream yet.
-		w.Header().Set("Allow", "POST, DELETE")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		h.get(w, r)
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -87,39 +87,111 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 		h.initialize(w, r, msg)
 		return
 	}
-	sid := r.Header.Get(headerSessionID)
-	if sid == "" {
-		writeHTTPError(w, http.StatusBadRequest, msg.ID, errorf(codeInvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
+	s, ok := h.sessionFor(w, r, msg.ID)
+	if !ok {
 		return
 	}
-	if v := r.Header.Get(headerProtocolVersion); v != "" && !isLegacy(v) {
-		writeHTTPError(w, http.StatusBadRequest, msg.ID, errorf(codeInvalidRequest, "Bad Request: unsupported MCP-Protocol-Version %q", v))
+	c := h.clientFor(s)
+	switch {
+	case msg.IsResponse():
+		c.deliver(msg)
+		w.WriteHeader(http.StatusAccepted)
 		return
-	}
-	s, err := h.m.Get(r.Context(), sid)
-	if err != nil {
-		writeHTTPError(w, http.StatusNotFound, msg.ID, errorf(codeSessionNotFound, "Session not found"))
-		return
-	}
-	if !msg.IsRequest() {
-		// Notifications and responses are accepted without a body.
-		h.accept(r.Context(), s, msg)
+	case msg.IsNotification():
+		// notifications/initialized needs no action: a session is ready
+		// once created.
+		if msg.Method == "notifications/cancelled" {
+			c.cancelRequest(msg.Params)
+		}
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	if msg.Method == "tools/call" && acceptsSSE(r) {
+		h.callSSE(w, r, s, c, msg)
+		return
+	}
 	start := time.Now()
-	result, err := dispatch(r.Context(), s, msg.Method, msg.Params)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer c.track(msg.ID, cancel)()
+	result, err := dispatch(ctx, s, msg.Method, msg.Params)
 	h.respond(w, msg.ID, result, err)
+	h.observe(msg.Method, start, err)
+}
+
+func (h *legacyHandler) observe(method string, start time.Time, err error) {
 	if h.opts.Observer != nil {
-		h.opts.Observer.ObserveRequest(msg.Method, time.Since(start), err != nil)
+		h.opts.Observer.ObserveRequest(method, time.Since(start), err != nil)
 	}
 }
 
-// accept handles a client notification or response.
-func (h *legacyHandler) accept(ctx context.Context, s *session.Session, msg *jsonrpc.Message) {
-	// notifications/initialized needs no action: sessions are ready once
-	// created. Cancellation and server-request responses are routed once
-	// streams exist.
+// callSSE answers a tool call over SSE: a priming event, then whatever the
+// backend sends during the call (progress, logging, sampling…), then the
+// response. The call runs on its own goroutine and outlives the
+// connection: a client that loses it resumes with GET and Last-Event-ID.
+// The session owns that goroutine: Close waits for the call.
+func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *session.Session, c *clientSession, msg *jsonrpc.Message) {
+	st := c.newStream()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	untrack := c.track(msg.ID, cancel)
+	start := time.Now()
+	go func() {
+		defer cancel()
+		defer untrack()
+		result, err := dispatch(session.WithPeer(ctx, &callPeer{c: c, st: st}), s, msg.Method, msg.Params)
+		var b []byte
+		if err != nil {
+			b = jsonrpc.AppendError(nil, msg.ID, h.toRPCError(err))
+		} else {
+			b = jsonrpc.AppendResult(nil, msg.ID, result)
+		}
+		st.finish(b)
+		h.observe(msg.Method, start, err)
+	}()
+	if err := startSSE(w, st, 0); err != nil {
+		return
+	}
+	wctx, detach := st.attach(r.Context())
+	defer detach()
+	st.serve(wctx, w, 0, h.stop, s.Done())
+}
+
+// get opens the session's standalone SSE stream, or, with Last-Event-ID,
+// resumes any of its streams after that event.
+func (h *legacyHandler) get(w http.ResponseWriter, r *http.Request) {
+	if !acceptsSSE(r) {
+		writeHTTPError(w, http.StatusNotAcceptable, nil, errorf(codeInvalidRequest, "Not Acceptable: GET requires Accept: text/event-stream"))
+		return
+	}
+	s, ok := h.sessionFor(w, r, nil)
+	if !ok {
+		return
+	}
+	c := h.clientFor(s)
+	st := c.standalone
+	after := st.lastDelivered()
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if sid, seq, ok := parseEventID(id); ok {
+			if x := c.stream(sid); x != nil {
+				st, after = x, seq
+			}
+		}
+	}
+	if err := startSSE(w, st, after); err != nil {
+		return
+	}
+	wctx, detach := st.attach(r.Context())
+	defer detach()
+	st.serve(wctx, w, after, h.stop, s.Done())
+}
+
+func acceptsSSE(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, "text/event-stream") || strings.Contains(v, "*/*") {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *legacyHandler) respond(w http.ResponseWriter, id json.RawMessage, result json.RawMessage, err error) {
@@ -178,7 +250,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 
 // serverCapabilities is what vmcp advertises: the union of what it can
 // route; backends that lack a feature simply contribute nothing to it.
-var serverCapabilities = json.RawMessage(`{"tools":{"listChanged":true},"resources":{"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`)
+var serverCapabilities = json.RawMessage(`{"tools":{"listChanged":true},"resources":{"subscribe":true,"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`)
 
 func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(headerSessionID)
@@ -225,4 +297,24 @@ func (b *bytesBuffer) ReadFrom(r io.Reader) (int64, error) {
 			return n, err
 		}
 	}
+}
+
+// sessionFor finds the request's session, answering 400 (no ID or a bad
+// protocol version) or 404 (unknown session) itself when it cannot.
+func (h *legacyHandler) sessionFor(w http.ResponseWriter, r *http.Request, id json.RawMessage) (*session.Session, bool) {
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		writeHTTPError(w, http.StatusBadRequest, id, errorf(codeInvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
+		return nil, false
+	}
+	if v := r.Header.Get(headerProtocolVersion); v != "" && !isLegacy(v) {
+		writeHTTPError(w, http.StatusBadRequest, id, errorf(codeInvalidRequest, "Bad Request: unsupported MCP-Protocol-Version %q", v))
+		return nil, false
+	}
+	s, err := h.m.Get(r.Context(), sid)
+	if err != nil {
+		writeHTTPError(w, http.StatusNotFound, id, errorf(codeSessionNotFound, "Session not found"))
+		return nil, false
+	}
+	return s, true
 }

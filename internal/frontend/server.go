@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/session"
@@ -32,6 +33,17 @@ type Options struct {
 	Ready func() error
 	// Metrics serves /metrics when set.
 	Metrics http.Handler
+	// EventBuffer bounds the events each stream keeps for Last-Event-ID
+	// replay; default 256.
+	EventBuffer int
+	// ProtectLocalhost makes the server reject requests whose Host is not a
+	// loopback name, against DNS rebinding; set it when listening on
+	// loopback. AllowedHosts adds accepted Host names.
+	ProtectLocalhost bool
+	AllowedHosts     []string
+	// AllowedOrigins adds accepted Origin values besides loopback ones. A
+	// request with any other Origin is rejected.
+	AllowedOrigins []string
 	// Observer, if set, is told about every answered request.
 	Observer Observer
 	Logger   *slog.Logger
@@ -49,7 +61,15 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	legacy *legacyHandler
+
+	stop     chan struct{} // closed by CloseStreams
+	stopOnce sync.Once
 }
+
+// CloseStreams ends every open SSE stream. Call it when shutting down so
+// that long-lived GET streams do not hold the server's drain open; the
+// events stay buffered for a client that reconnects elsewhere.
+func (s *Server) CloseStreams() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // New returns a Server.
 func New(opts Options) *Server {
@@ -71,8 +91,11 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
-	s.legacy = &legacyHandler{opts: &s.opts, log: s.log, m: opts.Manager}
+	if opts.EventBuffer <= 0 {
+		opts.EventBuffer = 256
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), stop: make(chan struct{})}
+	s.legacy = &legacyHandler{opts: &s.opts, log: s.log, m: opts.Manager, stop: s.stop}
 	s.mux.HandleFunc(opts.Path, s.serveMCP)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -89,6 +112,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // earlier) carry protocol sessions; the modern, stateless era will get a
 // handler of its own beside the legacy one.
 func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkOrigin(r); err != nil {
+		writeHTTPError(w, http.StatusForbidden, nil, errorf(codeInvalidRequest, "Forbidden: %v", err))
+		return
+	}
 	if v := r.Header.Get(headerProtocolVersion); v != "" && isModern(v) {
 		writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "protocol version %s is not supported by this server yet; use 2025-11-25 or earlier", v))
 		return

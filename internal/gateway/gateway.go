@@ -104,10 +104,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Path:            cfg.Path,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
 		MaxMessageDepth: cfg.Server.MaxMessageDepth,
-		RetryAfter:      cfg.Session.RetryAfter.D(),
-		ServerInfo:      info,
-		Status:          g.status,
-		Logger:          opts.Logger,
+		EventBuffer:     cfg.Server.EventBuffer,
+		// Against DNS rebinding: a gateway on loopback only answers to
+		// loopback host names, plus any configured.
+		ProtectLocalhost: isLoopbackListen(cfg.Listen),
+		AllowedHosts:     cfg.Server.AllowedHosts,
+		AllowedOrigins:   cfg.Server.AllowedOrigins,
+		RetryAfter:       cfg.Session.RetryAfter.D(),
+		ServerInfo:       info,
+		Status:           g.status,
+		Logger:           opts.Logger,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stopSweep, g.sweepDone = cancel, make(chan struct{})
@@ -159,11 +165,13 @@ func (g *Gateway) Manager() *session.Manager { return g.manager }
 // clean shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	g.httpSrv = &http.Server{
-		Handler:           g.frontend,
+		Handler:           withPprof(g.cfg.Server.Pprof, g.frontend),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
+	// Long-lived SSE streams must not hold the drain open at shutdown.
+	g.httpSrv.RegisterOnShutdown(g.frontend.CloseStreams)
 	err := g.httpSrv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -218,4 +226,17 @@ func (g *Gateway) storeType() string {
 		return "memory"
 	}
 	return g.cfg.Store.Type
+}
+
+// isLoopbackListen reports whether a listen address binds loopback only.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,0 +1,183 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/session"
+)
+
+// maxStreams bounds the finished response streams a session keeps for
+// replay; the standalone stream is always kept.
+const maxStreams = 16
+
+// clientSession is the front end's state for one session: its SSE streams
+// with their replay buffers, the requests vmcp has sent to the client and
+// awaits answers for, and the client's requests in flight (so that the
+// client can cancel them). It is the session's Peer. Safe for concurrent
+// use.
+type clientSession struct {
+	bufLimit   int
+	standalone *stream
+
+	mu       sync.Mutex
+	streams  map[int64]*stream // response streams, for Last-Event-ID
+	order    []int64           // response stream IDs, oldest first
+	nextID   int64
+	pending  map[string]chan *jsonrpc.Message // vmcp's request id -> waiter
+	nextReq  int64
+	inflight map[string]context.CancelFunc // client's request id -> cancel
+}
+
+func newClientSession(bufLimit int) *clientSession {
+	return &clientSession{
+		bufLimit:   bufLimit,
+		standalone: newStream(0, bufLimit),
+		streams:    make(map[int64]*stream),
+		nextID:     1,
+		pending:    make(map[string]chan *jsonrpc.Message),
+		inflight:   make(map[string]context.CancelFunc),
+	}
+}
+
+// clientFor returns the front-end state of s, creating it on first use
+// (also when another replica created the session).
+func (h *legacyHandler) clientFor(s *session.Session) *clientSession {
+	if p, ok := s.Peer().(*sessionPeer); ok {
+		return p.c
+	}
+	p := s.SetPeer(&sessionPeer{c: newClientSession(h.opts.EventBuffer)})
+	return p.(*sessionPeer).c
+}
+
+// newStream opens a response stream, dropping the oldest finished ones
+// beyond maxStreams.
+func (c *clientSession) newStream() *stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := newStream(c.nextID, c.bufLimit)
+	c.nextID++
+	c.streams[st.id] = st
+	c.order = append(c.order, st.id)
+	for len(c.order) > maxStreams {
+		old, ok := c.streams[c.order[0]]
+		if ok && !old.isDone() {
+			break
+		}
+		delete(c.streams, c.order[0])
+		c.order = c.order[1:]
+	}
+	return st
+}
+
+func (c *clientSession) stream(id int64) *stream {
+	if id == 0 {
+		return c.standalone
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams[id]
+}
+
+// track registers a client request in flight so notifications/cancelled can
+// end it; the returned func forgets it.
+func (c *clientSession) track(id json.RawMessage, cancel context.CancelFunc) func() {
+	key := string(id)
+	c.mu.Lock()
+	c.inflight[key] = cancel
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.inflight, key)
+		c.mu.Unlock()
+	}
+}
+
+// cancelRequest handles the client's notifications/cancelled.
+func (c *clientSession) cancelRequest(params json.RawMessage) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.RequestID) == 0 {
+		return
+	}
+	c.mu.Lock()
+	cancel := c.inflight[string(p.RequestID)]
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// deliver hands the client's answer to a request vmcp sent it.
+func (c *clientSession) deliver(m *jsonrpc.Message) {
+	c.mu.Lock()
+	ch := c.pending[string(m.ID)]
+	delete(c.pending, string(m.ID))
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- m
+	}
+}
+
+// request sends a request to the client on st and waits for the answer.
+// If ctx ends first, the client is told the request is cancelled.
+func (c *clientSession) request(ctx context.Context, st *stream, method string, params json.RawMessage) (json.RawMessage, error) {
+	ch := make(chan *jsonrpc.Message, 1)
+	c.mu.Lock()
+	c.nextReq++
+	id := json.RawMessage(strconv.Quote("vmcp-" + strconv.FormatInt(c.nextReq, 10)))
+	c.pending[string(id)] = ch
+	c.mu.Unlock()
+	if !st.push(jsonrpc.AppendRequest(nil, id, method, params)) {
+		c.forget(id)
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInternalError, "the client's stream for this call has ended")
+	}
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return nil, m.Error
+		}
+		return m.Result, nil
+	case <-ctx.Done():
+		c.forget(id)
+		cancel, _ := json.Marshal(map[string]any{"requestId": id, "reason": "cancelled by the server"})
+		st.push(jsonrpc.AppendRequest(nil, nil, "notifications/cancelled", cancel))
+		return nil, ctx.Err()
+	}
+}
+
+func (c *clientSession) forget(id json.RawMessage) {
+	c.mu.Lock()
+	delete(c.pending, string(id))
+	c.mu.Unlock()
+}
+
+// sessionPeer is the session-level Peer: the standalone stream.
+type sessionPeer struct{ c *clientSession }
+
+func (p *sessionPeer) Notify(_ context.Context, method string, params json.RawMessage) {
+	p.c.standalone.push(jsonrpc.AppendRequest(nil, nil, method, params))
+}
+
+func (p *sessionPeer) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	return p.c.request(ctx, p.c.standalone, method, params)
+}
+
+// callPeer is the Peer of one call answered over SSE: its messages go on
+// the call's response stream, before the response.
+type callPeer struct {
+	c  *clientSession
+	st *stream
+}
+
+func (p *callPeer) Notify(_ context.Context, method string, params json.RawMessage) {
+	p.st.push(jsonrpc.AppendRequest(nil, nil, method, params))
+}
+
+func (p *callPeer) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	return p.c.request(ctx, p.st, method, params)
+}

@@ -1,0 +1,231 @@
+package frontend
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// stream is one SSE stream of a session: the response stream of a POST, or
+// the session's standalone stream that GET attaches to. Its events are kept,
+// up to a bound, so a client that lost the connection can resume with
+// Last-Event-ID. Producers never touch the network: push only appends, and
+// the one attached writer copies events out without holding the lock while
+// it writes.
+type stream struct {
+	id    int64
+	limit int
+
+	mu        sync.Mutex
+	events    []event // ascending seq, at most limit
+	next      int64   // seq of the next event; seq 0 is the priming event
+	done      bool    // the response was pushed: no more events
+	wake      chan struct{}
+	delivered int64              // highest seq a writer wrote
+	detach    context.CancelFunc // ends the attached writer, if any
+}
+
+type event struct {
+	seq  int64
+	data []byte
+}
+
+func newStream(id int64, limit int) *stream {
+	return &stream{id: id, limit: limit, next: 1, wake: make(chan struct{})}
+}
+
+// push appends an event. After finish it does nothing, so nothing reaches a
+// client after the response that ended the stream.
+func (st *stream) push(data []byte) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done {
+		return false
+	}
+	st.appendLocked(data)
+	return true
+}
+
+// finish appends the last event (the response) and ends the stream.
+func (st *stream) finish(data []byte) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done {
+		return
+	}
+	st.appendLocked(data)
+	st.done = true
+}
+
+func (st *stream) appendLocked(data []byte) {
+	st.events = append(st.events, event{seq: st.next, data: data})
+	st.next++
+	if len(st.events) > st.limit {
+		n := copy(st.events, st.events[len(st.events)-st.limit:])
+		clear(st.events[n:])
+		st.events = st.events[:n]
+	}
+	close(st.wake)
+	st.wake = make(chan struct{})
+}
+
+func (st *stream) isDone() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.done
+}
+
+// attach makes the caller the stream's only writer; an earlier writer (a
+// connection the client has given up on) is ended.
+func (st *stream) attach(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	st.mu.Lock()
+	if st.detach != nil {
+		st.detach()
+	}
+	st.detach = cancel
+	st.mu.Unlock()
+	return ctx, cancel
+}
+
+// pending returns the events after seq, whether the stream is done, and a
+// channel closed when more arrive.
+func (st *stream) pending(after int64) ([]event, bool, <-chan struct{}) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	i := sort.Search(len(st.events), func(i int) bool { return st.events[i].seq > after })
+	out := append([]event(nil), st.events[i:]...)
+	return out, st.done, st.wake
+}
+
+func (st *stream) markDelivered(seq int64) {
+	st.mu.Lock()
+	if seq > st.delivered {
+		st.delivered = seq
+	}
+	st.mu.Unlock()
+}
+
+func (st *stream) lastDelivered() int64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.delivered
+}
+
+// eventID names an event across the session's streams.
+func (st *stream) eventID(seq int64) string {
+	return strconv.FormatInt(st.id, 10) + "-" + strconv.FormatInt(seq, 10)
+}
+
+func parseEventID(s string) (streamID, seq int64, ok bool) {
+	a, b, found := strings.Cut(s, "-")
+	if !found {
+		return 0, 0, false
+	}
+	var err1, err2 error
+	streamID, err1 = strconv.ParseInt(a, 10, 64)
+	seq, err2 = strconv.ParseInt(b, 10, 64)
+	return streamID, seq, err1 == nil && err2 == nil && streamID >= 0 && seq >= 0
+}
+
+// sseRetry is the reconnection delay vmcp suggests to clients.
+const sseRetry = 1000 * time.Millisecond
+
+// startSSE writes the event-stream headers and the priming event, which
+// gives the client an event ID to resume from before any real event.
+func startSSE(w http.ResponseWriter, st *stream, after int64) error {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "id: %s\nretry: %d\ndata: \n\n", st.eventID(after), sseRetry.Milliseconds()); err != nil {
+		return err
+	}
+	return http.NewResponseController(w).Flush()
+}
+
+// heartbeat is how often an idle standalone stream gets a comment line, so
+// proxies keep it open and a dead client is noticed.
+const heartbeat = 25 * time.Second
+
+// serve writes the stream's events after seq to w until the stream is done,
+// ctx ends (client gone, writer replaced) or stop or closed is closed
+// (shutdown, session closed).
+func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64, stop, closed <-chan struct{}) error {
+	rc := http.NewResponseController(w)
+	var buf []byte
+	var tick <-chan time.Time
+	if st.id == 0 {
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		evs, done, wake := st.pending(after)
+		if len(evs) == 0 {
+			if done {
+				return nil
+			}
+			select {
+			case <-wake:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-stop:
+				return nil
+			case <-closed:
+				return nil
+			case <-tick:
+				if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
+					return err
+				}
+				if err := rc.Flush(); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		buf = buf[:0]
+		for _, e := range evs {
+			buf = append(buf, "id: "...)
+			buf = append(buf, st.eventID(e.seq)...)
+			buf = append(buf, "\nevent: message\n"...)
+			buf = appendData(buf, e.data)
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		after = evs[len(evs)-1].seq
+		st.markDelivered(after)
+	}
+}
+
+// appendData appends data as SSE data lines. JSON from a backend may hold
+// line breaks between tokens; each line gets its own "data:" field, which
+// the client joins back with newlines.
+func appendData(b, data []byte) []byte {
+	for {
+		b = append(b, "data: "...)
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			b = append(b, data...)
+			return append(b, "\n\n"...)
+		}
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+}
