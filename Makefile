@@ -11,9 +11,9 @@ build:
 run: build
 	./bin/vmcp serve
 
-# Everything CI checks: vet, staticcheck, then unit and integration tests
-# with the race detector.
-test: vet staticcheck unit
+# Everything CI checks: vet, staticcheck, unit and integration tests with
+# the race detector, then the official MCP conformance suites through vmcp.
+test: vet staticcheck unit conformance
 
 vet:
 	$(GO) vet ./...

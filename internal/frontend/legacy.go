@@ -106,7 +106,7 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	if msg.Method == "tools/call" && acceptsSSE(r) {
+	if msg.Method != "ping" && acceptsSSE(r) {
 		h.callSSE(w, r, s, c, msg)
 		return
 	}
@@ -125,9 +125,9 @@ func (h *legacyHandler) observe(method string, start time.Time, err error) {
 	}
 }
 
-// callSSE answers a tool call over SSE: a priming event, then whatever the
-// backend sends during the call (progress, logging, sampling…), then the
-// response. The call runs on its own goroutine and outlives the
+// callSSE answers a request over SSE, as clients that accept it may be
+// answered: a priming event, then whatever the backend sends during the
+// call (progress, logging, sampling…), then the response. The call runs on its own goroutine and outlives the
 // connection: a client that loses it resumes with GET and Last-Event-ID.
 // The session owns that goroutine: Close waits for the call.
 func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *session.Session, c *clientSession, msg *jsonrpc.Message) {
