@@ -61,6 +61,12 @@ type client struct {
 	mu      sync.Mutex // guards closing, so wg.Add never races wg.Wait
 	closing bool
 	wg      sync.WaitGroup
+
+	// serving maps the ids of backend requests being answered to their
+	// cancel funcs, so the backend's notifications/cancelled reaches the
+	// handler (and, through it, the client vmcp relayed the request to).
+	smu     sync.Mutex
+	serving map[string]context.CancelFunc
 }
 
 func newClient(name string, timeout time.Duration, log *slog.Logger, h Handler) *client {
@@ -186,6 +192,8 @@ func (c *client) cancelRemote(id int64, reason string) {
 // are answered through reply. Stray responses are dropped.
 func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, reply func(context.Context, []byte) error) {
 	switch {
+	case m.IsNotification() && m.Method == "notifications/cancelled":
+		c.cancelServing(m.Params)
 	case m.IsNotification():
 		if h != nil {
 			h.Notify(ctx, m.Method, m.Params)
@@ -194,6 +202,7 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 		c.goTracked(func() {
 			hctx, cancel := context.WithCancel(ctx)
 			defer cancel()
+			defer c.trackServing(m.ID, cancel)()
 			stop := context.AfterFunc(c.ctx, cancel)
 			defer stop()
 			out := c.answer(hctx, h, m)
@@ -205,6 +214,40 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 		})
 	default:
 		c.log.Debug("dropping unexpected message from backend", "backend", c.name)
+	}
+}
+
+// trackServing records a backend request being answered; the returned
+// func forgets it.
+func (c *client) trackServing(id json.RawMessage, cancel context.CancelFunc) func() {
+	key := string(id)
+	c.smu.Lock()
+	if c.serving == nil {
+		c.serving = make(map[string]context.CancelFunc)
+	}
+	c.serving[key] = cancel
+	c.smu.Unlock()
+	return func() {
+		c.smu.Lock()
+		delete(c.serving, key)
+		c.smu.Unlock()
+	}
+}
+
+// cancelServing handles the backend's notifications/cancelled for a
+// request it sent to vmcp.
+func (c *client) cancelServing(params json.RawMessage) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	c.smu.Lock()
+	cancel := c.serving[string(p.RequestID)]
+	c.smu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 
