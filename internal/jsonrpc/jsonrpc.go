@@ -4,7 +4,6 @@
 package jsonrpc
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,103 +63,6 @@ func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
-	}
-	return nil
-}
-
-// ErrTooDeep is returned by Decode for a message nested deeper than allowed.
-var ErrTooDeep = errors.New("message nested too deeply")
-
-// Decode parses one JSON-RPC message. It returns an *Error with
-// CodeParseError for malformed JSON (or nesting beyond maxDepth) and
-// CodeInvalidRequest for JSON that is not a JSON-RPC 2.0 message.
-func Decode(data []byte, maxDepth int) (*Message, *Error) {
-	if maxDepth > 0 {
-		if err := checkDepth(data, maxDepth); err != nil {
-			return nil, Errorf(CodeParseError, "parse error: %v", err)
-		}
-	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		if len(data) > 0 && data[0] == '[' && json.Valid(data) {
-			return nil, Errorf(CodeInvalidRequest, "invalid request: JSON-RPC batches are not supported")
-		}
-		if json.Valid(data) {
-			return nil, Errorf(CodeInvalidRequest, "invalid request: expected a JSON-RPC object")
-		}
-		return nil, Errorf(CodeParseError, "parse error: invalid JSON")
-	}
-	var m Message
-	if err := json.Unmarshal(data, &m); err != nil {
-		if json.Valid(data) {
-			return nil, Errorf(CodeInvalidRequest, "invalid request: %v", err)
-		}
-		return nil, Errorf(CodeParseError, "parse error: invalid JSON")
-	}
-	if m.JSONRPC != Version {
-		return nil, Errorf(CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
-	}
-	if m.ID != nil {
-		if isNull(m.ID) {
-			m.ID = nil
-			if m.Method != "" {
-				return nil, Errorf(CodeInvalidRequest, "invalid request: id must not be null")
-			}
-		} else if !validID(m.ID) {
-			return nil, Errorf(CodeInvalidRequest, "invalid request: id must be a string or a number")
-		}
-	}
-	if m.Method == "" && m.Result == nil && m.Error == nil {
-		return nil, Errorf(CodeInvalidRequest, "invalid request: missing method")
-	}
-	if m.Method != "" && (m.Result != nil || m.Error != nil) {
-		return nil, Errorf(CodeInvalidRequest, "invalid request: a request cannot carry a result or error")
-	}
-	if m.Params != nil && !isNull(m.Params) && m.Params[0] != '{' && m.Params[0] != '[' {
-		return nil, Errorf(CodeInvalidRequest, "invalid request: params must be an object or array")
-	}
-	return &m, nil
-}
-
-func isNull(raw json.RawMessage) bool { return len(raw) == 4 && string(raw) == "null" }
-
-func validID(raw json.RawMessage) bool {
-	switch c := raw[0]; {
-	case c == '"':
-		return true
-	case c == '-' || (c >= '0' && c <= '9'):
-		return true
-	}
-	return false
-}
-
-// checkDepth rejects JSON nested deeper than max without a full parse, so a
-// hostile body cannot make the decoder recurse deeply.
-func checkDepth(data []byte, max int) error {
-	depth, inStr, esc := 0, false, false
-	for _, c := range data {
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return ErrTooDeep
-			}
-		case '}', ']':
-			depth--
-		}
 	}
 	return nil
 }
