@@ -104,7 +104,7 @@ func AppendRequest(b []byte, id json.RawMessage, method string, params json.RawM
 		b = append(b, ',')
 	}
 	b = append(b, `"method":`...)
-	b = appendString(b, method)
+	b = AppendString(b, method)
 	if len(params) > 0 {
 		b = append(b, `,"params":`...)
 		b = append(b, params...)
@@ -112,7 +112,8 @@ func AppendRequest(b []byte, id json.RawMessage, method string, params json.RawM
 	return append(b, '}')
 }
 
-func appendString(b []byte, s string) []byte {
+// AppendString appends s as a JSON string.
+func AppendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
 			q, _ := json.Marshal(s)

@@ -1,0 +1,111 @@
+package jsonrpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// ErrNotObject is returned by Member and SetMember when their input is not
+// a valid JSON object.
+var ErrNotObject = errors.New("not a JSON object")
+
+// span is where one member's value lies in an object.
+type span struct{ v0, v1 int }
+
+// members checks that obj is one valid JSON object and calls fn for each
+// of its top-level members whose name is key, in order.
+func members(obj []byte, key string, fn func(span)) error {
+	s := scanner{data: obj}
+	s.ws()
+	if s.pos >= len(obj) || obj[s.pos] != '{' {
+		return ErrNotObject
+	}
+	err := s.object(func(k []byte, a, b int) {
+		if keyIs(k, key) {
+			fn(span{v0: a, v1: b})
+		}
+	})
+	if err == nil {
+		if s.ws(); s.pos != len(obj) {
+			err = errSyntax
+		}
+	}
+	if err != nil {
+		return ErrNotObject
+	}
+	return nil
+}
+
+// keyIs reports whether the raw key (quotes included) names key.
+func keyIs(raw []byte, key string) bool {
+	name := raw[1 : len(raw)-1]
+	if bytes.IndexByte(name, '\\') < 0 {
+		return string(name) == key
+	}
+	var k string
+	return json.Unmarshal(raw, &k) == nil && k == key
+}
+
+// Member returns the raw value of the member key of the JSON object obj,
+// or nil if it has none (the last one if it is repeated, as
+// encoding/json does). It fails with ErrNotObject unless all of obj is a
+// valid JSON object. The result aliases obj.
+func Member(obj []byte, key string) (json.RawMessage, error) {
+	var v json.RawMessage
+	err := members(obj, key, func(sp span) { v = obj[sp.v0:sp.v1] })
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// SetMember returns a copy of obj in which every member key has value
+// (valid JSON, not checked), or, if obj has no such member, with
+// "key":value added first. All other bytes of obj are kept as they are.
+func SetMember(obj []byte, key string, value []byte) (json.RawMessage, error) {
+	var spans []span
+	var one [1]span
+	err := members(obj, key, func(sp span) {
+		if spans == nil {
+			spans = one[:0]
+		}
+		spans = append(spans, sp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		open := bytes.IndexByte(obj, '{') + 1
+		rest := bytes.TrimLeft(obj[open:], " \t\r\n")
+		out := make([]byte, 0, len(obj)+len(key)+len(value)+4)
+		out = append(out, obj[:open]...)
+		out = AppendString(out, key)
+		out = append(out, ':')
+		out = append(out, value...)
+		if rest[0] != '}' {
+			out = append(out, ',')
+		}
+		return append(out, obj[open:]...), nil
+	}
+	grow := 0
+	for _, sp := range spans {
+		grow += len(value) - (sp.v1 - sp.v0)
+	}
+	out := make([]byte, 0, len(obj)+max(grow, 0))
+	last := 0
+	for _, sp := range spans {
+		out = append(out, obj[last:sp.v0]...)
+		out = append(out, value...)
+		last = sp.v1
+	}
+	return append(out, obj[last:]...), nil
+}
+
+// Unquote returns the text of raw, a valid JSON value, if it is a string.
+func Unquote(raw []byte) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	return unquote(raw)
+}
