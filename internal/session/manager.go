@@ -22,7 +22,7 @@ var (
 )
 
 // ErrNotFound is returned for a session ID that is unknown, deleted or
-// expired.
+// expired, or that belongs to another identity.
 var ErrNotFound = store.ErrNotFound
 
 // ManagerOptions configure a Manager. Store and Factory are required.
@@ -36,21 +36,38 @@ type ManagerOptions struct {
 	SweepInterval  time.Duration // default 1s
 	Now            func() time.Time
 	Logger         *slog.Logger
+	// Shared says that other replicas use the same Store (store.type
+	// redis). The Manager then lets go of a session for its own reasons
+	// (shutdown, idle eviction while the session is used elsewhere) by
+	// releasing its runtime rather than ending the session: the backend
+	// sessions and the metadata stay for the replica that serves the client
+	// next. Sessions this replica does not hold are taken over whether or
+	// not Shared is set.
+	Shared bool
 }
 
 // Manager creates, finds, expires and terminates sessions. Metadata lives
-// in the Store; the live runtime lives here, in process. Safe for
-// concurrent use.
+// in the Store; the live runtime lives here, in process. A session whose
+// runtime this replica does not hold is taken over from its metadata on
+// first use (takeover.go). Safe for concurrent use.
 type Manager struct {
-	opts ManagerOptions
-	log  *slog.Logger
+	opts   ManagerOptions
+	log    *slog.Logger
+	health storeHealth
 
 	mu          sync.Mutex
 	live        map[string]*Session
 	reserved    int            // admitted sessions, live or being created
 	perIdentity map[string]int // admitted sessions per identity
 	identity    map[string]string
+	building    map[string]*building // takeovers under way, by session ID
+	deleting    map[string]int       // deletions this replica is making, by session ID
+	dirty       map[string]bool      // sessions whose metadata write failed; retried on use
 	closing     bool
+	bgClosed    bool           // no more background work may start
+	bg          sync.WaitGroup // background closes and metadata writes
+
+	persistMu sync.Mutex // serialises metadata writes (storecheck.go)
 }
 
 // NewManager returns a Manager. Call Run to expire sessions in the
@@ -68,9 +85,13 @@ func NewManager(opts ManagerOptions) *Manager {
 	return &Manager{
 		opts:        opts,
 		log:         opts.Logger,
+		health:      storeHealth{log: opts.Logger},
 		live:        make(map[string]*Session),
 		perIdentity: make(map[string]int),
 		identity:    make(map[string]string),
+		building:    make(map[string]*building),
+		deleting:    make(map[string]int),
+		dirty:       make(map[string]bool),
 	}
 }
 
@@ -82,8 +103,10 @@ type CreateRequest struct {
 	ClientCapabilities json.RawMessage
 }
 
-// Create admits, builds and stores a new session. Admission is checked
-// before any backend is contacted.
+// Create admits, builds and stores a new session. Admission is checked, and
+// the session ID claimed in the Store, before any backend is contacted: if
+// the Store is down, Create fails at once with an error wrapping
+// store.ErrUnavailable.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, error) {
 	if err := m.admit(req.Identity); err != nil {
 		return nil, err
@@ -103,19 +126,30 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, erro
 		ID: id, Created: now, LastSeen: now, Identity: req.Identity,
 		ProtocolVersion: req.ProtocolVersion, ClientInfo: req.ClientInfo, ClientCapabilities: req.ClientCapabilities,
 	}
-	s, err := m.opts.Factory.New(ctx, meta)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.opts.Store.Create(ctx, s.Metadata()); err != nil {
-		s.Close()
+	if err := m.opts.Store.Create(ctx, meta); err != nil {
+		m.observe(ctx, err)
 		return nil, fmt.Errorf("storing session: %w", err)
 	}
+	m.observe(ctx, nil)
+	s, err := m.opts.Factory.New(ctx, meta)
+	if err != nil {
+		m.unstore(ctx, id)
+		return nil, err
+	}
+	// The backends' session IDs are known now: store them, so that any
+	// replica can resume them.
+	if err := m.opts.Store.Update(ctx, s.Metadata()); err != nil {
+		m.observe(ctx, err)
+		s.Close()
+		m.unstore(ctx, id)
+		return nil, fmt.Errorf("storing session: %w", err)
+	}
+	m.watch(s)
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
 		s.Close()
-		m.opts.Store.Delete(context.WithoutCancel(ctx), id)
+		m.unstore(ctx, id)
 		return nil, ErrClosed
 	}
 	m.live[id] = s
@@ -123,6 +157,13 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, erro
 	admitted = true
 	m.mu.Unlock()
 	return s, nil
+}
+
+// unstore removes the metadata of a session that never reached a client.
+func (m *Manager) unstore(ctx context.Context, id string) {
+	if err := m.opts.Store.Delete(context.WithoutCancel(ctx), id); err != nil {
+		m.log.Debug("removing metadata of a failed session", "err", err)
+	}
 }
 
 func (m *Manager) admit(identity string) error {
@@ -145,53 +186,168 @@ func (m *Manager) admit(identity string) error {
 func (m *Manager) unadmit(identity string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.unadmitLocked(identity)
+}
+
+func (m *Manager) unadmitLocked(identity string) {
 	m.reserved--
 	if m.perIdentity[identity]--; m.perIdentity[identity] <= 0 {
 		delete(m.perIdentity, identity)
 	}
 }
 
-// Get returns the live session with that ID and records activity.
+// Get is GetFor with an anonymous caller: it finds sessions that are not
+// bound to an authenticated subject.
 func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
+	return m.GetFor(ctx, id, "")
+}
+
+// GetFor returns the session with that ID for a caller with the given
+// identity, and records activity. A session this replica does not hold is
+// taken over from the Store. It returns ErrNotFound when the session is
+// unknown, deleted, expired or bound to another identity (see
+// IdentityAllowed), and an error wrapping store.ErrUnavailable when only
+// the Store could tell and it is down. A session held here keeps serving
+// while the Store is down.
+func (m *Manager) GetFor(ctx context.Context, id, identity string) (*Session, error) {
 	m.mu.Lock()
 	s, ok := m.live[id]
+	bound := m.identity[id]
 	m.mu.Unlock()
 	if !ok {
+		return m.takeover(ctx, id, identity)
+	}
+	if !IdentityAllowed(bound, identity) {
 		return nil, ErrNotFound
+	}
+	if err := m.checkHeld(ctx, s); err != nil {
+		return nil, err
 	}
 	s.Touch(m.opts.Now())
 	return s, nil
 }
 
-// Delete terminates a session: it is removed from the store at once, so it
-// answers not-found everywhere, then closed once its calls finish.
+// Delete is DeleteFor with an anonymous caller.
 func (m *Manager) Delete(ctx context.Context, id string) error {
-	s := m.detach(id)
-	if s == nil {
-		return ErrNotFound
-	}
-	if err := m.opts.Store.Delete(context.WithoutCancel(ctx), id); err != nil {
-		m.log.Warn("deleting session metadata", "err", err)
-	}
-	return s.Close()
+	return m.DeleteFor(ctx, id, "")
 }
 
-// detach removes a session from the live set and releases its admission.
-func (m *Manager) detach(id string) *Session {
+// DeleteFor terminates a session on behalf of a caller with the given
+// identity, whichever replica holds it. The metadata is removed from the
+// Store first, so that every replica answers ErrNotFound at once, and the
+// replicas holding a runtime are told to close it; then this replica closes
+// the backend sessions: through its own runtime, or, if it holds none, by
+// resuming each stored HTTP backend session just to end it.
+//
+// It returns ErrNotFound as GetFor does. If the Store is down it returns an
+// error wrapping store.ErrUnavailable and the session carries on, so that a
+// retry can end it everywhere.
+func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	_, held := m.live[id]
+	bound := m.identity[id]
+	m.mu.Unlock()
+	var meta *store.Metadata
+	if held {
+		if !IdentityAllowed(bound, identity) {
+			return ErrNotFound
+		}
+	} else {
+		var err error
+		if meta, err = m.load(ctx, id); err != nil {
+			return err
+		}
+		if !IdentityAllowed(meta.Identity, identity) {
+			return ErrNotFound
+		}
+	}
+	return m.end(ctx, id, meta, true)
+}
+
+// end ends a session everywhere: it deletes the metadata (which announces
+// the deletion to the other replicas), then closes this replica's runtime
+// and with it the backend sessions; with no runtime here, meta (if given)
+// names the backend sessions to end. With strict set, a Store failure
+// returns an error and leaves the session alone; otherwise the session is
+// closed here regardless (its lifetime is over by a rule every replica
+// applies alike).
+func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, strict bool) error {
+	ctx = context.WithoutCancel(ctx)
+	m.mu.Lock()
+	m.deleting[id]++ // our own deletion announcement must not reach the runtime first
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		if m.deleting[id]--; m.deleting[id] <= 0 {
+			delete(m.deleting, id)
+		}
+		m.mu.Unlock()
+	}()
+	if err := m.opts.Store.Delete(ctx, id); err != nil {
+		m.observe(ctx, err)
+		if strict {
+			return fmt.Errorf("deleting session: %w", err)
+		}
+		m.log.Debug("deleting session metadata", "err", err)
+	} else {
+		m.observe(ctx, nil)
+	}
+	m.mu.Lock()
+	if b := m.building[id]; b != nil {
+		b.deleted = true
+	}
+	s := m.detachLocked(id)
+	m.mu.Unlock()
+	if s != nil {
+		return s.Close()
+	}
+	if meta != nil {
+		m.opts.Factory.endBackendSessions(ctx, meta)
+	}
+	return nil
+}
+
+// Deleted tells the manager that session id was deleted from the shared
+// Store, by any replica (store.Redis.Subscribe delivers these). If this
+// replica holds the session's runtime it closes it, in the background, and
+// the session answers ErrNotFound from now on. Deletions this replica makes
+// itself are ignored: it closes those runtimes on its own. Deleted does not
+// block.
+func (m *Manager) Deleted(id string) {
+	m.mu.Lock()
+	if m.deleting[id] > 0 {
+		m.mu.Unlock()
+		return
+	}
+	if b := m.building[id]; b != nil {
+		b.deleted = true
+	}
+	s := m.detachLocked(id)
+	m.mu.Unlock()
+	if s != nil {
+		m.goBackground(func() { s.Close() })
+	}
+}
+
+// detachLocked removes a session from the live set and releases its
+// admission. m.mu must be held.
+func (m *Manager) detachLocked(id string) *Session {
 	s, ok := m.live[id]
 	if !ok {
 		return nil
 	}
 	delete(m.live, id)
+	delete(m.dirty, id)
 	identity := m.identity[id]
 	delete(m.identity, id)
-	m.reserved--
-	if m.perIdentity[identity]--; m.perIdentity[identity] <= 0 {
-		delete(m.perIdentity, identity)
-	}
+	m.unadmitLocked(identity)
 	return s
+}
+
+func (m *Manager) detach(id string) *Session {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.detachLocked(id)
 }
 
 // Len reports the number of live sessions.
@@ -217,32 +373,60 @@ func (m *Manager) Run(ctx context.Context) {
 }
 
 // Sweep closes every session past its TTL or idle timeout and returns how
-// many it closed.
+// many it closed. A session past its TTL is ended everywhere. An idle one
+// is ended too, unless the Store is Shared and still has it: it is then in
+// use on another replica (each use slides its Store TTL), and this replica
+// only releases its copy.
 func (m *Manager) Sweep(ctx context.Context) int {
 	now := m.opts.Now()
-	var expired []string
+	var expired, idle []string
 	m.mu.Lock()
 	for id, s := range m.live {
-		if (m.opts.TTL > 0 && now.Sub(s.Created()) >= m.opts.TTL) ||
-			(m.opts.IdleTimeout > 0 && now.Sub(s.LastSeen()) >= m.opts.IdleTimeout) {
+		switch {
+		case m.opts.TTL > 0 && now.Sub(s.Created()) >= m.opts.TTL:
 			expired = append(expired, id)
+		case m.opts.IdleTimeout > 0 && now.Sub(s.LastSeen()) >= m.opts.IdleTimeout:
+			idle = append(idle, id)
 		}
 	}
 	m.mu.Unlock()
-	n := 0
 	for _, id := range expired {
-		if err := m.Delete(ctx, id); err == nil || !errors.Is(err, ErrNotFound) {
-			n++
-		}
+		m.end(ctx, id, nil, false)
 	}
+	released := 0
+	for _, id := range idle {
+		if m.opts.Shared && m.usedElsewhere(ctx, id) {
+			if s := m.detach(id); s != nil {
+				s.releaseRuntime()
+				released++
+			}
+			continue
+		}
+		m.end(ctx, id, nil, false)
+	}
+	n := len(expired) + len(idle) - released
 	if n > 0 {
 		m.log.Info("expired sessions", "count", n)
 	}
-	return n
+	if released > 0 {
+		m.log.Debug("released idle copies of sessions in use elsewhere", "count", released)
+	}
+	return n + released
 }
 
-// Shutdown stops admitting sessions and closes every live one, letting
-// calls in flight finish. It returns when all are closed or ctx ends.
+// usedElsewhere reports whether the Store still has an idle session, or
+// cannot tell: another replica has used it within its Store TTL.
+func (m *Manager) usedElsewhere(ctx context.Context, id string) bool {
+	_, err := m.opts.Store.Get(ctx, id)
+	m.observe(ctx, err)
+	return !errors.Is(err, store.ErrNotFound)
+}
+
+// Shutdown stops admitting sessions and lets go of every live one, letting
+// calls in flight finish. Without a Shared store that ends each session and
+// its backend sessions; with one it releases each runtime, so that the
+// sessions carry on on the other replicas. It returns when all are done or
+// ctx ends.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
@@ -256,9 +440,19 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		defer close(done)
 		var wg sync.WaitGroup
 		for _, id := range ids {
-			wg.Go(func() { m.Delete(context.WithoutCancel(ctx), id) })
+			wg.Go(func() {
+				if !m.opts.Shared {
+					m.end(ctx, id, nil, false)
+				} else if s := m.detach(id); s != nil {
+					s.releaseRuntime()
+				}
+			})
 		}
 		wg.Wait()
+		m.mu.Lock()
+		m.bgClosed = true
+		m.mu.Unlock()
+		m.bg.Wait()
 	}()
 	select {
 	case <-done:
@@ -266,6 +460,23 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("shutdown: sessions still closing: %w", ctx.Err())
 	}
+}
+
+// goBackground runs f on a goroutine Shutdown waits for; once Shutdown has
+// finished waiting, f runs on the caller's goroutine instead.
+func (m *Manager) goBackground(f func()) {
+	m.mu.Lock()
+	if m.bgClosed {
+		m.mu.Unlock()
+		f()
+		return
+	}
+	m.bg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.bg.Done()
+		f()
+	}()
 }
 
 // NewID mints a session ID from 256 bits of crypto/rand, as URL-safe
