@@ -23,6 +23,11 @@ var ErrNoBackends = errors.New("no backends available")
 type Backend struct {
 	Name      string
 	Connector backend.Connector
+	// Breaker, shared by every session, gates new connections to the
+	// backend; nil means none.
+	Breaker *Breaker
+	// Keepalive, if set, makes each session ping its client of the backend.
+	Keepalive *Keepalive
 }
 
 // FactoryOptions configure a Factory.
@@ -33,6 +38,9 @@ type FactoryOptions struct {
 	InitTimeout     time.Duration // per backend, connect and list; default 5s
 	ClientInfo      json.RawMessage
 	Logger          *slog.Logger
+	// Calls bounds each session's calls in flight; the zero value sets no
+	// limit.
+	Calls CallLimits
 }
 
 // Factory builds complete Sessions. It is safe for concurrent use.
@@ -119,10 +127,11 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	var listings []aggregate.Backend
 	var failures []string
 	stored := make([]store.Backend, 0, len(results))
+	limiter := newCallLimiter(f.opts.Calls)
 	for i, r := range results {
 		b := f.opts.Backends[i]
 		s.order = append(s.order, b.Name)
-		s.members[b.Name] = &member{name: b.Name, connector: b.Connector, client: r.client}
+		s.members[b.Name] = newMember(s, b, r.client, limiter)
 		if r.err != nil {
 			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
 			failures = append(failures, fmt.Sprintf("%s: %v", b.Name, r.err))
@@ -146,21 +155,37 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	s.catalog.Store(cat)
 	m := meta.Clone()
 	m.Backends = stored
+	s.mu.Lock()
 	s.meta = m
+	s.mu.Unlock()
+	for _, name := range s.order {
+		s.members[name].startKeepalive()
+	}
 	return s, nil
 }
 
+// connect starts one backend's client for a new session (or resumes its
+// stored backend session) and lists what it offers. A backend whose breaker
+// is open is skipped at once; the outcome, success or failure, counts
+// towards its breaker.
 func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
+	if !b.Breaker.Allow() {
+		return backendInit{err: circuitOpen(b.Name)}
+	}
 	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
 	defer cancel()
-	opts := backend.ConnectOptions{
-		ProtocolVersion: backend.LatestProtocolVersion,
-		ClientInfo:      f.opts.ClientInfo,
-		Capabilities:    meta.ClientCapabilities,
-		ResumeSessionID: prev.SessionID,
-		Handler:         h,
+	r := f.connectAndList(ctx, b, meta, prev, h)
+	if r.err != nil && prev.SessionID != "" && errors.Is(r.err, backend.ErrSessionNotFound) {
+		// The stored backend session is gone (it expired, or the backend
+		// restarted): start a new one.
+		r = f.connectAndList(ctx, b, meta, store.Backend{}, h)
 	}
-	c, res, err := b.Connector.Connect(ctx, opts)
+	b.Breaker.record(r.err, true)
+	return r
+}
+
+func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
+	c, res, err := b.Connector.Connect(ctx, f.connectOptions(meta.ClientCapabilities, prev.SessionID, h))
 	if err != nil {
 		return backendInit{err: err}
 	}

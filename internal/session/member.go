@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -10,14 +11,32 @@ import (
 )
 
 // member is one backend inside a session: its connector and the live
-// client the session owns.
+// client the session owns. It replaces that client when the backend lost
+// the session or went away (reinit.go) and may keep it alive with pings
+// (keepalive.go).
 type member struct {
 	name      string
 	connector backend.Connector
+	s         *Session
+	breaker   *Breaker     // shared by all sessions; nil: none
+	limiter   *callLimiter // shared by the session's members; nil: no limit
+	keepalive *Keepalive   // nil: no pings
 
-	mu     sync.Mutex
-	client backend.Client // nil when the backend failed to initialize
-	closed bool
+	mu      sync.Mutex
+	client  backend.Client // nil when not connected
+	suspect backend.Client // the client, after a call on it found the backend unreachable
+	flight  *flight        // the replacement of client under way, if any
+	closed  bool
+	stop    chan struct{}  // closed by close: ends the keepalive loop
+	wg      sync.WaitGroup // keepalive loop, replacements, closing replaced clients
+}
+
+func newMember(s *Session, b Backend, c backend.Client, limiter *callLimiter) *member {
+	return &member{
+		name: b.Name, connector: b.Connector, s: s,
+		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive,
+		client: c, stop: make(chan struct{}),
+	}
 }
 
 func (m *member) current() backend.Client {
@@ -26,22 +45,104 @@ func (m *member) current() backend.Client {
 	return m.client
 }
 
+// call sends one request within the session's call limit. When the backend
+// has lost the session (404, "session not found") the client is replaced
+// and the call retried once. A client with no connection yet, or one a
+// previous call found unreachable, is checked (and if need be replaced)
+// before the call. A result served by a replacement client says so in its
+// _meta, because the backend state the client built up is gone.
 func (m *member) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	c := m.current()
-	if c == nil {
-		return nil, fmt.Errorf("backend %q: not connected in this session: %w", m.name, backend.ErrUnavailable)
+	if err := m.limiter.acquire(ctx); err != nil {
+		return nil, err
 	}
-	return c.Call(ctx, method, params)
+	defer m.limiter.release()
+
+	m.mu.Lock()
+	c, suspect := m.client, m.suspect != nil && m.suspect == m.client
+	m.mu.Unlock()
+	replaced := false
+	if c == nil || suspect {
+		nc, err := m.replace(ctx, c, suspect)
+		if err != nil {
+			return nil, err
+		}
+		c, replaced = nc, nc != c
+	}
+	res, err := c.Call(ctx, method, params)
+	m.breaker.record(err, false)
+	if !replaced && m.lost(c, err) {
+		nc, rerr := m.replace(ctx, c, false)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w; re-initializing failed: %w", err, rerr)
+		}
+		c, replaced = nc, true
+		res, err = c.Call(ctx, method, params)
+		m.breaker.record(err, false)
+	}
+	if errors.Is(err, backend.ErrUnavailable) {
+		m.markSuspect(c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if replaced {
+		res = markReinitialized(res, m.name)
+	}
+	return res, nil
 }
 
-// close closes the client once; the member cannot be used afterwards.
+// lost reports whether a call on c failed because c no longer has a
+// backend session: the backend forgot it, or another call has already
+// replaced c and closed it.
+func (m *member) lost(c backend.Client, err error) bool {
+	if errors.Is(err, backend.ErrSessionNotFound) {
+		return true
+	}
+	return errors.Is(err, backend.ErrClosed) && m.current() != c
+}
+
+func (m *member) markSuspect(c backend.Client) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.client == c {
+		m.suspect = c
+	}
+}
+
+// close closes the client once, after stopping the keepalive loop and any
+// replacement under way; the member cannot be used afterwards. The session
+// calls it once no call is in flight.
 func (m *member) close() error {
 	m.mu.Lock()
-	c := m.client
-	m.client, m.closed = nil, true
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	c, f := m.client, m.flight
+	m.client, m.suspect = nil, nil
 	m.mu.Unlock()
+	close(m.stop)
+	if f != nil {
+		f.cancel()
+	}
+	m.wg.Wait()
 	if c == nil {
 		return nil
 	}
 	return c.Close()
+}
+
+// goTracked runs f on a goroutine that close waits for. It reports false,
+// and does not run f, once the member is closed. m.mu must be held.
+func (m *member) goTrackedLocked(f func()) bool {
+	if m.closed {
+		return false
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
+	return true
 }

@@ -41,6 +41,8 @@ type Session struct {
 	factory   *Factory
 	clientCap clientCaps
 	peer      atomic.Pointer[Peer]
+	// onBackendChange is set by OnBackendChange (reinit.go).
+	onBackendChange atomic.Pointer[func()]
 
 	lmu       sync.Mutex                   // guards listings
 	listings  map[string]aggregate.Backend // each backend's last listing

@@ -1,0 +1,225 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+// ErrCircuitOpen is wrapped (together with backend.ErrUnavailable) by the
+// error for a backend that was not contacted because its circuit breaker is
+// open.
+var ErrCircuitOpen = errors.New("circuit breaker open after repeated failures")
+
+// BreakerState is the state of a circuit breaker.
+type BreakerState int
+
+// Breaker states.
+const (
+	// BreakerClosed: the backend is used normally.
+	BreakerClosed BreakerState = iota
+	// BreakerOpen: new connections are refused at once until the cooldown
+	// has passed.
+	BreakerOpen
+	// BreakerHalfOpen: one probe connection is under way; others are
+	// refused until it succeeds (closed) or fails (open again).
+	BreakerHalfOpen
+)
+
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	}
+	return fmt.Sprintf("BreakerState(%d)", int(s))
+}
+
+// BreakerOptions configure a Breaker.
+type BreakerOptions struct {
+	// Threshold is how many consecutive failures open the breaker;
+	// default 5.
+	Threshold int
+	// Cooldown is how long the breaker stays open before it lets one probe
+	// through; default 10s. A probe that reports no outcome within another
+	// Cooldown is presumed lost and a new one is let through.
+	Cooldown time.Duration
+	// Now is the clock; default time.Now. Tests may fake it.
+	Now func() time.Time
+}
+
+// Breaker is the circuit breaker of one backend, shared by every session.
+// It gates new connections to the backend (session initialize and
+// re-initialize), so that one dead or hung backend does not make every new
+// session wait for its init timeout. Calls on live clients are never
+// refused, but their outcomes count.
+//
+// Failures are connect failures and calls that found the backend
+// unreachable; JSON-RPC errors and tool errors prove the backend answers and
+// count as successes. A nil *Breaker allows everything.
+//
+// All methods are safe for concurrent use.
+type Breaker struct {
+	opts BreakerOptions
+
+	mu          sync.Mutex
+	state       BreakerState
+	failures    int // consecutive
+	lastFailure time.Time
+	since       time.Time // when it opened, or when the probe went through
+}
+
+// NewBreaker returns a closed Breaker.
+func NewBreaker(opts BreakerOptions) *Breaker {
+	if opts.Threshold <= 0 {
+		opts.Threshold = 5
+	}
+	if opts.Cooldown <= 0 {
+		opts.Cooldown = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Breaker{opts: opts}
+}
+
+// Allow reports whether a new connection to the backend may be tried now.
+// While the breaker is open it refuses; once the cooldown has passed it
+// lets exactly one probe through and goes half-open.
+func (b *Breaker) Allow() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case BreakerClosed:
+		return true
+	case BreakerOpen, BreakerHalfOpen:
+		now := b.opts.Now()
+		if now.Sub(b.since) < b.opts.Cooldown {
+			return false
+		}
+		b.state, b.since = BreakerHalfOpen, now
+		return true
+	}
+	return false
+}
+
+// Success records that the backend answered. It closes the breaker.
+func (b *Breaker) Success() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.state, b.failures = BreakerClosed, 0
+}
+
+// Failure records that the backend could not be reached. The Threshold-th
+// consecutive failure opens the breaker; a failed probe opens it again.
+func (b *Breaker) Failure() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.opts.Now()
+	b.failures++
+	b.lastFailure = now
+	switch {
+	case b.state == BreakerHalfOpen,
+		b.state == BreakerClosed && b.failures >= b.opts.Threshold:
+		b.state, b.since = BreakerOpen, now
+	}
+}
+
+// State returns the current state.
+func (b *Breaker) State() BreakerState {
+	if b == nil {
+		return BreakerClosed
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// BreakerHealth is a snapshot of a breaker for /status. It carries no error
+// text, so nothing from a backend's answers can leak through it.
+type BreakerHealth struct {
+	State               string     `json:"state"`
+	ConsecutiveFailures int        `json:"consecutiveFailures"`
+	LastFailure         *time.Time `json:"lastFailure,omitempty"`
+	// RetryAfter is when an open breaker will let a probe through.
+	RetryAfter *time.Time `json:"retryAfter,omitempty"`
+}
+
+// Health returns a snapshot of the breaker.
+func (b *Breaker) Health() BreakerHealth {
+	if b == nil {
+		return BreakerHealth{State: BreakerClosed.String()}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := BreakerHealth{State: b.state.String(), ConsecutiveFailures: b.failures}
+	if !b.lastFailure.IsZero() {
+		t := b.lastFailure
+		h.LastFailure = &t
+	}
+	if b.state != BreakerClosed {
+		t := b.since.Add(b.opts.Cooldown)
+		h.RetryAfter = &t
+	}
+	return h
+}
+
+// record counts the outcome of one exchange with the backend. connecting
+// is true for initialize (and the listing that follows it): there a timeout
+// is the backend's fault, whereas a call may time out because its tool is
+// slow.
+func (b *Breaker) record(err error, connecting bool) {
+	switch outcome(err, connecting) {
+	case answered:
+		b.Success()
+	case unreachable:
+		b.Failure()
+	}
+}
+
+type exchange int
+
+const (
+	inconclusive exchange = iota
+	answered
+	unreachable
+)
+
+func outcome(err error, connecting bool) exchange {
+	switch {
+	case err == nil,
+		errors.Is(err, backend.ErrSessionNotFound), // it answered: it forgot the session
+		jsonrpc.AsError(err) != nil:
+		return answered
+	case errors.Is(err, context.Canceled), errors.Is(err, backend.ErrClosed),
+		errors.Is(err, ErrCircuitOpen):
+		return inconclusive // we gave up, not the backend
+	case errors.Is(err, backend.ErrUnavailable):
+		return unreachable
+	case connecting:
+		return unreachable // timeouts, malformed handshakes
+	}
+	return inconclusive
+}
+
+// circuitOpen is the error for a backend skipped by its breaker.
+func circuitOpen(name string) error {
+	return fmt.Errorf("backend %q: not contacted: %w: %w", name, ErrCircuitOpen, backend.ErrUnavailable)
+}
