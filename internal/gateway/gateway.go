@@ -31,6 +31,9 @@ type Options struct {
 	Now func() time.Time
 	// SweepInterval is how often expiry runs; default 1s.
 	SweepInterval time.Duration
+	// Breaker tunes the circuit breaker each backend gets; the zero value
+	// keeps session.NewBreaker's defaults.
+	Breaker session.BreakerOptions
 }
 
 // Gateway is one vmcp instance. Serve runs it; Shutdown stops it.
@@ -41,10 +44,13 @@ type Gateway struct {
 	manager    *session.Manager
 	frontend   *frontend.Server
 	connectors []backend.Connector
+	breakers   []*session.Breaker // one per backend, in config order
 	httpSrv    *http.Server
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
+	stopWatch context.CancelFunc // deletions announced by other replicas (store.go)
+	watchDone chan struct{}
 	shutdown  sync.Once
 	shutErr   error
 }
@@ -67,15 +73,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 		g.connectors = append(g.connectors, c)
-		backends = append(backends, session.Backend{Name: b.Name, Connector: c})
+		br := session.NewBreaker(opts.Breaker)
+		g.breakers = append(g.breakers, br)
+		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive)})
 	}
-	switch cfg.Store.Type {
-	case "", "memory":
-		g.store = store.NewMemory()
-	default:
+	st, err := newStore(cfg.Store, cfg.Session)
+	if err != nil {
 		g.closeConnectors()
-		return nil, fmt.Errorf("store.type: %q is not supported yet", cfg.Store.Type)
+		return nil, err
 	}
+	g.store = st
 	info, _ := json.Marshal(map[string]string{"name": "vmcp", "version": opts.Version})
 	factory := session.NewFactory(session.FactoryOptions{
 		Backends:        backends,
@@ -84,6 +91,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		InitTimeout:     cfg.Session.BackendInitTimeout.D(),
 		ClientInfo:      info,
 		Logger:          opts.Logger,
+		Calls: session.CallLimits{
+			MaxConcurrent: cfg.Session.MaxConcurrentCalls,
+			QueueTimeout:  cfg.Session.CallQueueTimeout.D(),
+		},
 	})
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,
@@ -95,7 +106,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		SweepInterval:  opts.SweepInterval,
 		Now:            opts.Now,
 		Logger:         opts.Logger,
+		Shared:         cfg.Store.Type == config.StoreRedis,
 	})
+	g.watchStore()
 	metrics := telemetry.New(g.manager.Len)
 	g.frontend = frontend.New(frontend.Options{
 		Metrics:         metrics.Handler(),
@@ -113,6 +126,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		RetryAfter:       cfg.Session.RetryAfter.D(),
 		ServerInfo:       info,
 		Status:           g.status,
+		Ready:            g.ready,
 		Logger:           opts.Logger,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -181,7 +195,9 @@ func (g *Gateway) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting, lets requests in flight finish within ctx,
 // closes every session (and so every backend session), then releases the
-// connectors. It is safe to call more than once.
+// connectors. With store.type redis it ends no session: it releases each
+// runtime, and the sessions carry on on the other replicas. It is safe to
+// call more than once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.shutdown.Do(func() {
 		var errs []error
@@ -195,6 +211,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		if err := g.manager.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		g.closeStore()
 		g.closeConnectors()
 		g.shutErr = errors.Join(errs...)
 	})
@@ -207,18 +224,42 @@ func (g *Gateway) closeConnectors() {
 	}
 }
 
+func keepalive(k *config.Keepalive) *session.Keepalive {
+	if k == nil {
+		return nil
+	}
+	return &session.Keepalive{Interval: k.Interval.D(), MaxFailures: k.MaxFailures}
+}
+
 // status is the gateway part of GET /status. It holds no secret: no session
-// IDs, no headers, no URLs' credentials.
+// IDs, no headers, no URLs' credentials, no error text from backends.
 func (g *Gateway) status() any {
 	type backendStatus struct {
-		Name      string `json:"name"`
-		Transport string `json:"transport"`
+		Name      string                `json:"name"`
+		Transport string                `json:"transport"`
+		Health    session.BreakerHealth `json:"health"`
 	}
 	bs := make([]backendStatus, 0, len(g.cfg.Backends))
-	for _, b := range g.cfg.Backends {
-		bs = append(bs, backendStatus{Name: b.Name, Transport: b.Transport})
+	for i, b := range g.cfg.Backends {
+		bs = append(bs, backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health()})
 	}
 	return map[string]any{"backends": bs, "store": g.storeType()}
+}
+
+// ready is /readyz: ready unless every backend's circuit breaker is
+// refusing connections, when a new session could reach none of them. Once
+// a breaker's cooldown is over it counts as ready again, so that traffic
+// can come and probe it. /health stays pure liveness.
+func (g *Gateway) ready() error {
+	for _, b := range g.breakers {
+		if !b.Refusing() {
+			return nil
+		}
+	}
+	if len(g.breakers) == 0 {
+		return nil
+	}
+	return errors.New("every backend's circuit breaker is open")
 }
 
 func (g *Gateway) storeType() string {
