@@ -66,7 +66,13 @@ type client struct {
 	// cancel funcs, so the backend's notifications/cancelled reaches the
 	// handler (and, through it, the client vmcp relayed the request to).
 	smu     sync.Mutex
-	serving map[string]context.CancelFunc
+	serving map[string]serving
+}
+
+// serving is a backend request being answered.
+type serving struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the handler has returned
 }
 
 func newClient(name string, timeout time.Duration, log *slog.Logger, h Handler) *client {
@@ -218,21 +224,27 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 }
 
 // trackServing records a backend request being answered; the returned
-// func forgets it.
+// func, called once the handler has returned, forgets it.
 func (c *client) trackServing(id json.RawMessage, cancel context.CancelFunc) func() {
-	key := string(id)
+	key, sv := string(id), serving{cancel: cancel, done: make(chan struct{})}
 	c.smu.Lock()
 	if c.serving == nil {
-		c.serving = make(map[string]context.CancelFunc)
+		c.serving = make(map[string]serving)
 	}
-	c.serving[key] = cancel
+	c.serving[key] = sv
 	c.smu.Unlock()
 	return func() {
 		c.smu.Lock()
 		delete(c.serving, key)
 		c.smu.Unlock()
+		close(sv.done)
 	}
 }
+
+// cancelWait bounds how long the reader waits for a cancelled handler to
+// return, so the client hears of the cancellation before the messages the
+// backend sent after it (typically the call's result).
+const cancelWait = time.Second
 
 // cancelServing handles the backend's notifications/cancelled for a
 // request it sent to vmcp.
@@ -244,10 +256,17 @@ func (c *client) cancelServing(params json.RawMessage) {
 		return
 	}
 	c.smu.Lock()
-	cancel := c.serving[string(p.RequestID)]
+	sv, ok := c.serving[string(p.RequestID)]
 	c.smu.Unlock()
-	if cancel != nil {
-		cancel()
+	if !ok {
+		return
+	}
+	sv.cancel()
+	t := time.NewTimer(cancelWait)
+	defer t.Stop()
+	select {
+	case <-sv.done:
+	case <-t.C:
 	}
 }
 

@@ -27,7 +27,7 @@ type clientSession struct {
 	streams  map[int64]*stream // response streams, for Last-Event-ID
 	order    []int64           // response stream IDs, oldest first
 	nextID   int64
-	pending  map[string]chan *jsonrpc.Message // vmcp's request id -> waiter
+	pending  map[string]pendingRequest // vmcp's request id -> waiter
 	nextReq  int64
 	inflight map[string]context.CancelFunc // client's request id -> cancel
 }
@@ -38,7 +38,7 @@ func newClientSession(bufLimit int) *clientSession {
 		standalone: newStream(0, bufLimit),
 		streams:    make(map[int64]*stream),
 		nextID:     1,
-		pending:    make(map[string]chan *jsonrpc.Message),
+		pending:    make(map[string]pendingRequest),
 		inflight:   make(map[string]context.CancelFunc),
 	}
 }
@@ -112,15 +112,44 @@ func (c *clientSession) cancelRequest(params json.RawMessage) {
 	}
 }
 
+// pendingRequest is a request vmcp sent the client and awaits an answer to.
+type pendingRequest struct {
+	answer chan *jsonrpc.Message // buffered: deliver never blocks
+	st     *stream
+}
+
 // deliver hands the client's answer to a request vmcp sent it.
 func (c *clientSession) deliver(m *jsonrpc.Message) {
 	c.mu.Lock()
-	ch := c.pending[string(m.ID)]
+	p, ok := c.pending[string(m.ID)]
 	delete(c.pending, string(m.ID))
 	c.mu.Unlock()
-	if ch != nil {
-		ch <- m
+	if ok {
+		p.answer <- m
 	}
+}
+
+// abandon cancels, on the stream itself, the requests still awaiting an
+// answer on st. It runs when a call ends, before its response, so a client
+// never keeps a dialog open for a call that is over.
+func (c *clientSession) abandon(st *stream) {
+	var ids []string
+	c.mu.Lock()
+	for id, p := range c.pending {
+		if p.st == st {
+			ids = append(ids, id)
+			delete(c.pending, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		pushCancelled(st, json.RawMessage(id))
+	}
+}
+
+func pushCancelled(st *stream, id json.RawMessage) {
+	params, _ := json.Marshal(map[string]any{"requestId": id, "reason": "cancelled by the server"})
+	st.push(jsonrpc.AppendRequest(nil, nil, "notifications/cancelled", params))
 }
 
 // request sends a request to the client on st and waits for the answer.
@@ -130,7 +159,7 @@ func (c *clientSession) request(ctx context.Context, st *stream, method string, 
 	c.mu.Lock()
 	c.nextReq++
 	id := json.RawMessage(strconv.Quote("vmcp-" + strconv.FormatInt(c.nextReq, 10)))
-	c.pending[string(id)] = ch
+	c.pending[string(id)] = pendingRequest{answer: ch, st: st}
 	c.mu.Unlock()
 	if !st.push(jsonrpc.AppendRequest(nil, id, method, params)) {
 		c.forget(id)
@@ -143,17 +172,20 @@ func (c *clientSession) request(ctx context.Context, st *stream, method string, 
 		}
 		return m.Result, nil
 	case <-ctx.Done():
-		c.forget(id)
-		cancel, _ := json.Marshal(map[string]any{"requestId": id, "reason": "cancelled by the server"})
-		st.push(jsonrpc.AppendRequest(nil, nil, "notifications/cancelled", cancel))
+		if c.forget(id) {
+			pushCancelled(st, id)
+		}
 		return nil, ctx.Err()
 	}
 }
 
-func (c *clientSession) forget(id json.RawMessage) {
+// forget drops a pending request and reports whether it was still pending.
+func (c *clientSession) forget(id json.RawMessage) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[string(id)]
 	delete(c.pending, string(id))
-	c.mu.Unlock()
+	return ok
 }
 
 // sessionPeer is the session-level Peer: the standalone stream.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/session"
+	"github.com/vmcp/vmcp/internal/store"
 )
 
 // legacyHandler serves Streamable HTTP for the legacy protocol era, where a
@@ -139,6 +140,7 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 		defer cancel()
 		defer untrack()
 		result, err := dispatch(session.WithPeer(ctx, &callPeer{c: c, st: st}), s, msg.Method, msg.Params)
+		c.abandon(st)
 		var b []byte
 		if err != nil {
 			b = jsonrpc.AppendError(nil, msg.ID, h.toRPCError(err))
@@ -234,6 +236,10 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 		writeHTTPError(w, http.StatusServiceUnavailable, msg.ID, errorf(codeServerError, "Maximum concurrent sessions exceeded; retry later"))
 		return
 	}
+	if errors.Is(err, store.ErrUnavailable) {
+		h.unavailable(w, msg.ID)
+		return
+	}
 	if err != nil {
 		h.log.Warn("initialize failed", "err", err)
 		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %v", err))
@@ -258,10 +264,15 @@ func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "Bad Request: Mcp-Session-Id header is required"))
 		return
 	}
-	if err := h.m.Delete(r.Context(), sid); errors.Is(err, session.ErrNotFound) {
+	err := h.m.DeleteFor(r.Context(), sid, clientIdentity(r))
+	switch {
+	case errors.Is(err, session.ErrNotFound):
 		writeHTTPError(w, http.StatusNotFound, nil, errorf(codeSessionNotFound, "Session not found"))
 		return
-	} else if err != nil {
+	case errors.Is(err, store.ErrUnavailable):
+		h.unavailable(w, nil)
+		return
+	case err != nil:
 		h.log.Warn("closing session", "err", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -311,10 +322,21 @@ func (h *legacyHandler) sessionFor(w http.ResponseWriter, r *http.Request, id js
 		writeHTTPError(w, http.StatusBadRequest, id, errorf(codeInvalidRequest, "Bad Request: unsupported MCP-Protocol-Version %q", v))
 		return nil, false
 	}
-	s, err := h.m.Get(r.Context(), sid)
+	s, err := h.m.GetFor(r.Context(), sid, clientIdentity(r))
+	if errors.Is(err, store.ErrUnavailable) {
+		h.unavailable(w, id)
+		return nil, false
+	}
 	if err != nil {
 		writeHTTPError(w, http.StatusNotFound, id, errorf(codeSessionNotFound, "Session not found"))
 		return nil, false
 	}
 	return s, true
+}
+
+// unavailable answers 503 when the session store cannot be reached: the
+// request may succeed if retried, here or on another replica.
+func (h *legacyHandler) unavailable(w http.ResponseWriter, id json.RawMessage) {
+	w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter.Seconds()))
+	writeHTTPError(w, http.StatusServiceUnavailable, id, errorf(codeServerError, "Session store unavailable; retry later"))
 }
