@@ -168,6 +168,9 @@ func exampleServer(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// vmcp logs a stdio child's stderr tagged with the backend name; this
+	// line shows that in the demo.
+	log.Info("example server started", "name", *name, "transport", "stdio")
 	if err := exampleserver.ServeStdio(ctx, exampleserver.Options{Name: *name, Logger: log}); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "example-server: %v\n", err)
 		return 1

@@ -187,9 +187,11 @@ func (h *legacyHandler) get(w http.ResponseWriter, r *http.Request) {
 	st.serve(wctx, w, after, h.stop, s.Done())
 }
 
+// acceptsSSE reports whether the client named text/event-stream in Accept.
+// A bare */* (curl's default) gets plain JSON, which is easier to read.
 func acceptsSSE(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
-		if strings.Contains(v, "text/event-stream") || strings.Contains(v, "*/*") {
+		if strings.Contains(v, "text/event-stream") {
 			return true
 		}
 	}
