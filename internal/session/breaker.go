@@ -152,6 +152,17 @@ func (b *Breaker) State() BreakerState {
 	return b.state
 }
 
+// Refusing reports whether Allow would refuse now: the breaker is open
+// and cooling down, or its half-open probe is under way.
+func (b *Breaker) Refusing() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state != BreakerClosed && b.opts.Now().Sub(b.since) < b.opts.Cooldown
+}
+
 // BreakerHealth is a snapshot of a breaker for /status. It carries no error
 // text, so nothing from a backend's answers can leak through it.
 type BreakerHealth struct {

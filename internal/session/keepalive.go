@@ -24,6 +24,11 @@ type Keepalive struct {
 // probes.
 const probeEvery = 4
 
+// minPingTimeout is the least time a ping may take: pings are bounded by
+// their interval, but a very short interval must not make a merely busy
+// backend look dead.
+const minPingTimeout = 5 * time.Second
+
 // startKeepalive starts the member's ping loop if its backend asks for one.
 // The loop belongs to the member: close stops it and waits for it.
 func (m *member) startKeepalive() {
@@ -56,7 +61,7 @@ func (m *member) keepAliveLoop(k Keepalive) {
 			}
 			wait = 0
 		}
-		err, pinged := m.ping(k.Interval)
+		err, pinged := m.ping(max(k.Interval, minPingTimeout))
 		switch {
 		case !pinged:
 		case err == nil:

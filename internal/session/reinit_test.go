@@ -35,7 +35,10 @@ type faultyBackend struct {
 	hang      atomic.Bool
 	failPings atomic.Bool
 	pings     atomic.Int64
+	requests  atomic.Int64
 	pingGate  atomic.Pointer[chan struct{}] // if set, pings wait for it to close
+	callGate  atomic.Pointer[chan struct{}] // if set, tools/call requests wait for it to close
+	calls     atomic.Int64                  // tools/call requests received
 	stopped   chan struct{}                 // closed at cleanup: releases hung requests
 }
 
@@ -55,6 +58,7 @@ func startFaulty(t *testing.T, name string) *faultyBackend {
 }
 
 func (fb *faultyBackend) serve(w http.ResponseWriter, r *http.Request) {
+	fb.requests.Add(1)
 	if fb.hang.Load() {
 		// Read the body first: only then does net/http notice a client
 		// that hangs up.
@@ -72,6 +76,18 @@ func (fb *faultyBackend) serve(w http.ResponseWriter, r *http.Request) {
 			Method string `json:"method"`
 		}
 		_ = json.Unmarshal(body, &msg)
+		if msg.Method == "tools/call" {
+			fb.calls.Add(1)
+			if g := fb.callGate.Load(); g != nil {
+				select {
+				case <-*g:
+				case <-r.Context().Done():
+					return
+				case <-fb.stopped:
+					return
+				}
+			}
+		}
 		if msg.Method == "ping" {
 			fb.pings.Add(1)
 			if g := fb.pingGate.Load(); g != nil {
