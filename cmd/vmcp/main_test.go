@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
+)
+
+var vmcpBin struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildVMCP builds this command once per test binary.
+func buildVMCP(t *testing.T) string {
+	t.Helper()
+	vmcpBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "vmcp-cmd-")
+		if err != nil {
+			vmcpBin.err = err
+			return
+		}
+		vmcpBin.path = filepath.Join(dir, "vmcp")
+		vmcpBin.out, vmcpBin.err = exec.Command("go", "build", "-o", vmcpBin.path, ".").CombinedOutput()
+	})
+	if vmcpBin.err != nil {
+		t.Fatalf("go build: %v\n%s", vmcpBin.err, vmcpBin.out)
+	}
+	return vmcpBin.path
+}
+
+func TestVersionAndValidate(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	if code := run([]string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "vmcp ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("backends:\n  - name: a\n    transport: streamable-http\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("backends:\n  - name: a\n    transport: streamable-http\n    url: http://127.0.0.1:1/mcp\n    tiemout: 3s\n"), 0o600)
+	out.Reset()
+	if code := run([]string{"validate", "--config", good}, &out, &errb); code != 0 {
+		t.Errorf("validate good: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"validate", "--config", bad}, &out, &errb); code == 0 || !strings.Contains(errb.String(), "bad.yaml:5: backends[0].tiemout: unknown field") {
+		t.Errorf("validate bad: %d %q", code, errb.String())
+	}
+	// serve refuses the same config before it listens.
+	errb.Reset()
+	if code := run([]string{"serve", "--config", bad, "--listen", "127.0.0.1:0"}, &out, &errb); code == 0 || strings.Contains(errb.String(), "listening") {
+		t.Errorf("serve with a bad config: %d %q", code, errb.String())
+	}
+}
+
+// startVMCP runs the binary and returns its MCP URL, read from its log.
+func startVMCP(t *testing.T, args ...string) (*exec.Cmd, string, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(buildVMCP(t), args...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	logs := &lockedBuffer{}
+	urls := make(chan string, 1)
+	re := regexp.MustCompile(`msg="vmcp listening" url=(\S+)`)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-urls:
+		return cmd, u, logs
+	case <-time.After(30 * time.Second):
+		t.Fatal("vmcp never said it was listening")
+	}
+	return nil, "", nil
+}
+
+func post(t *testing.T, url, sid, body string) (string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.Header.Get("Mcp-Session-Id"), string(b)
+}
+
+const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+
+func TestDemoServesStatefulBackends(t *testing.T) {
+	t.Parallel()
+	_, url, _ := startVMCP(t, "serve", "--listen", "127.0.0.1:0")
+	sid, _ := post(t, url, "", initBody)
+	for i := 1; i <= 3; i++ {
+		_, body := post(t, url, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"notes_counter"}}`)
+		if !strings.Contains(body, fmt.Sprintf(`"text":"%d"`, i)) {
+			t.Fatalf("demo notes_counter call %d: %s", i, body)
+		}
+	}
+}
+
+func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	stdio := fixture.ExampleServerBinary(t)
+	cfg := filepath.Join(t.TempDir(), "vmcp.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `backends:
+  - name: web
+    transport: streamable-http
+    url: %s
+  - name: local
+    transport: stdio
+    command: [%q, -transport, stdio, -name, local]
+`, web.URL, stdio), 0o600)
+	cmd, url, logs := startVMCP(t, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+	sid, _ := post(t, url, "", initBody)
+	if _, body := post(t, url, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"local_counter"}}`); !strings.Contains(body, `"text":"1"`) {
+		t.Fatalf("call: %s", body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("vmcp exited with %v after SIGTERM\n%s", err, logs)
+		}
+	case <-ctx.Done():
+		t.Fatal("vmcp did not exit after SIGTERM")
+	}
+	if n := web.Stats.Deletes(); n != 1 {
+		t.Errorf("HTTP backend got %d DELETEs at shutdown, want 1", n)
+	}
+	// The stdio child logged through vmcp, tagged, and is gone.
+	if !strings.Contains(logs.String(), "backend=local stream=stderr") {
+		t.Errorf("stdio child's stderr not in vmcp's log:\n%s", logs)
+	}
+	if strings.Contains(logs.String(), sid) {
+		t.Error("vmcp logged a session ID")
+	}
+}
+
+// lockedBuffer collects a child's log lines from a reader goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
