@@ -26,6 +26,7 @@ type legacyHandler struct {
 	log  *slog.Logger
 	m    *session.Manager
 	stop <-chan struct{} // closed at shutdown: ends every stream
+	bufs sync.Pool       // *[]byte request and response buffers
 }
 
 func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,20 +43,18 @@ func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
 // readBody reads a capped body. It answers 413 itself and returns ok=false.
 func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, bool) {
 	if r.ContentLength > h.opts.MaxBodyBytes {
 		writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
 		return nil, false
 	}
-	bp := bufPool.Get().(*[]byte)
+	bp := h.bufs.Get().(*[]byte)
 	buf := bytesBuffer{b: (*bp)[:0]}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	*bp = buf.b
 	if err != nil {
-		bufPool.Put(bp)
+		h.bufs.Put(bp)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
@@ -78,7 +77,7 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer bufPool.Put(bp)
+	defer h.bufs.Put(bp)
 	msg, jerr := jsonrpc.Decode(*bp, h.opts.MaxMessageDepth)
 	if jerr != nil {
 		writeHTTPError(w, http.StatusBadRequest, nil, jerr)
@@ -199,8 +198,8 @@ func acceptsSSE(r *http.Request) bool {
 }
 
 func (h *legacyHandler) respond(w http.ResponseWriter, id json.RawMessage, result json.RawMessage, err error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bp := h.bufs.Get().(*[]byte)
+	defer h.bufs.Put(bp)
 	var b []byte
 	if err != nil {
 		b = jsonrpc.AppendError((*bp)[:0], id, h.toRPCError(err))
@@ -249,7 +248,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 	}
 	result, _ := json.Marshal(map[string]any{
 		"protocolVersion": version,
-		"capabilities":    serverCapabilities,
+		"capabilities":    json.RawMessage(serverCapabilities),
 		"serverInfo":      h.opts.ServerInfo,
 	})
 	w.Header().Set(headerSessionID, s.ID())
@@ -258,7 +257,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 
 // serverCapabilities is what vmcp advertises: the union of what it can
 // route; backends that lack a feature simply contribute nothing to it.
-var serverCapabilities = json.RawMessage(`{"tools":{"listChanged":true},"resources":{"subscribe":true,"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`)
+const serverCapabilities = `{"tools":{"listChanged":true},"resources":{"subscribe":true,"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`
 
 func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(headerSessionID)

@@ -96,6 +96,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), stop: make(chan struct{})}
 	s.legacy = &legacyHandler{opts: &s.opts, log: s.log, m: opts.Manager, stop: s.stop}
+	s.legacy.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.mux.HandleFunc(opts.Path, s.serveMCP)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
