@@ -52,7 +52,9 @@ type options struct {
 }
 
 // scenarioIDs lists the scenarios in the order they run.
-func scenarioIDs() []string { return []string{"S1", "S16", "S64", "CPU", "GEN", "INIT", "SCALE"} }
+func scenarioIDs() []string {
+	return []string{"S1", "S16", "S64", "CPU", "GEN", "INIT", "SCALE", "SCALEOUT"}
+}
 
 func cli(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)

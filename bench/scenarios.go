@@ -57,6 +57,8 @@ func (r *runner) scenario(ctx context.Context, id string) error {
 		return r.initScenario(ctx)
 	case "SCALE":
 		return r.scaleScenario(ctx)
+	case "SCALEOUT":
+		return r.scaleOutScenario(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", id)
 }
