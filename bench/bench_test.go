@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -163,5 +164,43 @@ func TestPercentile(t *testing.T) {
 	}
 	if got := percentile(nil, 0.5); got != 0 {
 		t.Errorf("p50 of nothing = %d, want 0", got)
+	}
+}
+
+// TestEstablishedTo opens real loopback connections from this process and
+// checks that each is counted once, against the right port.
+func TestEstablishedTo(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	const n = 5
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	// The server's accepted ends belong to this process too, but their
+	// remote port is the client's: only the n client ends count.
+	got, err := establishedTo(os.Getpid(), []int{port, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[port] != n || got[1] != 0 {
+		t.Errorf("establishedTo = %v, want %d to port %d", got, n, port)
 	}
 }

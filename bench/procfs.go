@@ -96,6 +96,12 @@ func parseKB(v string) int64 {
 // establishedTo counts the ESTABLISHED TCP connections owned by pid whose
 // remote port is one of ports, per port. Sockets are matched to the process
 // by inode, from /proc/PID/fd; connections come from /proc/PID/net/tcp{,6}.
+//
+// Each socket is counted once, by inode: the kernel produces
+// /proc/net/tcp a page per read while connections come and go, so under
+// churn one connection can appear twice in a single reading (an earlier
+// version of this count reported 158 sockets to a backend while ss(8)
+// never saw more than 65).
 func establishedTo(pid int, ports []int) (map[int]int, error) {
 	inodes, err := socketInodes(pid)
 	if err != nil {
@@ -105,10 +111,12 @@ func establishedTo(pid int, ports []int) (map[int]int, error) {
 	for _, p := range ports {
 		want[p] = true
 	}
+	seen := make(map[string]bool)
 	out := make(map[int]int, len(ports))
 	for _, name := range []string{"tcp", "tcp6"} {
 		if err := scanTCP(fmt.Sprintf("/proc/%d/net/%s", pid, name), func(remPort int, state, inode string) {
-			if state == "01" && want[remPort] && inodes[inode] {
+			if state == "01" && want[remPort] && inodes[inode] && !seen[inode] {
+				seen[inode] = true
 				out[remPort]++
 			}
 		}); err != nil && !errors.Is(err, os.ErrNotExist) {
