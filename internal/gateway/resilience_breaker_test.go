@@ -1,0 +1,124 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/gateway"
+	"github.com/vmcp/vmcp/internal/session"
+)
+
+type statusDoc struct {
+	Gateway struct {
+		Backends []struct {
+			Name   string                `json:"name"`
+			Health session.BreakerHealth `json:"health"`
+		} `json:"backends"`
+	} `json:"gateway"`
+}
+
+func health(t *testing.T, gw *running, name string) session.BreakerHealth {
+	t.Helper()
+	var st statusDoc
+	if code := getJSON(t, gw.Base+"/status", &st); code != http.StatusOK {
+		t.Fatalf("/status = %d", code)
+	}
+	for _, b := range st.Gateway.Backends {
+		if b.Name == name {
+			return b.Health
+		}
+	}
+	t.Fatalf("/status lists no backend %q", name)
+	return session.BreakerHealth{}
+}
+
+func toolNames(t *testing.T, cs *mcp.ClientSession) string {
+	t.Helper()
+	res, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range res.Tools {
+		names = append(names, tl.Name)
+	}
+	return strings.Join(names, " ")
+}
+
+// TestBreakerSkipsHungBackend: once a hung backend has cost enough
+// sessions their init timeout, its breaker opens and new sessions start
+// without contacting it. /status shows its health; /readyz stays ready
+// because another backend is fine.
+func TestBreakerSkipsHungBackend(t *testing.T) {
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	hung := startSwitched(t, "hung")
+	hung.hang.Store(true)
+	cfg := baseConfig(
+		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
+		config.Backend{Name: "hung", Transport: config.TransportStreamableHTTP, URL: hung.URL},
+	)
+	cfg.Session.BackendInitTimeout = config.Duration(500 * time.Millisecond)
+	gw := startGateway(t, cfg, gateway.Options{Breaker: session.BreakerOptions{Threshold: 2, Cooldown: time.Hour}})
+
+	for range 2 {
+		cs := connect(t, gw.URL)
+		if names := toolNames(t, cs); strings.Contains(names, "hung_") || !strings.Contains(names, "web_echo") {
+			t.Fatalf("tools = %s", names)
+		}
+	}
+	h := health(t, gw, "hung")
+	if h.State != "open" || h.ConsecutiveFailures != 2 || h.LastFailure == nil || h.RetryAfter == nil {
+		t.Fatalf("hung backend health = %+v, want open after 2 failures", h)
+	}
+	if h := health(t, gw, "web"); h.State != "closed" || h.ConsecutiveFailures != 0 {
+		t.Errorf("web backend health = %+v", h)
+	}
+
+	before := hung.requests.Load()
+	cs := connect(t, gw.URL)
+	if n := hung.requests.Load() - before; n != 0 {
+		t.Errorf("a new session sent %d requests to a backend whose breaker is open", n)
+	}
+	if got := callText(t, cs, "web_echo", map[string]any{"text": "hi"}); got != "hi" {
+		t.Errorf("web_echo = %q", got)
+	}
+	if code := getJSON(t, gw.Base+"/readyz", nil); code != http.StatusOK {
+		t.Errorf("/readyz = %d with one healthy backend, want 200", code)
+	}
+	logs := gw.Logs.String()
+	if !strings.Contains(logs, "backend=hung") || !strings.Contains(logs, "circuit breaker open") {
+		t.Errorf("the skipped backend is not reported in the logs:\n%s", logs)
+	}
+	if strings.Contains(logs, cs.ID()) {
+		t.Error("logs show a session ID")
+	}
+}
+
+// TestReadyzWhenEveryBreakerIsOpen: /readyz answers 503 once no backend
+// can be reached; /health stays 200.
+func TestReadyzWhenEveryBreakerIsOpen(t *testing.T) {
+	hung := startSwitched(t, "hung")
+	hung.hang.Store(true)
+	cfg := baseConfig(config.Backend{Name: "hung", Transport: config.TransportStreamableHTTP, URL: hung.URL})
+	cfg.Session.BackendInitTimeout = config.Duration(200 * time.Millisecond)
+	gw := startGateway(t, cfg, gateway.Options{Breaker: session.BreakerOptions{Threshold: 1, Cooldown: time.Hour}})
+	if code := getJSON(t, gw.Base+"/readyz", nil); code != http.StatusOK {
+		t.Fatalf("/readyz before any failure = %d", code)
+	}
+	rawInit(t, gw.URL) // the session starts, without the backend
+	var body map[string]string
+	if code := getJSON(t, gw.Base+"/readyz", &body); code != http.StatusServiceUnavailable || !strings.Contains(body["reason"], "circuit breaker") {
+		t.Errorf("/readyz = %d %v, want 503 naming the breakers", code, body)
+	}
+	if code := getJSON(t, gw.Base+"/health", nil); code != http.StatusOK {
+		t.Errorf("/health = %d, want 200: liveness does not depend on backends", code)
+	}
+}
