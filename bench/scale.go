@@ -211,7 +211,7 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := &vmcpConfig{maxSessions: max(5000, 2*n), initConcurrency: r.opts.initConcurrency}
+	cfg := &vmcpConfig{maxSessions: max(5000, 2*n), initConcurrency: r.opts.initConcurrency, pprof: r.opts.heapprofile != ""}
 	ports := make([]int, nb)
 	for i, b := range bs {
 		cfg.add(b.nameOnly(), b.url)
@@ -258,6 +258,13 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	settled, err := takeSnapshot(ctx, v, ports)
 	if err != nil {
 		return err
+	}
+	if r.opts.heapprofile != "" {
+		if err := fetchPprof(ctx, v.base, "heap?gc=1", 15*time.Second, r.opts.heapprofile); err != nil {
+			r.rep.note("heap profile: %v", err)
+		} else {
+			fmt.Fprintf(r.log, "bench: wrote vmcp heap profile to %s (go tool pprof -sample_index=inuse_space -top %s)\n", r.opts.heapprofile, r.opts.heapprofile)
+		}
 	}
 
 	worst := 0

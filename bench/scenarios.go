@@ -251,9 +251,14 @@ func (r *runner) profile(ctx context.Context, fx *echoFixture, sessions int, mea
 }
 
 func fetchProfile(ctx context.Context, base string, secs int, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+15)*time.Second)
+	return fetchPprof(ctx, base, fmt.Sprintf("profile?seconds=%d", secs), time.Duration(secs+15)*time.Second, path)
+}
+
+// fetchPprof saves vmcp's /debug/pprof/WHAT to path.
+func fetchPprof(ctx context.Context, base, what string, limit time.Duration, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
@@ -263,7 +268,7 @@ func fetchProfile(ctx context.Context, base string, secs int, path string) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("vmcp answered /debug/pprof/profile with HTTP %d (is server.pprof wired up?)", resp.StatusCode)
+		return fmt.Errorf("vmcp answered /debug/pprof/%s with HTTP %d (is server.pprof wired up?)", what, resp.StatusCode)
 	}
 	f, err := os.Create(path)
 	if err != nil {
