@@ -109,3 +109,49 @@ func Unquote(raw []byte) (string, bool) {
 	}
 	return unquote(raw)
 }
+
+// ErrNotArray is returned by Elements when its input is not a valid JSON
+// array.
+var ErrNotArray = errors.New("not a JSON array")
+
+// Elements splits the JSON array arr into its raw elements, which alias
+// arr.
+func Elements(arr []byte) ([]json.RawMessage, error) {
+	s := scanner{data: arr}
+	s.ws()
+	if s.pos >= len(arr) || arr[s.pos] != '[' {
+		return nil, ErrNotArray
+	}
+	var out []json.RawMessage
+	s.pos++
+	s.depth = 1
+	s.ws()
+	if s.pos < len(arr) && arr[s.pos] == ']' {
+		s.pos++
+	} else {
+		for {
+			s.ws()
+			v0 := s.pos
+			if s.value() != nil {
+				return nil, ErrNotArray
+			}
+			out = append(out, arr[v0:s.pos])
+			s.ws()
+			if s.pos >= len(arr) {
+				return nil, ErrNotArray
+			}
+			c := arr[s.pos]
+			s.pos++
+			if c == ']' {
+				break
+			}
+			if c != ',' {
+				return nil, ErrNotArray
+			}
+		}
+	}
+	if s.ws(); s.pos != len(arr) {
+		return nil, ErrNotArray
+	}
+	return out, nil
+}

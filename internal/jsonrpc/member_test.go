@@ -81,3 +81,39 @@ func BenchmarkSetMember(b *testing.B) {
 		}
 	}
 }
+
+func TestElements(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{`[]`, nil, false},
+		{` [ ] `, nil, false},
+		{`[{"name":"a","x":[1,2]}, "s" ,3,null]`, []string{`{"name":"a","x":[1,2]}`, `"s"`, `3`, `null`}, false},
+		{`[1,]`, nil, true},
+		{`[1 2]`, nil, true},
+		{`[1`, nil, true},
+		{`{}`, nil, true},
+		{`[1] 2`, nil, true},
+	}
+	for _, tc := range cases {
+		got, err := Elements([]byte(tc.in))
+		if tc.err {
+			if !errors.Is(err, ErrNotArray) {
+				t.Errorf("Elements(%s) err = %v, want ErrNotArray", tc.in, err)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(tc.want) {
+			t.Errorf("Elements(%s) = %q, %v; want %q", tc.in, got, err, tc.want)
+			continue
+		}
+		for i := range got {
+			if string(got[i]) != tc.want[i] {
+				t.Errorf("Elements(%s)[%d] = %s, want %s", tc.in, i, got[i], tc.want[i])
+			}
+		}
+	}
+}
