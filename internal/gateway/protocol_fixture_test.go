@@ -72,7 +72,6 @@ func startProtoBackend(t *testing.T, pageSize int, extraTools int) *protoBackend
 		return text(fmt.Sprintf("elicited: %s %v", res.Action, res.Content["name"])), nil
 	})
 	tool("ask_roots", func(ctx context.Context, r *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		//lint:ignore SA1019 roots are deprecated only from 2026-07-28; vmcp relays them for the legacy era.
 		res, err := r.Session.ListRoots(ctx, nil)
 		if err != nil {
 			return text("roots error: " + err.Error()), nil
