@@ -47,6 +47,8 @@ const (
 	defaultPool = 64
 	// closeTimeout bounds the DELETE that ends a session.
 	closeTimeout = 2 * time.Second
+	// idleConnTimeout closes a pooled connection left idle this long.
+	idleConnTimeout = 10 * time.Second
 
 	hdrSessionID       = "Mcp-Session-Id"
 	hdrProtocolVersion = "Mcp-Protocol-Version"
@@ -90,6 +92,10 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 	tr.MaxConnsPerHost = pool
 	tr.MaxIdleConnsPerHost = pool
 	tr.MaxIdleConns = pool
+	// After a burst the pool shrinks back within seconds rather than
+	// holding up to pool sockets (each with two goroutines and buffers)
+	// for DefaultTransport's 90 s.
+	tr.IdleConnTimeout = idleConnTimeout
 	s := &httpShared{
 		name: opts.Name, url: u, headers: opts.Headers, timeout: opts.Timeout,
 		max: max, log: log, tr: tr,
