@@ -19,9 +19,9 @@ import (
 // MetaBackendRestarted is the _meta key vmcp adds to the first result a
 // backend serves after another replica took the session over and had to
 // start that backend afresh: a stdio or legacy SSE backend (they cannot
-// move between processes), or an HTTP backend that had lost the session.
-// Its value lists the backend, e.g. ["notes"]: the state the client had
-// built up in it is gone.
+// move between processes), an HTTP backend that had lost the session, or
+// one that gives no session ID to resume. Its value lists the backend,
+// e.g. ["notes"]: the state the client had built up in it is gone.
 const MetaBackendRestarted = "vmcp/backendRestarted"
 
 // markRestarted finds the backends of a taken-over session that were not
@@ -164,11 +164,12 @@ func (c *keptClient) Close() error {
 
 func (c *keptClient) Unwrap() backend.Client { return c.Client }
 
-// endBackendSessions ends the HTTP backend sessions stored in meta, for a
-// session deleted on a replica that does not hold its runtime: each is
-// resumed by its ID (no initialize) and closed, which sends the backend its
-// DELETE. Failures are logged; the backends' own expiry covers them.
-func (f *Factory) endBackendSessions(ctx context.Context, meta *store.Metadata) {
+// endBackendSessions ends the HTTP backend sessions stored in meta, other
+// than those in skip (by backend session ID), for a session deleted on
+// this replica: each is resumed by its ID (no initialize) and closed, which
+// sends the backend its DELETE. Failures are logged; the backends' own
+// expiry covers them.
+func (f *Factory) endBackendSessions(ctx context.Context, meta *store.Metadata, skip map[string]bool) {
 	ids := make(map[string]string, len(meta.Backends))
 	for _, b := range meta.Backends {
 		ids[b.Name] = b.SessionID
@@ -176,7 +177,7 @@ func (f *Factory) endBackendSessions(ctx context.Context, meta *store.Metadata) 
 	var wg sync.WaitGroup
 	for _, b := range f.opts.Backends {
 		sid := ids[b.Name]
-		if sid == "" {
+		if sid == "" || skip[sid] {
 			continue // stdio and SSE sessions live only on the replicas that hold them
 		}
 		wg.Go(func() {

@@ -235,9 +235,11 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 // DeleteFor terminates a session on behalf of a caller with the given
 // identity, whichever replica holds it. The metadata is removed from the
 // Store first, so that every replica answers ErrNotFound at once, and the
-// replicas holding a runtime are told to close it; then this replica closes
-// the backend sessions: through its own runtime, or, if it holds none, by
-// resuming each stored HTTP backend session just to end it.
+// replicas holding a runtime are told to let go of it (Deleted). This
+// replica then ends the backend sessions: through its own runtime if it
+// holds one, and by resuming each other stored HTTP backend session just
+// to end it. So the backends see one DELETE per backend session, whichever
+// replicas held the session.
 //
 // It returns ErrNotFound as GetFor does. If the Store is down it returns an
 // error wrapping store.ErrUnavailable and the session carries on, so that a
@@ -247,30 +249,27 @@ func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 	_, held := m.live[id]
 	bound := m.identity[id]
 	m.mu.Unlock()
-	var meta *store.Metadata
-	if held {
-		if !IdentityAllowed(bound, identity) {
-			return ErrNotFound
-		}
-	} else {
-		var err error
-		if meta, err = m.load(ctx, id); err != nil {
-			return err
-		}
-		if !IdentityAllowed(meta.Identity, identity) {
-			return ErrNotFound
-		}
+	meta, err := m.load(ctx, id)
+	switch {
+	case err == nil:
+		bound = meta.Identity
+	case errors.Is(err, ErrNotFound) && held:
+		// The Store lost it (an emptied Redis): end what this replica holds.
+	default:
+		return err
+	}
+	if !IdentityAllowed(bound, identity) {
+		return ErrNotFound
 	}
 	return m.end(ctx, id, meta, true)
 }
 
 // end ends a session everywhere: it deletes the metadata (which announces
-// the deletion to the other replicas), then closes this replica's runtime
-// and with it the backend sessions; with no runtime here, meta (if given)
-// names the backend sessions to end. With strict set, a Store failure
-// returns an error and leaves the session alone; otherwise the session is
-// closed here regardless (its lifetime is over by a rule every replica
-// applies alike).
+// the deletion to the other replicas), closes this replica's runtime and
+// with it its backend sessions, then ends the other backend sessions meta
+// lists, if given. With strict set, a Store failure returns an error and
+// leaves the session alone; otherwise the session is closed here regardless
+// (its lifetime is over by a rule every replica applies alike).
 func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, strict bool) error {
 	ctx = context.WithoutCancel(ctx)
 	m.mu.Lock()
@@ -298,21 +297,27 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 	}
 	s := m.detachLocked(id)
 	m.mu.Unlock()
+	var err error
+	closed := map[string]bool{}
 	if s != nil {
-		return s.Close()
+		for _, b := range s.BackendSessions() {
+			closed[b.SessionID] = true
+		}
+		err = s.Close()
 	}
 	if meta != nil {
-		m.opts.Factory.endBackendSessions(ctx, meta)
+		m.opts.Factory.endBackendSessions(ctx, meta, closed)
 	}
-	return nil
+	return err
 }
 
 // Deleted tells the manager that session id was deleted from the shared
 // Store, by any replica (store.Redis.Subscribe delivers these). If this
-// replica holds the session's runtime it closes it, in the background, and
-// the session answers ErrNotFound from now on. Deletions this replica makes
-// itself are ignored: it closes those runtimes on its own. Deleted does not
-// block.
+// replica holds the session's runtime it lets go of it in the background:
+// calls in flight finish, its stdio children are closed, and the HTTP
+// backend sessions are left to the replica that handled the DELETE. The
+// session answers ErrNotFound from now on. Deletions this replica makes
+// itself are ignored: it ends those on its own. Deleted does not block.
 func (m *Manager) Deleted(id string) {
 	m.mu.Lock()
 	if m.deleting[id] > 0 {
@@ -325,7 +330,7 @@ func (m *Manager) Deleted(id string) {
 	s := m.detachLocked(id)
 	m.mu.Unlock()
 	if s != nil {
-		m.goBackground(func() { s.Close() })
+		m.goBackground(s.releaseRuntime)
 	}
 }
 

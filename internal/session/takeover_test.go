@@ -237,6 +237,10 @@ func TestDeleteEndsSessionEverywhere(t *testing.T) {
 	if n := web.Stats.SessionsClosed(); n != 1 {
 		t.Errorf("backend closed %d sessions, want 1", n)
 	}
+	// Only the replica that handled the DELETE sent one; the holders let go.
+	if n := web.Stats.Deletes(); n != 1 {
+		t.Errorf("backend saw %d DELETEs, want 1", n)
+	}
 	if a.Len()+b.Len()+c.Len() != 0 {
 		t.Errorf("runtimes still held: a %d b %d c %d", a.Len(), b.Len(), c.Len())
 	}
