@@ -59,6 +59,10 @@ func (r *runner) scenario(ctx context.Context, id string) error {
 		return r.scaleScenario(ctx)
 	case "SCALEOUT":
 		return r.scaleOutScenario(ctx)
+	case "BREAKER":
+		return r.breakerScenario(ctx)
+	case "SOAK":
+		return r.soakScenario(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", id)
 }
