@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,33 @@ func TestRedisPasswordComesFromTheNamedVariable(t *testing.T) {
 	if strings.Contains(body, secret) || strings.Contains(r.Logs.String(), secret) {
 		t.Error("the Redis password appeared in a response or the log")
 	}
+}
+
+// redisSubscribers returns how many clients are subscribed to channel.
+func redisSubscribers(t *testing.T, addr, channel string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("PUBSUB NUMSUB " + channel + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// *2, $len, channel, :count
+	r := bufio.NewReader(c)
+	var last string
+	for range 4 {
+		if last, err = r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(last), ":"))
+	if err != nil {
+		t.Fatalf("PUBSUB NUMSUB answered %q", last)
+	}
+	return n
 }
 
 // redisCommand sends one inline command to the Redis server at addr and

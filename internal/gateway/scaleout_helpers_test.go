@@ -47,6 +47,10 @@ func startCluster(t *testing.T, n int, backends ...config.Backend) *cluster {
 	for range n {
 		c.reps = append(c.reps, startReplica(t, cfg))
 	}
+	// A replica hears of deletions once subscribed; the tests count on it.
+	eventually(t, "replicas subscribed to deletions", func() bool {
+		return redisSubscribers(t, c.redis.Addr, cfg.Store.Redis.KeyPrefix+"deleted") == n
+	})
 	return c
 }
 

@@ -183,6 +183,14 @@ func TestScaleOutRedisOutage(t *testing.T) {
 	if n := web.Stats.Initializes(); n != 2 {
 		t.Errorf("backend saw %d initializes, want 2 (one per session that reached it)", n)
 	}
+	// The deletion announcements flow again: a DELETE on b makes a let go
+	// of its runtime without a request telling it.
+	held0 := a.Manager().Len()
+	eventually(t, "both replicas subscribed again", func() bool { return redisSubscribers(t, c.redis.Addr, "vmcp:deleted") == 2 })
+	if code := rawDelete(t, b.URL, sid); code != http.StatusNoContent {
+		t.Fatalf("DELETE after the outage = %d", code)
+	}
+	eventually(t, "a let go of the deleted session", func() bool { return a.Manager().Len() == held0-1 })
 }
 
 const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
