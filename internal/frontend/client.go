@@ -133,17 +133,25 @@ func (c *clientSession) deliver(m *jsonrpc.Message) {
 // answer on st. It runs when a call ends, before its response, so a client
 // never keeps a dialog open for a call that is over.
 func (c *clientSession) abandon(st *stream) {
-	var ids []string
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for id, p := range c.pending {
 		if p.st == st {
-			ids = append(ids, id)
 			delete(c.pending, id)
+			pushCancelled(st, json.RawMessage(id))
 		}
 	}
-	c.mu.Unlock()
-	for _, id := range ids {
-		pushCancelled(st, json.RawMessage(id))
+}
+
+// cancelPending cancels one request still awaiting the client's answer.
+// Removing it and telling the client happen under one lock, so that exactly
+// one of cancelPending and abandon does it, and before the call's response.
+func (c *clientSession) cancelPending(id json.RawMessage, st *stream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.pending[string(id)]; ok {
+		delete(c.pending, string(id))
+		pushCancelled(st, id)
 	}
 }
 
@@ -172,20 +180,15 @@ func (c *clientSession) request(ctx context.Context, st *stream, method string, 
 		}
 		return m.Result, nil
 	case <-ctx.Done():
-		if c.forget(id) {
-			pushCancelled(st, id)
-		}
+		c.cancelPending(id, st)
 		return nil, ctx.Err()
 	}
 }
 
-// forget drops a pending request and reports whether it was still pending.
-func (c *clientSession) forget(id json.RawMessage) bool {
+func (c *clientSession) forget(id json.RawMessage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.pending[string(id)]
 	delete(c.pending, string(id))
-	return ok
 }
 
 // sessionPeer is the session-level Peer: the standalone stream.

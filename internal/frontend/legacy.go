@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
@@ -127,34 +128,52 @@ func (h *legacyHandler) observe(method string, start time.Time, err error) {
 
 // callSSE answers a request over SSE, as clients that accept it may be
 // answered: a priming event, then whatever the backend sends during the
-// call (progress, logging, sampling…), then the response. The call runs on its own goroutine and outlives the
-// connection: a client that loses it resumes with GET and Last-Event-ID.
-// The session owns that goroutine: Close waits for the call.
+// call (progress, logging, sampling…), then the response.
+//
+// The handler runs the call itself, detached from the connection: a client
+// that loses it resumes with GET and Last-Event-ID, and the call's events
+// wait in the stream's buffer. A writer goroutine starts only when the
+// backend sends something before the response; most calls send nothing, and
+// the handler then writes the response itself.
 func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *session.Session, c *clientSession, msg *jsonrpc.Message) {
+	start := time.Now()
 	st := c.newStream()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	untrack := c.track(msg.ID, cancel)
-	start := time.Now()
-	go func() {
-		defer cancel()
-		defer untrack()
-		result, err := dispatch(session.WithPeer(ctx, &callPeer{c: c, st: st}), s, msg.Method, msg.Params)
-		c.abandon(st)
-		var b []byte
-		if err != nil {
-			b = jsonrpc.AppendError(nil, msg.ID, h.toRPCError(err))
-		} else {
-			b = jsonrpc.AppendResult(nil, msg.ID, result)
-		}
-		st.finish(b)
-		h.observe(msg.Method, start, err)
-	}()
-	if err := startSSE(w, st, 0); err != nil {
-		return
-	}
+	defer cancel()
+	defer c.track(msg.ID, cancel)()
+	// Attach before the priming event: once the client has an event ID it
+	// may resume with GET, and that writer must win over this one.
 	wctx, detach := st.attach(r.Context())
 	defer detach()
-	st.serve(wctx, w, 0, h.stop, s.Done())
+	connected := startSSE(w, st, 0) == nil
+	serve := func() {
+		if connected {
+			st.serve(wctx, w, 0, h.stop, s.Done())
+		}
+	}
+	var writer sync.WaitGroup
+	var writing atomic.Bool
+	st.onPush(func() {
+		if writing.CompareAndSwap(false, true) {
+			writer.Go(serve)
+		}
+	})
+
+	result, err := dispatch(session.WithPeer(ctx, &callPeer{c: c, st: st}), s, msg.Method, msg.Params)
+	c.abandon(st)
+	var b []byte
+	if err != nil {
+		b = jsonrpc.AppendError(nil, msg.ID, h.toRPCError(err))
+	} else {
+		b = jsonrpc.AppendResult(nil, msg.ID, result)
+	}
+	st.finish(b)
+	h.observe(msg.Method, start, err)
+	if writing.CompareAndSwap(false, true) {
+		serve()
+		return
+	}
+	writer.Wait()
 }
 
 // get opens the session's standalone SSE stream, or, with Last-Event-ID,
@@ -178,11 +197,11 @@ func (h *legacyHandler) get(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	wctx, detach := st.attach(r.Context())
+	defer detach()
 	if err := startSSE(w, st, after); err != nil {
 		return
 	}
-	wctx, detach := st.attach(r.Context())
-	defer detach()
 	st.serve(wctx, w, after, h.stop, s.Done())
 }
 

@@ -29,6 +29,7 @@ type stream struct {
 	wake      chan struct{}
 	delivered int64              // highest seq a writer wrote
 	detach    context.CancelFunc // ends the attached writer, if any
+	pushed    func()             // called after each push; see onPush
 }
 
 type event struct {
@@ -44,12 +45,24 @@ func newStream(id int64, limit int) *stream {
 // client after the response that ended the stream.
 func (st *stream) push(data []byte) bool {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.done {
+		st.mu.Unlock()
 		return false
 	}
 	st.appendLocked(data)
+	f := st.pushed
+	st.mu.Unlock()
+	if f != nil {
+		f()
+	}
 	return true
+}
+
+// onPush sets a func called, outside the lock, after every push.
+func (st *stream) onPush(f func()) {
+	st.mu.Lock()
+	st.pushed = f
+	st.mu.Unlock()
 }
 
 // finish appends the last event (the response) and ends the stream.

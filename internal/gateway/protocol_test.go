@@ -309,6 +309,9 @@ func TestPaginationBothSides(t *testing.T) {
 // arrived.
 func sseEvents(t *testing.T, resp *http.Response, n int) (ids, data []string) {
 	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream answered %s", resp.Status)
+	}
 	sc := bufio.NewScanner(resp.Body)
 	var id, d string
 	for sc.Scan() {
