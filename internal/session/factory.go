@@ -92,6 +92,7 @@ type backendInit struct {
 //
 // The caller owns the returned Session and must Close it.
 func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, error) {
+	start := time.Now()
 	resume := make(map[string]store.Backend, len(meta.Backends))
 	for _, b := range meta.Backends {
 		resume[b.Name] = b
@@ -124,7 +125,15 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	}
 	wg.Wait()
 
-	s.Touch(meta.Created)
+	// The session counts as seen when it is ready, not when its creation
+	// began: connecting the backends may take longer than a short
+	// idleTimeout. That is meta's clock (which tests may fake) plus the
+	// real time the connecting took.
+	seen := meta.Created
+	if meta.LastSeen.After(seen) {
+		seen = meta.LastSeen
+	}
+	s.Touch(seen.Add(time.Since(start)))
 	var listings []aggregate.Backend
 	var failures []string
 	stored := make([]store.Backend, 0, len(results))

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
+	"github.com/vmcp/vmcp/internal/store"
 )
 
 // eventually polls cond until it holds or a generous deadline passes. It
@@ -97,5 +100,34 @@ func TestCallLimitWaitEndsWithCaller(t *testing.T) {
 	cancel()
 	if _, err := callTool(ctx, s, "web_echo", map[string]any{"text": "x"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled waiting call: %v", err)
+	}
+}
+
+// TestSlowSessionStartIsNotIdle: a session whose backends take longer to
+// connect than the idle timeout is not expired the moment it goes live.
+func TestSlowSessionStartIsNotIdle(t *testing.T) {
+	t.Parallel()
+	slow := fixture.StartHTTP(t, exampleserver.Options{Name: "slow", InitDelay: 400 * time.Millisecond})
+	m := session.NewManager(session.ManagerOptions{
+		Store:         store.NewMemory(),
+		Factory:       newFactory(t, nil, session.CallLimits{}, httpBackend("slow", slow.URL)),
+		IdleTimeout:   300 * time.Millisecond,
+		SweepInterval: 5 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		m.Shutdown(context.Background())
+	})
+	s, err := m.Create(context.Background(), session.CreateRequest{Identity: "a", ProtocolVersion: "2025-06-18", ClientCapabilities: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // several sweeps, well within the idle timeout
+	if _, err := m.Get(context.Background(), s.ID()); err != nil {
+		t.Fatalf("a session just created was expired: %v", err)
 	}
 }
