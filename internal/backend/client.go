@@ -143,14 +143,26 @@ func (c *client) SessionID() string { return c.conn.sessionID() }
 
 // Close ends the backend session once and waits for the goroutines the
 // client started. Later calls fail with ErrClosed.
-func (c *client) Close() error {
+func (c *client) Close() error { return c.end(true) }
+
+// Detach lets go of the client without ending the backend session, so that
+// another vmcp replica can resume it: its goroutines stop and its streams
+// close, but no DELETE is sent. A transport whose session cannot outlive
+// its connection (stdio, legacy SSE) ends it as Close does. Like Close, it
+// is idempotent, and only the first of Close and Detach has effect.
+func (c *client) Detach() error { return c.end(false) }
+
+func (c *client) end(terminate bool) error {
 	c.once.Do(func() {
 		c.closed.Store(true)
 		c.mu.Lock()
 		c.closing = true
 		c.mu.Unlock()
 		c.cancel()
-		if err := c.conn.shutdown(); err != nil {
+		d, detachable := c.conn.(interface{ detach() })
+		if !terminate && detachable {
+			d.detach()
+		} else if err := c.conn.shutdown(); err != nil {
 			c.closeErr = opError(c.name, "close", err)
 		}
 		c.wg.Wait()

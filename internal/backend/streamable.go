@@ -80,10 +80,10 @@ type httpConn struct {
 
 	// Set during Connect, read-only afterwards.
 	sid     string
-	pv      string      // negotiated protocol version
-	post    http.Header // POST headers
-	get     http.Header // GET and DELETE headers
-	capture bool        // take the session ID from the initialize response
+	pv      string  // negotiated protocol version
+	post    *header // POST headers
+	get     *header // GET and DELETE headers
+	capture bool    // take the session ID from the initialize response
 }
 
 func (h *httpConn) sessionID() string { return h.sid }
@@ -97,21 +97,21 @@ func (h *httpConn) negotiated(pv string) {
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
 	hadSession := h.sid != ""
-	resp, err := h.s.do(ctx, http.MethodPost, h.post, req)
+	resp, err := h.s.rt.do(ctx, http.MethodPost, h.post, req, h.capture)
 	if err != nil {
 		return nil, transportError(err)
 	}
 	if h.capture {
-		h.sid = resp.Header.Get(hdrSessionID)
+		h.sid = resp.sessionID
 	}
-	if resp.StatusCode/100 != 2 {
+	if resp.status/100 != 2 {
 		defer discard(resp)
 		return nil, h.s.statusError(resp, hadSession)
 	}
-	switch mediaType(resp.Header.Get("Content-Type")) {
+	switch resp.mediaType {
 	case "application/json":
-		defer resp.Body.Close()
-		b, err := h.s.readBody(resp.Body, resp.ContentLength)
+		defer resp.body.Close()
+		b, err := h.s.readBody(resp.body, resp.contentLength)
 		if err != nil {
 			return nil, h.bodyError(err)
 		}
@@ -125,10 +125,10 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 		return h.readStream(ctx, resp, id)
 	default:
 		discard(resp)
-		if resp.StatusCode == http.StatusAccepted {
+		if resp.status == http.StatusAccepted {
 			return nil, errors.New("backend accepted the request but sent no response")
 		}
-		return nil, fmt.Errorf("unexpected response Content-Type %q", mediaType(resp.Header.Get("Content-Type")))
+		return nil, fmt.Errorf("unexpected response Content-Type %q", resp.mediaType)
 	}
 }
 
@@ -146,7 +146,7 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 		return transportError(err)
 	}
 	defer discard(resp)
-	if resp.StatusCode/100 != 2 {
+	if resp.status/100 != 2 {
 		return h.s.statusError(resp, h.sid != "")
 	}
 	return nil
@@ -154,6 +154,11 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 
 // shutdown sends DELETE to end the backend session. A 405 means the backend
 // does not let clients end sessions, and a 404 that it already forgot it.
+// detach leaves the backend session open for another replica to resume.
+// The client's cancelled context has already ended the standalone stream;
+// the pooled connections stay with the connector.
+func (h *httpConn) detach() {}
+
 func (h *httpConn) shutdown() error {
 	if h.sid == "" {
 		return nil
@@ -166,16 +171,16 @@ func (h *httpConn) shutdown() error {
 	}
 	defer discard(resp)
 	switch {
-	case resp.StatusCode/100 == 2, resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode == http.StatusNotFound:
+	case resp.status/100 == 2, resp.status == http.StatusMethodNotAllowed, resp.status == http.StatusNotFound:
 		return nil
 	}
-	return fmt.Errorf("DELETE: unexpected HTTP status %d", resp.StatusCode)
+	return fmt.Errorf("DELETE: unexpected HTTP status %d", resp.status)
 }
 
 // resumeHeader is the header of a GET that resumes a stream after lastID.
 // It is built per use: resumption is rare, and may happen during
 // initialize, before the session's headers exist.
-func (h *httpConn) resumeHeader(lastID string) http.Header {
+func (h *httpConn) resumeHeader(lastID string) *header {
 	return h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, h.pv, hdrLastEventID, lastID)
 }
 
@@ -238,17 +243,17 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 	if err != nil {
 		return 0, false, 0, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 || mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
-		return resp.StatusCode, false, 0, fmt.Errorf("HTTP %d", resp.StatusCode)
+	defer resp.body.Close()
+	if resp.status/100 != 2 || resp.mediaType != "text/event-stream" {
+		return resp.status, false, 0, fmt.Errorf("HTTP %d", resp.status)
 	}
 	r := h.s.readers.Get().(*sseReader)
-	r.reset(resp.Body)
+	r.reset(resp.body)
 	defer func() { r.release(); h.s.readers.Put(r) }()
 	for {
 		ev, err := r.next()
 		if err != nil {
-			return resp.StatusCode, progressed, retry, err
+			return resp.status, progressed, retry, err
 		}
 		progressed = true
 		if ev.hasID {

@@ -400,3 +400,32 @@ func TestStreamableStandaloneStreamsDoNotStarveCalls(t *testing.T) {
 		t.Errorf("%d connections open at once, want at most %d", f.maxOpen, pool)
 	}
 }
+
+func TestStreamableDetachLeavesSessionForAnotherReplica(t *testing.T) {
+	t.Parallel()
+	f := startHTTP(t, modeSSEResponses)
+	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
+	defer x.Close()
+	a, _ := connect(t, x, ConnectOptions{Handler: newRecorder()}) // with a standalone stream
+	mustCall(t, a, "count", nil)
+	sid := a.SessionID()
+	if err := a.(interface{ Detach() error }).Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil { // after Detach, Close does nothing
+		t.Fatal(err)
+	}
+	if n := f.deletes.Load(); n != 0 {
+		t.Fatalf("Detach sent %d DELETEs; the session must stay open", n)
+	}
+	if _, err := callTool(context.Background(), a, "count", nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("call after Detach = %v, want ErrClosed", err)
+	}
+	// Another connector (another replica) resumes the same backend session.
+	y := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
+	defer y.Close()
+	b, _ := connect(t, y, ConnectOptions{ResumeSessionID: sid})
+	if got := mustCall(t, b, "count", nil); got != "2" {
+		t.Errorf("count after takeover = %s, want 2", got)
+	}
+}
