@@ -102,6 +102,7 @@ func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 	case errors.Is(err, session.ErrClosed):
 		return jsonrpc.Errorf(codeServerError, "session closed")
 	case errors.Is(err, session.ErrNoBackends),
+		errors.Is(err, session.ErrTooManyCalls),
 		errors.Is(err, backend.ErrUnavailable),
 		errors.Is(err, backend.ErrSessionNotFound),
 		errors.Is(err, backend.ErrClosed),

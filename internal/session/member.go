@@ -86,7 +86,8 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 		return nil, err
 	}
 	if replaced {
-		res = markReinitialized(res, m.name)
+		// The backend's state is lost: say so in the result's _meta.
+		res, _ = withMeta(res, MetaBackendReinitialized, []string{m.name})
 	}
 	return res, nil
 }

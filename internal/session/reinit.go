@@ -133,34 +133,6 @@ func (f *Factory) connectOptions(clientCaps json.RawMessage, resumeID string, h 
 	}
 }
 
-// markReinitialized adds the MetaBackendReinitialized key naming backend to
-// a result's _meta, keeping whatever _meta the backend sent. A result that
-// is not a JSON object is returned as it is.
-func markReinitialized(res json.RawMessage, backendName string) json.RawMessage {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(res, &obj); err != nil || obj == nil {
-		return res
-	}
-	var meta map[string]json.RawMessage
-	if raw, ok := obj["_meta"]; ok {
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			return res // a _meta that is not an object: leave it alone
-		}
-	}
-	if meta == nil {
-		meta = make(map[string]json.RawMessage, 1)
-	}
-	meta[MetaBackendReinitialized], _ = json.Marshal([]string{backendName})
-	var err error
-	if obj["_meta"], err = json.Marshal(meta); err != nil {
-		return res
-	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return res
-	}
-	return out
-}
 
 // OnBackendChange registers f to run each time one of the session's
 // backend sessions has been replaced by a new one, once Metadata reflects
