@@ -133,7 +133,6 @@ func (f *Factory) connectOptions(clientCaps json.RawMessage, resumeID string, h 
 	}
 }
 
-
 // OnBackendChange registers f to run each time one of the session's
 // backend sessions has been replaced by a new one, once Metadata reflects
 // the new backend session ID; the Manager uses it to write the metadata to
