@@ -188,10 +188,12 @@ func (c *client) goTracked(f func()) bool {
 
 // cancelRemote tells the backend, best effort, that request id is
 // abandoned. It runs in the background so the caller returns at once and no
-// lock is held while it is sent.
+// lock is held while it is sent. It does not end with the client's context:
+// a call cancelled just before Close must still stop its tool on the
+// backend; Close waits for it, at most cancelTimeout.
 func (c *client) cancelRemote(id int64, reason string) {
 	c.goTracked(func() {
-		ctx, cancel := context.WithTimeout(c.ctx, cancelTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
 		defer cancel()
 		params, _ := json.Marshal(struct {
 			RequestID int64  `json:"requestId"`

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +57,7 @@ const (
 )
 
 // httpShared is what one HTTP backend's Clients share: the pooled
-// transport, the parsed URL, static headers and buffer pools.
+// transports, the parsed URL, static headers and buffer pools.
 type httpShared struct {
 	name    string
 	url     *url.URL
@@ -64,7 +65,12 @@ type httpShared struct {
 	timeout time.Duration
 	max     int
 	log     *slog.Logger
-	tr      *http.Transport
+	// tr is net/http's pooled transport, used by the legacy SSE connector
+	// (through the SDK) and by Streamable HTTP behind a proxy.
+	tr *http.Transport
+	// rt carries Streamable HTTP requests: an h1Pool, or tr when a proxy
+	// must be used.
+	rt roundTripper
 
 	bufs    sync.Pool // *bytes.Buffer for JSON bodies
 	readers sync.Pool // *sseReader
@@ -84,6 +90,12 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 	if max <= 0 {
 		max = defaultMaxMessage
 	}
+	for k, v := range opts.Headers {
+		if !validHeader(k, v) {
+			// Only the name: the value may be a credential.
+			return nil, opError(opts.Name, "connect", fmt.Errorf("invalid header %q", k))
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -100,34 +112,73 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 		name: opts.Name, url: u, headers: opts.Headers, timeout: opts.Timeout,
 		max: max, log: log, tr: tr,
 	}
+	s.rt = stdTransport{s}
+	if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && proxy == nil {
+		s.rt = newH1Pool(u, pool, idleConnTimeout, nil)
+	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.readers.New = func() any { return newSSEReader(max) }
 	return s, nil
 }
 
-// header builds a header map from the static headers plus kv pairs. The
-// maps are built once per client and then only read, so concurrent
-// requests share them.
-func (s *httpShared) header(kv ...string) http.Header {
+// roundTripper sends one request and returns the response head; the
+// caller closes the body. wantSID asks for the Mcp-Session-Id header.
+type roundTripper interface {
+	do(ctx context.Context, method string, h *header, body []byte, wantSID bool) (*response, error)
+	closeIdle()
+}
+
+// header is a request header, built once per client and then only read,
+// so concurrent requests share it: as a map for net/http and as wire
+// lines for h1Pool.
+type header struct {
+	std http.Header
+	raw []byte
+}
+
+// header builds a header from the static headers plus kv pairs. Empty
+// values are left out, and so are values that cannot go on the wire (a
+// session ID or version from the backend with a line break, say).
+func (s *httpShared) header(kv ...string) *header {
 	h := make(http.Header, len(s.headers)+len(kv)/2)
 	for k, v := range s.headers {
 		h.Set(k, v)
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
+		if kv[i+1] != "" && validHeader(kv[i], kv[i+1]) {
 			h[kv[i]] = []string{kv[i+1]}
 		}
 	}
-	return h
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var raw []byte
+	for _, k := range keys {
+		raw = append(raw, k...)
+		raw = append(raw, ": "...)
+		raw = append(raw, h[k][0]...)
+		raw = append(raw, "\r\n"...)
+	}
+	return &header{std: h, raw: raw}
 }
 
-// do sends one request straight to the pooled transport. Skipping
-// http.Client saves a header copy per call and never follows redirects,
-// which could carry the API-key headers to another host. The URL is
-// parsed once per connector.
-func (s *httpShared) do(ctx context.Context, method string, h http.Header, body []byte) (*http.Response, error) {
+// do sends one request on the backend's pool.
+func (s *httpShared) do(ctx context.Context, method string, h *header, body []byte) (*response, error) {
+	return s.rt.do(ctx, method, h, body, false)
+}
+
+// stdTransport sends requests through net/http's Transport, for backends
+// reached through a proxy.
+type stdTransport struct{ s *httpShared }
+
+// do skips http.Client: that saves a header copy per call and never
+// follows redirects, which could carry the API-key headers to another
+// host.
+func (t stdTransport) do(ctx context.Context, method string, h *header, body []byte, wantSID bool) (*response, error) {
 	req := &http.Request{
-		Method: method, URL: s.url, Header: h,
+		Method: method, URL: t.s.url, Header: h.std,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 	}
 	if body != nil {
@@ -137,8 +188,19 @@ func (s *httpShared) do(ctx context.Context, method string, h http.Header, body 
 		// server had closed before anything was written.
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	return s.tr.RoundTrip(req.WithContext(ctx))
+	resp, err := t.s.tr.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	r := &response{status: resp.StatusCode, mediaType: mediaType(resp.Header.Get("Content-Type")),
+		contentLength: resp.ContentLength, body: resp.Body}
+	if wantSID {
+		r.sessionID = resp.Header.Get(hdrSessionID)
+	}
+	return r, nil
 }
+
+func (t stdTransport) closeIdle() { t.s.tr.CloseIdleConnections() }
 
 // readBody reads a whole body up to the size limit into a pooled buffer;
 // the caller returns it with putBuf.
@@ -168,11 +230,16 @@ func (s *httpShared) putBuf(b *bytes.Buffer) {
 // discard closes a response whose body is not needed. A short body of
 // known length is read first so that the connection can go back to the
 // pool; anything else (a stream, say) could block, so it is just closed.
-func discard(resp *http.Response) {
-	if n := resp.ContentLength; n >= 0 && n <= 64<<10 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, n))
+func discard(resp *response) {
+	if n := resp.contentLength; n >= 0 && n <= 64<<10 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.body, n))
 	}
-	_ = resp.Body.Close()
+	_ = resp.body.Close()
+}
+
+// discardHTTP is discard for a net/http response.
+func discardHTTP(resp *http.Response) {
+	discard(&response{contentLength: resp.ContentLength, body: resp.Body})
 }
 
 // mediaType returns the lower-case media type of a Content-Type value.
@@ -195,8 +262,8 @@ func mediaType(ct string) string {
 // the client). Otherwise a 404 on a request that carried a session ID means
 // the backend forgot the session. The body text is never put in the error:
 // it could echo a session ID or header.
-func (s *httpShared) statusError(resp *http.Response, hadSession bool) error {
-	if b, err := s.readBody(io.LimitReader(resp.Body, 1<<20), 0); err == nil {
+func (s *httpShared) statusError(resp *response, hadSession bool) error {
+	if b, err := s.readBody(io.LimitReader(resp.body, 1<<20), 0); err == nil {
 		m, derr := jsonrpc.Decode(b.Bytes(), 0)
 		s.putBuf(b)
 		if derr == nil && m.Error != nil {
@@ -204,12 +271,12 @@ func (s *httpShared) statusError(resp *http.Response, hadSession bool) error {
 		}
 	}
 	switch {
-	case resp.StatusCode == http.StatusNotFound && hadSession:
+	case resp.status == http.StatusNotFound && hadSession:
 		return fmt.Errorf("%w (HTTP 404)", ErrSessionNotFound)
-	case resp.StatusCode >= 500:
-		return fmt.Errorf("%w: HTTP %d", ErrUnavailable, resp.StatusCode)
+	case resp.status >= 500:
+		return fmt.Errorf("%w: HTTP %d", ErrUnavailable, resp.status)
 	}
-	return fmt.Errorf("unexpected HTTP status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	return fmt.Errorf("unexpected HTTP status %d %s", resp.status, http.StatusText(resp.status))
 }
 
 // transportError maps an error from http.Client.Do. When ctx has ended the

@@ -152,7 +152,7 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp, err := rt.pool.RoundTrip(req)
 	if err == nil && resp.StatusCode == http.StatusNotFound {
-		discard(resp)
+		discardHTTP(resp)
 		return nil, fmt.Errorf("%w (HTTP 404)", ErrSessionNotFound)
 	}
 	return resp, err

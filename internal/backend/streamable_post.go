@@ -24,11 +24,11 @@ const (
 // arrives, delivering the server's notifications and requests meanwhile to
 // the call's handler. If the server ends the stream early after giving
 // event IDs, the stream is resumed with GET and Last-Event-ID.
-func (h *httpConn) readStream(ctx context.Context, resp *http.Response, id int64) (*jsonrpc.Message, error) {
+func (h *httpConn) readStream(ctx context.Context, resp *response, id int64) (*jsonrpc.Message, error) {
 	r := h.s.readers.Get().(*sseReader)
 	defer func() { r.release(); h.s.readers.Put(r) }()
 	handler := HandlerFrom(ctx, h.c.handler)
-	body := resp.Body
+	body := resp.body
 	var (
 		lastID string
 		retry  time.Duration
@@ -68,12 +68,12 @@ func (h *httpConn) readStream(ctx context.Context, resp *http.Response, id int64
 		if err != nil {
 			return nil, transportError(err)
 		}
-		if resp.StatusCode/100 != 2 {
+		if resp.status/100 != 2 {
 			err := h.s.statusError(resp, true)
 			discard(resp)
 			return nil, err
 		}
-		body = resp.Body
+		body = resp.body
 	}
 }
 
@@ -115,7 +115,13 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 // right after the response; one that does not gets its connection closed
 // after drainWait instead of holding the call.
 func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, handler Handler) {
-	t := time.AfterFunc(drainWait, func() { _ = body.Close() })
+	if d, ok := body.(interface{ setReadDeadline(time.Time) error }); ok {
+		// A read deadline needs no timer of its own; the pool clears it.
+		_ = d.setReadDeadline(time.Now().Add(drainWait))
+	} else {
+		t := time.AfterFunc(drainWait, func() { _ = body.Close() })
+		defer t.Stop()
+	}
 	for {
 		ev, err := r.next()
 		if err != nil {
@@ -128,6 +134,5 @@ func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, 
 			h.c.deliver(ctx, handler, m, h.send)
 		}
 	}
-	t.Stop()
 	_ = body.Close()
 }
