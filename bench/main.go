@@ -77,7 +77,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.heapprofile, "heapprofile-vmcp", "", "SCALE: save vmcp's heap profile (after a GC) to this file once the sessions are deleted and settled (sets server.pprof: true)")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "SCALE: how long to wait after all sessions are deleted before measuring RSS and goroutines (-quick: 3s)")
 	fs.IntVar(&o.pool, "pool", 64, "vmcp's HTTP connection pool per backend: SCALE's bound on sockets per backend")
-	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0 keeps vmcp's default)")
+	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0: vmcp's default, except INIT, which uses 20)")
 	fs.StringVar(&o.logLevel, "vmcp-log-level", "warn", "vmcp's --log-level")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up on the whole run after this long")
 	if err := fs.Parse(args); err != nil {
