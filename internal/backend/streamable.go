@@ -22,18 +22,17 @@ func NewStreamableHTTP(opts HTTPOptions) Connector {
 	if streams == 0 {
 		streams = s.tr.MaxConnsPerHost / 4
 	}
-	var slots chan struct{}
+	var q *streamQueue
 	if streams > 0 {
-		slots = make(chan struct{}, streams)
+		q = newStreamQueue(streams)
 	}
-	return &streamableConnector{s: s, slots: slots}
+	return &streamableConnector{s: s, streams: q}
 }
 
 type streamableConnector struct {
 	s *httpShared
-	// slots bounds the standalone GET streams so that they cannot take the
-	// whole pool and starve calls; nil disables them.
-	slots chan struct{}
+	// streams bounds the standalone GET streams; nil disables them.
+	streams *streamQueue
 }
 
 func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
@@ -62,13 +61,14 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 			return nil, nil, err
 		}
 	}
-	if opts.Handler != nil && x.slots != nil {
-		c.goTracked(func() { h.listen(x.slots) })
+	if opts.Handler != nil && x.streams != nil {
+		x.streams.enqueue(h)
 	}
 	return c, res, nil
 }
 
 func (x *streamableConnector) Close() error {
+	x.s.rt.closeIdle()
 	x.s.tr.CloseIdleConnections()
 	return nil
 }
@@ -84,6 +84,8 @@ type httpConn struct {
 	post    *header // POST headers
 	get     *header // GET and DELETE headers
 	capture bool    // take the session ID from the initialize response
+
+	stream streamState // the standalone GET stream
 }
 
 func (h *httpConn) sessionID() string { return h.sid }
@@ -182,54 +184,6 @@ func (h *httpConn) shutdown() error {
 // initialize, before the session's headers exist.
 func (h *httpConn) resumeHeader(lastID string) *header {
 	return h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, h.pv, hdrLastEventID, lastID)
-}
-
-// listen holds the standalone GET stream that carries server-initiated
-// messages outside any call, reconnecting with backoff until Close. It
-// stops quietly if the backend has no such stream (405) or forgot the
-// session (404).
-func (h *httpConn) listen(slots chan struct{}) {
-	const minBackoff, maxBackoff = 250 * time.Millisecond, 30 * time.Second
-	ctx := h.c.ctx
-	backoff := minBackoff
-	var lastID string
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		status, progressed, retry, err := h.listenOnce(ctx, &lastID)
-		<-slots
-		if ctx.Err() != nil {
-			return
-		}
-		switch status {
-		case http.StatusMethodNotAllowed:
-			return
-		case http.StatusNotFound:
-			h.s.log.Debug("standalone stream: backend session gone", "backend", h.s.name)
-			return
-		}
-		if err != nil {
-			h.s.log.Debug("standalone stream dropped", "backend", h.s.name, "error", err)
-		}
-		if progressed {
-			backoff = minBackoff
-		}
-		wait := backoff
-		if retry > 0 {
-			wait = max(retry, minBackoff) // a server cannot make us spin
-		}
-		backoff = min(2*backoff, maxBackoff)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-	}
 }
 
 // listenOnce runs one GET stream until it ends. It returns the HTTP status,

@@ -1,0 +1,123 @@
+package backend
+
+import (
+	"container/list"
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// streamQueue bounds the standalone GET streams of one connector. Each
+// stream holds a pooled socket, so without a bound they could take the
+// whole pool and starve calls. A client waiting for a slot costs a list
+// entry rather than a parked goroutine: with thousands of sessions, most
+// of them wait (SCALE held 8,400 such goroutines, some 70 MB of stacks).
+type streamQueue struct {
+	mu   sync.Mutex
+	free int
+	wait list.List // of *httpConn
+}
+
+// streamState is one client's standalone stream between connections.
+type streamState struct {
+	el      *list.Element // in the queue; guarded by the queue's mu
+	unwatch func() bool   // stops the queue's watch of the client's context
+	// Owned by whichever of the client's stream runs or backoff timers is
+	// current; they follow one another.
+	lastID  string
+	backoff time.Duration
+}
+
+const minStreamBackoff, maxStreamBackoff = 250 * time.Millisecond, 30 * time.Second
+
+func newStreamQueue(n int) *streamQueue { return &streamQueue{free: n} }
+
+// enqueue starts h's stream if a slot is free, or queues h for the next
+// one. A client that closes while queued leaves the queue at once.
+func (q *streamQueue) enqueue(h *httpConn) {
+	q.mu.Lock()
+	if h.c.ctx.Err() != nil {
+		q.mu.Unlock()
+		return
+	}
+	if q.free > 0 {
+		q.free--
+		q.mu.Unlock()
+		if !h.c.goTracked(func() { h.listen(q) }) {
+			q.release()
+		}
+		return
+	}
+	h.stream.el = q.wait.PushBack(h)
+	h.stream.unwatch = context.AfterFunc(h.c.ctx, func() { q.forget(h) })
+	q.mu.Unlock()
+}
+
+// release gives a slot to the first queued client still open, or frees it.
+func (q *streamQueue) release() {
+	for {
+		q.mu.Lock()
+		e := q.wait.Front()
+		if e == nil {
+			q.free++
+			q.mu.Unlock()
+			return
+		}
+		h := q.wait.Remove(e).(*httpConn)
+		h.stream.el = nil
+		unwatch := h.stream.unwatch
+		h.stream.unwatch = nil
+		q.mu.Unlock()
+		unwatch()
+		if h.c.goTracked(func() { h.listen(q) }) {
+			return
+		}
+	}
+}
+
+// forget takes a closed client out of the queue.
+func (q *streamQueue) forget(h *httpConn) {
+	q.mu.Lock()
+	if h.stream.el != nil {
+		q.wait.Remove(h.stream.el)
+		h.stream.el = nil
+	}
+	q.mu.Unlock()
+}
+
+// listen runs one standalone GET stream, which carries server-initiated
+// messages outside any call, on a slot of q. When it ends, the slot goes
+// to the next client and this one queues again after a backoff, until
+// Close, or for good if the backend has no such stream (405) or forgot
+// the session (404).
+func (h *httpConn) listen(q *streamQueue) {
+	ctx := h.c.ctx
+	st := &h.stream
+	status, progressed, retry, err := h.listenOnce(ctx, &st.lastID)
+	q.release()
+	if ctx.Err() != nil {
+		return
+	}
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return
+	case http.StatusNotFound:
+		h.s.log.Debug("standalone stream: backend session gone", "backend", h.s.name)
+		return
+	}
+	if err != nil {
+		h.s.log.Debug("standalone stream dropped", "backend", h.s.name, "error", err)
+	}
+	if progressed || st.backoff == 0 {
+		st.backoff = minStreamBackoff
+	}
+	wait := st.backoff
+	if retry > 0 {
+		wait = max(retry, minStreamBackoff) // a server cannot make us spin
+	}
+	st.backoff = min(2*st.backoff, maxStreamBackoff)
+	// The wait needs no goroutine either: a timer queues the client again.
+	t := time.AfterFunc(wait, func() { q.enqueue(h) })
+	context.AfterFunc(ctx, func() { t.Stop() })
+}
