@@ -89,8 +89,15 @@ func (s *rawServer) serve(c net.Conn) {
 			return // hang up
 		}
 		out, hang := strings.CutSuffix(out, hangUp)
-		if _, err := io.WriteString(c, out); err != nil {
+		first, rest, paused := strings.Cut(out, pause)
+		if _, err := io.WriteString(c, first); err != nil {
 			return
+		}
+		if paused {
+			time.Sleep(20 * time.Millisecond)
+			if _, err := io.WriteString(c, rest); err != nil {
+				return
+			}
 		}
 		if hang || strings.Contains(out, "Connection: close") {
 			return
@@ -99,8 +106,12 @@ func (s *rawServer) serve(c net.Conn) {
 }
 
 // hangUp, at the end of a reply, makes the raw server close the
-// connection after writing it.
-const hangUp = "\x00hang up"
+// connection after writing it; pause, inside a reply, makes it wait a
+// little before writing the rest.
+const (
+	hangUp = "\x00hang up"
+	pause  = "\x00pause"
+)
 
 func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/mcp" }
 
@@ -160,6 +171,75 @@ func TestH1Bodies(t *testing.T) {
 				t.Errorf("%d connections for 2 requests, want %d", got, want)
 			}
 		})
+	}
+}
+
+// readUntil reads body until it has seen want, and no further.
+func readUntil(t *testing.T, body io.Reader, want string) {
+	t.Helper()
+	var got []byte
+	b := make([]byte, 1)
+	for !strings.HasSuffix(string(got), want) {
+		if _, err := body.Read(b); err != nil {
+			t.Fatalf("reading %q: got %q, %v", want, got, err)
+		}
+		got = append(got, b[0])
+	}
+}
+
+// TestH1LeaveTail: a body left before its end (the response event in
+// hand, the stream's end still to come) gives its connection to the next
+// request, which skips the rest first.
+func TestH1LeaveTail(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int32
+	srv := startRaw(t, func(string, int) string {
+		n := requests.Add(1)
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent%d\r\n", n) + pause + "5\r\nextra\r\n0\r\n\r\n"
+	})
+	p := testPool(t, srv.url(), 1)
+	for i := 1; i <= 3; i++ {
+		resp, err := p.do(context.Background(), http.MethodPost, testHeader, []byte(`{}`), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readUntil(t, resp.body, fmt.Sprintf("event%d", i))
+		if !resp.body.(*h1Body).leave() {
+			t.Fatal("leave refused a chunked body")
+		}
+	}
+	if got := srv.accepted.Load(); got != 1 {
+		t.Errorf("%d connections for 3 requests, want 1", got)
+	}
+}
+
+// TestH1LeaveTailNeverEnds: a backend that keeps the stream open after
+// the response costs one connection, then bodies are drained instead.
+func TestH1LeaveTailNeverEnds(t *testing.T) {
+	t.Parallel()
+	srv := startRaw(t, func(string, int) string {
+		return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nevent\r\n"
+	})
+	p := testPool(t, srv.url(), 2)
+	resp, err := p.do(context.Background(), http.MethodPost, testHeader, []byte(`{}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, resp.body, "event")
+	if !resp.body.(*h1Body).leave() {
+		t.Fatal("leave refused a chunked body")
+	}
+	resp, err = p.do(context.Background(), http.MethodPost, testHeader, []byte(`{}`), false)
+	if err != nil {
+		t.Fatalf("next request after a tail that never ends: %v", err)
+	}
+	readUntil(t, resp.body, "event")
+	if resp.body.(*h1Body).leave() {
+		t.Error("leave accepted a body after the backend was seen never to end its streams")
+	}
+	resp.body.Close()
+	if got := srv.accepted.Load(); got != 2 {
+		t.Errorf("%d connections, want 2", got)
 	}
 }
 

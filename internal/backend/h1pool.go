@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,9 @@ type h1Pool struct {
 	waiters []chan *h1Conn // callers waiting for a connection, oldest first
 	sweep   *time.Timer    // closes connections idle too long; nil when none idle
 	bufs    sync.Pool      // *bufio.Reader of closed connections
+	// noTails is set once the backend was seen to keep a stream open after
+	// its response: bodies are then drained, not left (see h1Body.leave).
+	noTails atomic.Bool
 }
 
 // h1Conn is one pooled connection.
@@ -46,8 +50,9 @@ type h1Conn struct {
 	br       *bufio.Reader
 	wbuf     []byte
 	idleAt   time.Time
-	reused   bool // it has carried a request before
-	deadline bool // a read deadline is set (by a body's drain)
+	reused   bool    // it has carried a request before
+	deadline bool    // a read deadline is set (by a body's drain)
+	tail     *h1Body // the previous response's body, left unread
 }
 
 func newH1Pool(u *url.URL, max int, idle time.Duration, tlsConf *tls.Config) *h1Pool {
@@ -173,7 +178,9 @@ func (p *h1Pool) get(ctx context.Context) (*h1Conn, error) {
 			p.idle = p.idle[:n-1]
 			p.mu.Unlock()
 			if c.usable(time.Now()) {
-				return c, nil
+				if c.tail == nil || c.skipTail() {
+					return c, nil
+				}
 			}
 			p.discard(c)
 			continue
@@ -194,9 +201,12 @@ func (p *h1Pool) get(ctx context.Context) (*h1Conn, error) {
 		select {
 		case c := <-w:
 			if c != nil {
-				return c, nil
+				if c.tail == nil || c.skipTail() {
+					return c, nil
+				}
+				p.discard(c)
 			}
-			// nil: a socket closed, so one may be dialed; try again.
+			// Otherwise a socket closed, so one may be dialed: try again.
 		case <-ctx.Done():
 			p.mu.Lock()
 			queued := false
@@ -227,7 +237,9 @@ func (c *h1Conn) usable(now time.Time) bool {
 	if now.Sub(c.idleAt) >= c.p.idleTO {
 		return false
 	}
-	return c.peek == nil || c.peek.alive()
+	// With a tail left to read, the socket has (or will have) data: the
+	// tail's end shows whether the connection is still good.
+	return c.tail != nil || c.peek == nil || c.peek.alive()
 }
 
 func (p *h1Pool) dial(ctx context.Context) (*h1Conn, error) {

@@ -22,6 +22,9 @@ const (
 	// inlineBody is the largest body copied after the request head so
 	// that both go out in one write; larger ones go out with writev.
 	inlineBody = 32 << 10
+	// tailWait bounds the wait for the rest of a body left unread (see
+	// h1Body.leave) when its connection is taken for the next request.
+	tailWait = 100 * time.Millisecond
 )
 
 var (
@@ -359,6 +362,53 @@ func (b *h1Body) read(p []byte) (int, error) {
 func (b *h1Body) setReadDeadline(t time.Time) error {
 	b.c.deadline = true
 	return b.c.nc.SetReadDeadline(t)
+}
+
+// leave hands the connection back to the pool with the rest of this body
+// unread, if its framing allows: the next request on the connection first
+// skips what remains, which by then has almost always arrived. That saves
+// waiting for the end of a stream whose response is already in hand. It
+// reports false, and does nothing, if the body must be closed instead.
+func (b *h1Body) leave() bool {
+	if b.closed || b.err != nil || !b.reuse || (b.kind != bodyChunked && b.kind != bodyFixed) || b.c.p.noTails.Load() {
+		return false
+	}
+	if b.stop != nil && !b.stop() {
+		b.stop = nil // the context ended: Close must discard the connection
+		return false
+	}
+	b.stop = nil
+	b.closed = true
+	b.c.tail = b
+	b.c.p.put(b.c)
+	return true
+}
+
+// skipTail reads what is left of a body that leave handed back, waiting at
+// most tailWait for it. It reports whether the connection is ready for
+// another request.
+func (c *h1Conn) skipTail() bool {
+	b := c.tail
+	c.tail = nil
+	c.deadline = true
+	if c.nc.SetReadDeadline(time.Now().Add(tailWait)) != nil {
+		return false
+	}
+	var buf [512]byte
+	for {
+		_, err := b.read(buf[:])
+		if err == io.EOF {
+			return c.nc.SetReadDeadline(time.Time{}) == nil
+		}
+		if err != nil {
+			if isTimeout(err) {
+				// This backend keeps streams open after the response:
+				// stop leaving tails, and drain them as before.
+				c.p.noTails.Store(true)
+			}
+			return false
+		}
+	}
 }
 
 func (b *h1Body) Close() error {

@@ -38,7 +38,12 @@ func (h *httpConn) readStream(ctx context.Context, resp *response, id int64) (*j
 		r.reset(body)
 		m, progressed, err := h.readEvents(ctx, r, handler, id, &lastID, &retry)
 		if m != nil {
-			h.drain(ctx, r, body, handler)
+			// Servers end the stream right after the response. If nothing
+			// more is buffered, the connection goes back to the pool with
+			// that end still to come, rather than this call waiting for it.
+			if l, ok := body.(interface{ leave() bool }); !ok || r.br.Buffered() > 0 || !l.leave() {
+				h.drain(ctx, r, body, handler)
+			}
 			return m, nil
 		}
 		_ = body.Close()
