@@ -42,9 +42,9 @@ func Decode(data []byte, maxDepth int) (*Message, *Error) {
 
 // fields are the raw members of a message as the scanner found them.
 type fields struct {
-	m                         Message
-	version, method, errRaw   []byte
-	hasVersion, hasError, bad bool
+	m                       Message
+	version, method, errRaw []byte
+	hasVersion, hasError    bool
 }
 
 func (f *fields) member(data []byte) func(key []byte, a, b int) {
