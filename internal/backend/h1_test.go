@@ -213,6 +213,29 @@ func TestH1LeaveTail(t *testing.T) {
 	}
 }
 
+// TestH1LeaveTailThenHangUp: a backend that ends the stream and then
+// closes the connection (as one that is killed does) must not make the
+// next request fail on it.
+func TestH1LeaveTailThenHangUp(t *testing.T) {
+	t.Parallel()
+	srv := startRaw(t, func(string, int) string {
+		return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nevent\r\n" + pause + "0\r\n\r\n" + hangUp
+	})
+	p := testPool(t, srv.url(), 1)
+	for range 2 {
+		resp, err := p.do(context.Background(), http.MethodPost, testHeader, []byte(`{}`), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readUntil(t, resp.body, "event")
+		resp.body.(*h1Body).leave()
+		waitFor(t, "the hang-up", func() bool { return srv.open.Load() == 0 })
+	}
+	if got := srv.accepted.Load(); got != 2 {
+		t.Errorf("%d connections, want 2", got)
+	}
+}
+
 // TestH1LeaveTailNeverEnds: a backend that keeps the stream open after
 // the response costs one connection, then bodies are drained instead.
 func TestH1LeaveTailNeverEnds(t *testing.T) {

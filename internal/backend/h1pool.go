@@ -177,10 +177,8 @@ func (p *h1Pool) get(ctx context.Context) (*h1Conn, error) {
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
 			p.mu.Unlock()
-			if c.usable(time.Now()) {
-				if c.tail == nil || c.skipTail() {
-					return c, nil
-				}
+			if c.ready(time.Now()) {
+				return c, nil
 			}
 			p.discard(c)
 			continue
@@ -201,7 +199,7 @@ func (p *h1Pool) get(ctx context.Context) (*h1Conn, error) {
 		select {
 		case c := <-w:
 			if c != nil {
-				if c.tail == nil || c.skipTail() {
+				if c.ready(time.Now()) {
 					return c, nil
 				}
 				p.discard(c)
@@ -231,15 +229,17 @@ func (p *h1Pool) get(ctx context.Context) (*h1Conn, error) {
 	}
 }
 
-// usable reports whether an idle connection can carry a request: not idle
-// too long, and not closed by the server meanwhile.
-func (c *h1Conn) usable(now time.Time) bool {
+// ready reports whether a pooled connection can carry a request: not idle
+// too long, the previous body's tail (if left) skipped, and not closed by
+// the server meanwhile.
+func (c *h1Conn) ready(now time.Time) bool {
 	if now.Sub(c.idleAt) >= c.p.idleTO {
 		return false
 	}
-	// With a tail left to read, the socket has (or will have) data: the
-	// tail's end shows whether the connection is still good.
-	return c.tail != nil || c.peek == nil || c.peek.alive()
+	if c.tail != nil && !c.skipTail() {
+		return false
+	}
+	return c.peek == nil || c.peek.alive()
 }
 
 func (p *h1Pool) dial(ctx context.Context) (*h1Conn, error) {
@@ -280,6 +280,7 @@ func (p *h1Pool) put(c *h1Conn) {
 		c.deadline = false
 	}
 	c.reused = true
+	c.idleAt = time.Now()
 	p.mu.Lock()
 	if len(p.waiters) > 0 {
 		w := p.waiters[0]
@@ -288,7 +289,6 @@ func (p *h1Pool) put(c *h1Conn) {
 		w <- c
 		return
 	}
-	c.idleAt = time.Now()
 	p.idle = append(p.idle, c)
 	if p.sweep == nil {
 		p.sweep = time.AfterFunc(p.idleTO, p.closeExpired)
