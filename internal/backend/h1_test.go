@@ -513,3 +513,28 @@ func BenchmarkHTTPCall(b *testing.B) {
 		})
 	}
 }
+
+// TestStreamableThroughNetHTTP runs a session over net/http's Transport,
+// the path taken for backends behind a proxy.
+func TestStreamableThroughNetHTTP(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []httpMode{modeSSEResponses, modeJSONResponses} {
+		f := startHTTP(t, mode)
+		x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url(), Headers: map[string]string{"X-Api-Key": "k1"}}).(*streamableConnector)
+		x.s.rt = stdTransport{x.s}
+		c, _ := connect(t, x, ConnectOptions{Handler: newRecorder()})
+		for _, want := range []string{"1", "2"} {
+			if got := mustCall(t, c, "count", nil); got != want {
+				t.Errorf("mode %d: count = %s, want %s", mode, got, want)
+			}
+		}
+		if _, ok := f.apiKeys.Load("k1"); !ok {
+			t.Errorf("mode %d: the static header did not reach the backend", mode)
+		}
+		c.Close()
+		if f.deletes.Load() != 1 {
+			t.Errorf("mode %d: %d DELETEs, want 1", mode, f.deletes.Load())
+		}
+		x.Close()
+	}
+}

@@ -129,16 +129,17 @@ type roundTripper interface {
 }
 
 // header is a request header, built once per client and then only read,
-// so concurrent requests share it: as a map for net/http and as wire
-// lines for h1Pool.
+// so concurrent requests share it: as wire lines for h1Pool, and as a map
+// only when net/http needs one (a backend behind a proxy).
 type header struct {
 	std http.Header
 	raw []byte
 }
 
-// header builds a header from the static headers plus kv pairs. Empty
-// values are left out, and so are values that cannot go on the wire (a
-// session ID or version from the backend with a line break, say).
+// header builds a header from the static headers plus kv pairs (which
+// override them). Empty values are left out, and so are values that
+// cannot go on the wire (a session ID or version from the backend with a
+// line break, say).
 func (s *httpShared) header(kv ...string) *header {
 	h := make(http.Header, len(s.headers)+len(kv)/2)
 	for k, v := range s.headers {
@@ -149,19 +150,25 @@ func (s *httpShared) header(kv ...string) *header {
 			h[kv[i]] = []string{kv[i+1]}
 		}
 	}
+	if _, std := s.rt.(stdTransport); std {
+		return &header{std: h}
+	}
 	keys := make([]string, 0, len(h))
-	for k := range h {
+	n := 0
+	for k, v := range h {
 		keys = append(keys, k)
+		n += len(k) + len(v[0]) + 4
 	}
 	slices.Sort(keys)
-	var raw []byte
+	raw := make([]byte, 0, n)
 	for _, k := range keys {
 		raw = append(raw, k...)
 		raw = append(raw, ": "...)
 		raw = append(raw, h[k][0]...)
 		raw = append(raw, "\r\n"...)
 	}
-	return &header{std: h, raw: raw}
+	// Sessions hold two of these per backend: keep only the wire form.
+	return &header{raw: raw}
 }
 
 // do sends one request on the backend's pool.
