@@ -86,9 +86,10 @@ func newH1Pool(u *url.URL, max int, idle time.Duration, tlsConf *tls.Config) *h1
 	return p
 }
 
-// errPoolWrite marks a request that failed while being written on a
-// connection that had carried requests before: the backend may have closed
-// it while idle, and nothing reached it, so one retry is safe.
+// errPoolWrite marks a request that failed on a connection that had
+// carried requests before, while being written or before any byte of the
+// response: the backend had closed it while idle and never processed the
+// request, so one retry is safe.
 var errPoolWrite = errors.New("write on a reused connection failed")
 
 // do sends one request and reads the response head. body nil means no
@@ -127,6 +128,12 @@ func (p *h1Pool) try(ctx context.Context, method string, hdr *header, body []byt
 			err = errors.Join(errPoolWrite, err)
 		}
 		return fail(err)
+	}
+	if _, err := c.br.Peek(1); err != nil && c.reused {
+		// The connection was closed before a byte of the response came
+		// back: the backend dropped it while idle (or restarted), as the
+		// request went out, and never read it. One retry is safe.
+		return fail(errors.Join(errPoolWrite, err))
 	}
 	h, err := readHead(c.br, wantSID)
 	if err != nil {
