@@ -192,24 +192,31 @@ func readUntil(t *testing.T, body io.Reader, want string) {
 // request, which skips the rest first.
 func TestH1LeaveTail(t *testing.T) {
 	t.Parallel()
-	var requests atomic.Int32
-	srv := startRaw(t, func(string, int) string {
-		n := requests.Add(1)
-		return fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent%d\r\n", n) + pause + "5\r\nextra\r\n0\r\n\r\n"
-	})
-	p := testPool(t, srv.url(), 1)
-	for i := 1; i <= 3; i++ {
-		resp, err := p.do(context.Background(), http.MethodPost, testHeader, []byte(`{}`), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readUntil(t, resp.body, fmt.Sprintf("event%d", i))
-		if !resp.body.(*h1Body).leave() {
-			t.Fatal("leave refused a chunked body")
-		}
-	}
-	if got := srv.accepted.Load(); got != 1 {
-		t.Errorf("%d connections for 3 requests, want 1", got)
+	for _, tc := range []struct{ name, head, rest string }{
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent%d\r\n", "5\r\nextra\r\n0\r\n\r\n"},
+		{"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nevent%d", "extra"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var requests atomic.Int32
+			srv := startRaw(t, func(string, int) string {
+				return fmt.Sprintf(tc.head, requests.Add(1)) + pause + tc.rest
+			})
+			p := testPool(t, srv.url(), 1)
+			for i := 1; i <= 3; i++ {
+				resp, err := p.do(context.Background(), http.MethodPost, testHeader, []byte(`{}`), false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				readUntil(t, resp.body, fmt.Sprintf("event%d", i))
+				if !resp.body.(*h1Body).leave() {
+					t.Fatal("leave refused the body")
+				}
+			}
+			if got := srv.accepted.Load(); got != 1 {
+				t.Errorf("%d connections for 3 requests, want 1", got)
+			}
+		})
 	}
 }
 

@@ -152,7 +152,9 @@ func readOneHead(br *bufio.Reader, wantSID bool) (head, error) {
 			}
 			h.chunked = true
 		case asciiEqualFold(name, "connection"):
-			for _, tok := range bytes.Split(value, []byte(",")) {
+			for len(value) > 0 {
+				var tok []byte
+				tok, value, _ = bytes.Cut(value, []byte(","))
 				tok = bytes.Trim(tok, " \t")
 				if asciiEqualFold(tok, "close") {
 					h.close = true
@@ -357,6 +359,35 @@ func (b *h1Body) read(p []byte) (int, error) {
 	}
 }
 
+// skip discards the rest of the current chunk (or of the body, if not
+// chunked) without copying it anywhere, so a skipped tail allocates
+// nothing. It returns io.EOF at the end of the body.
+func (b *h1Body) skip() error {
+	for {
+		switch {
+		case b.kind == bodyFixed || (b.kind == bodyChunked && b.state == chunkData):
+			if b.remain == 0 && b.kind == bodyFixed {
+				return io.EOF
+			}
+			n, err := b.c.br.Discard(int(min(b.remain, int64(b.c.br.Size()))))
+			b.remain -= int64(n)
+			if b.kind == bodyChunked && b.remain == 0 {
+				b.state = chunkEnd
+			}
+			if err != nil {
+				return io.ErrUnexpectedEOF
+			}
+		case b.kind == bodyChunked:
+			// Size lines and CRLFs go through read, with no data to copy.
+			if _, err := b.read(nil); err != nil {
+				return err
+			}
+		default:
+			return errMalformed
+		}
+	}
+}
+
 // setReadDeadline bounds the reads still to come (used to drain a stream
 // without a timer goroutine). The pool clears it before reuse.
 func (b *h1Body) setReadDeadline(t time.Time) error {
@@ -394,9 +425,8 @@ func (c *h1Conn) skipTail() bool {
 	if c.nc.SetReadDeadline(time.Now().Add(tailWait)) != nil {
 		return false
 	}
-	var buf [512]byte
 	for {
-		_, err := b.read(buf[:])
+		err := b.skip()
 		if err == io.EOF {
 			return c.nc.SetReadDeadline(time.Time{}) == nil
 		}
