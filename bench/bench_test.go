@@ -2,11 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -202,5 +209,57 @@ func TestEstablishedTo(t *testing.T) {
 	}
 	if got[port] != n || got[1] != 0 {
 		t.Errorf("establishedTo = %v, want %d to port %d", got, n, port)
+	}
+}
+
+// TestGeneratorReusesConnections: a closed loop must not open a TCP
+// connection per call, or it measures connection setup, not the server.
+func TestGeneratorReusesConnections(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	echoed := regexp.MustCompile(`bench-[0-9]+`)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req struct {
+			ID json.RawMessage `json:"id"`
+		}
+		_ = json.Unmarshal(body, &req)
+		if req.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		w.Header().Set("Mcp-Session-Id", "s1")
+		w.Header().Set("Content-Type", "text/event-stream")
+		result := `{"protocolVersion":"2025-06-18"}`
+		if text := echoed.Find(body); text != nil {
+			result = `{"content":[{"type":"text","text":` + strconv.Quote(string(text)) + `}]}`
+		}
+		fmt.Fprintf(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n\n", req.ID, result)
+		// The stream ends a moment after the response, as go-sdk's does.
+		http.NewResponseController(w).Flush()
+		time.Sleep(5 * time.Millisecond)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newMCPClient(srv.URL, 1)
+	defer c.Close()
+	ctx := context.Background()
+	s, _, err := c.initialize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := &counter{}
+	for range 5 {
+		if err := s.echo(ctx, "echo", texts.text()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("%d connections for 7 requests, want 1", got)
 	}
 }

@@ -208,6 +208,13 @@ func (s *mcpSession) post(ctx context.Context, body []byte, id int64) ([]byte, h
 		msg, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	case "text/event-stream":
 		msg, err = readSSEResponse(resp.Body, id)
+		if err == nil {
+			// Read the stream to its end (servers end it right after the
+			// response): net/http reuses a connection only when its body
+			// was read to EOF, and without this every call opened a new
+			// TCP connection, to vmcp and to the backend alike.
+			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
+		}
 	default:
 		return nil, nil, fmt.Errorf("unexpected Content-Type %q", mt)
 	}
