@@ -73,7 +73,7 @@ func TestVersionAndValidate(t *testing.T) {
 }
 
 // startVMCP runs the binary and returns its MCP URL, read from its log.
-func startVMCP(t *testing.T, args ...string) (*exec.Cmd, string, *lockedBuffer) {
+func startVMCP(t *testing.T, args ...string) (*exec.Cmd, string, *fixture.Buffer) {
 	t.Helper()
 	cmd := exec.Command(buildVMCP(t), args...)
 	stderr, _ := cmd.StderrPipe()
@@ -81,7 +81,7 @@ func startVMCP(t *testing.T, args ...string) (*exec.Cmd, string, *lockedBuffer) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	logs := &lockedBuffer{}
+	logs := &fixture.Buffer{}
 	urls := make(chan string, 1)
 	re := regexp.MustCompile(`msg="vmcp listening" url=(\S+)`)
 	go func() {
@@ -175,22 +175,4 @@ func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
 	if strings.Contains(logs.String(), sid) {
 		t.Error("vmcp logged a session ID")
 	}
-}
-
-// lockedBuffer collects a child's log lines from a reader goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

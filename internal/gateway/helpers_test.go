@@ -1,14 +1,12 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/gateway"
 )
 
@@ -136,55 +135,6 @@ func rawDelete(t *testing.T, url, sid string) int {
 	return resp.StatusCode
 }
 
-// eventually polls cond until it holds or a generous deadline passes. It
-// waits for background work to happen; it does not assert speed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// fakeClock is a settable clock for expiry tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // leakCheck snapshots the running goroutines; the returned func fails the
 // test if any goroutine started since is still running. Use it as
 // `defer leakCheck(t)()` so it runs after the subtests' cleanups.
@@ -196,4 +146,15 @@ func leakCheck(t *testing.T) func() {
 		http.DefaultClient.CloseIdleConnections()
 		goleak.VerifyNone(t, before)
 	}
+}
+
+// Shared test support, under the names this package's tests use.
+type (
+	syncBuffer = fixture.Buffer
+	fakeClock  = fixture.Clock
+)
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	fixture.Eventually(t, what, cond)
 }

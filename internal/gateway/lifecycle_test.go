@@ -34,7 +34,7 @@ func startRig(t *testing.T, mutate func(*config.Config)) *lifecycleRig {
 	if mutate != nil {
 		mutate(cfg)
 	}
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fixture.NewClock(time.Unix(1_700_000_000, 0))
 	gw := startGateway(t, cfg, gateway.Options{Now: clock.Now, SweepInterval: 5 * time.Millisecond})
 	return &lifecycleRig{gw: gw, web: web, clock: clock}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
 )
 
@@ -18,7 +19,7 @@ func TestKeepalivePingsBackend(t *testing.T) {
 	t.Parallel()
 	web := startFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, keepaliveBackend(web, session.Keepalive{Interval: 5 * time.Millisecond})))
-	eventually(t, "keepalive pings", func() bool { return web.pings.Load() >= 3 })
+	fixture.Eventually(t, "keepalive pings", func() bool { return web.pings.Load() >= 3 })
 	if r := mustCall(t, s, "web_counter"); r.Content[0].Text != "1" {
 		t.Errorf("keepalive disturbed the backend session: counter = %q", r.Content[0].Text)
 	}
@@ -30,7 +31,7 @@ func TestKeepalivePausesAfterFailuresAndResumes(t *testing.T) {
 	web.failPings.Store(true)
 	var logs syncBuffer
 	s := newSession(t, newFactory(t, &logs, session.CallLimits{}, keepaliveBackend(web, session.Keepalive{Interval: 5 * time.Millisecond, MaxFailures: 2})))
-	eventually(t, "keepalive paused with a WARN", func() bool {
+	fixture.Eventually(t, "keepalive paused with a WARN", func() bool {
 		l := logs.String()
 		return strings.Contains(l, "level=WARN") && strings.Contains(l, "keepalive paused") && strings.Contains(l, "backend=web")
 	})
@@ -39,7 +40,7 @@ func TestKeepalivePausesAfterFailuresAndResumes(t *testing.T) {
 		t.Errorf("counter = %q", r.Content[0].Text)
 	}
 	web.failPings.Store(false)
-	eventually(t, "a probe resumes keepalive", func() bool { return strings.Contains(logs.String(), "keepalive resumed") })
+	fixture.Eventually(t, "a probe resumes keepalive", func() bool { return strings.Contains(logs.String(), "keepalive resumed") })
 	if strings.Contains(logs.String(), s.ID()) {
 		t.Error("logs show the session ID")
 	}
@@ -53,7 +54,7 @@ func TestKeepaliveTakesPartInClose(t *testing.T) {
 	gate := make(chan struct{})
 	web.pingGate.Store(&gate)
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, keepaliveBackend(web, session.Keepalive{Interval: 5 * time.Millisecond})))
-	eventually(t, "a ping in flight", func() bool { return web.pings.Load() >= 1 })
+	fixture.Eventually(t, "a ping in flight", func() bool { return web.pings.Load() >= 1 })
 
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
@@ -69,7 +70,7 @@ func TestKeepaliveTakesPartInClose(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "backend session ended", func() bool { return web.Stats.Deletes() == 1 })
+	fixture.Eventually(t, "backend session ended", func() bool { return web.Stats.Deletes() == 1 })
 	pings := web.pings.Load()
 	time.Sleep(30 * time.Millisecond)
 	if n := web.pings.Load(); n != pings {

@@ -15,16 +15,6 @@ import (
 
 // eventually polls cond until it holds or a generous deadline passes. It
 // waits for background work; it does not assert speed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // holdCalls starts n calls that the backend holds until the returned func
 // is called, and waits until the backend has them all.
@@ -37,7 +27,7 @@ func holdCalls(t *testing.T, s *session.Session, b *faultyBackend, n int) (relea
 	for range n {
 		wg.Go(func() { callTool(context.Background(), s, "web_echo", map[string]any{"text": "held"}) })
 	}
-	eventually(t, "held calls reach the backend", func() bool { return b.calls.Load() == base+int64(n) })
+	fixture.Eventually(t, "held calls reach the backend", func() bool { return b.calls.Load() == base+int64(n) })
 	var once sync.Once
 	release = func() {
 		once.Do(func() {

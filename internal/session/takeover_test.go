@@ -270,7 +270,7 @@ func TestSharedShutdownKeepsSessions(t *testing.T) {
 func TestSharedIdleEviction(t *testing.T) {
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
 	st := store.NewMemory()
-	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fixture.NewClock(time.Unix(1_700_000_000, 0))
 	idle := func(o *ManagerOptions) { o.IdleTimeout, o.Now = time.Minute, clock.Now }
 	urls := map[string]string{"web": web.URL}
 	a, b := newReplica(t, st, idle, urls), newReplica(t, st, idle, urls)
@@ -350,30 +350,8 @@ func TestWithMeta(t *testing.T) {
 
 // waitFor polls cond until it holds or a generous deadline passes: it waits
 // for background work, it does not time anything.
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	fixture.Eventually(t, what, cond)
 }
