@@ -256,32 +256,7 @@ type vmcpProc struct {
 // startVMCP writes cfg to dir and serves it on a free loopback port,
 // returning once /readyz answers 200 (within 20 s).
 func (f *fleet) startVMCP(ctx context.Context, bin, dir, logLevel string, cfg *vmcpConfig) (*vmcpProc, error) {
-	path, err := os.CreateTemp(dir, "vmcp-*.yaml")
-	if err != nil {
-		return nil, err
-	}
-	_, err = path.WriteString(cfg.yaml())
-	if cerr := path.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("writing vmcp config: %w", err)
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := f.start("vmcp", []string{bin, "serve", "--config", path.Name(), "--listen", addr, "--log-level", logLevel}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	v := &vmcpProc{proc: p, base: "http://" + addr, url: "http://" + addr + "/mcp", cfg: path.Name()}
-	if err := v.waitReady(ctx, 20*time.Second); err != nil {
-		p.stop(time.Second)
-		return nil, fmt.Errorf("vmcp: %w\n%s", err, p.stderr.String())
-	}
-	return v, nil
+	return f.startVMCPYAML(ctx, bin, dir, logLevel, cfg.yaml())
 }
 
 func (v *vmcpProc) waitReady(ctx context.Context, limit time.Duration) error {

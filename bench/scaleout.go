@@ -261,7 +261,8 @@ func (f *fleet) pidOf(name string) int {
 	return 0
 }
 
-// startVMCPYAML is startVMCP with a config written as given.
+// startVMCPYAML writes a config to dir and serves it on a free loopback
+// port, returning once /readyz answers 200 (within 20 s).
 func (f *fleet) startVMCPYAML(ctx context.Context, bin, dir, logLevel, yaml string) (*vmcpProc, error) {
 	file, err := os.CreateTemp(dir, "vmcp-*.yaml")
 	if err != nil {
