@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -69,7 +68,7 @@ func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byt
 
 func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		if !isJSONMediaType(ct) {
 			writeHTTPError(w, http.StatusUnsupportedMediaType, nil, errorf(codeInvalidRequest, "Content-Type must be application/json"))
 			return
 		}
@@ -151,13 +150,24 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 			st.serve(wctx, w, 0, h.stop, s.Done())
 		}
 	}
-	var writer sync.WaitGroup
+	// Whoever wins writing serves; the handler waits on writerDone when a
+	// writer goroutine won, which it may have done from any goroutine.
 	var writing atomic.Bool
-	st.onPush(func() {
+	writerDone := make(chan struct{})
+	startWriter := func() {
 		if writing.CompareAndSwap(false, true) {
-			writer.Go(serve)
+			go func() {
+				defer close(writerDone)
+				serve()
+			}()
 		}
-	})
+	}
+	st.onPush(startWriter)
+	// A call that runs long without events still gets its priming event
+	// (and so a resumable ID) soon; a quick one sends everything in one
+	// write.
+	primer := time.AfterFunc(primeDelay, startWriter)
+	defer primer.Stop()
 
 	result, err := dispatch(session.WithPeer(ctx, &callPeer{c: c, st: st}), s, msg.Method, msg.Params)
 	c.abandon(st)
@@ -169,12 +179,17 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	st.finish(b)
 	h.observe(msg.Method, start, err)
+	primer.Stop()
 	if writing.CompareAndSwap(false, true) {
 		serve()
 		return
 	}
-	writer.Wait()
+	<-writerDone
 }
+
+// primeDelay is how long a call's priming event may wait to go out with
+// its first event or its response.
+const primeDelay = 50 * time.Millisecond
 
 // get opens the session's standalone SSE stream, or, with Last-Event-ID,
 // resumes any of its streams after that event.
@@ -203,6 +218,13 @@ func (h *legacyHandler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.serve(wctx, w, after, h.stop, s.Done())
+}
+
+// isJSONMediaType reports whether a Content-Type is application/json, with
+// or without parameters, without the allocations of mime.ParseMediaType.
+func isJSONMediaType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
 }
 
 // acceptsSSE reports whether the client named text/event-stream in Accept.

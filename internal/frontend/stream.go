@@ -151,17 +151,17 @@ func parseEventID(s string) (streamID, seq int64, ok bool) {
 const sseRetry = 1000 * time.Millisecond
 
 // startSSE writes the event-stream headers and the priming event, which
-// gives the client an event ID to resume from before any real event.
+// gives the client an event ID to resume from before any real event. It
+// leaves them buffered: the caller flushes, or lets them go out with the
+// response in one write.
 func startSSE(w http.ResponseWriter, st *stream, after int64) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprintf(w, "id: %s\nretry: %d\ndata: \n\n", st.eventID(after), sseRetry.Milliseconds()); err != nil {
-		return err
-	}
-	return http.NewResponseController(w).Flush()
+	_, err := fmt.Fprintf(w, "id: %s\nretry: %d\ndata: \n\n", st.eventID(after), sseRetry.Milliseconds())
+	return err
 }
 
 // heartbeat is how often an idle standalone stream gets a comment line, so
@@ -170,9 +170,16 @@ const heartbeat = 25 * time.Second
 
 // serve writes the stream's events after seq to w until the stream is done,
 // ctx ends (client gone, writer replaced) or stop or closed is closed
-// (shutdown, session closed).
+// (shutdown, session closed). It flushes what is already buffered first
+// (the priming event) unless the whole stream can go out at once; the last
+// batch is left for the handler's return to send with the closing chunk.
 func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64, stop, closed <-chan struct{}) error {
 	rc := http.NewResponseController(w)
+	if _, done, _ := st.pending(after); !done {
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+	}
 	var buf []byte
 	var tick <-chan time.Time
 	if st.id == 0 {
@@ -215,11 +222,14 @@ func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64,
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
+		after = evs[len(evs)-1].seq
+		st.markDelivered(after)
+		if done {
+			return nil // the handler's return flushes, with the closing chunk
+		}
 		if err := rc.Flush(); err != nil {
 			return err
 		}
-		after = evs[len(evs)-1].seq
-		st.markDelivered(after)
 	}
 }
 

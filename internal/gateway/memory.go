@@ -32,6 +32,9 @@ func (g *Gateway) releaseMemory(ctx context.Context, every time.Duration) {
 		n := g.manager.Len()
 		peak = max(peak, n)
 		if peak-n >= releaseMinDrop && n < peak/2 {
+			// Twice: the first collection moves sync.Pool contents to
+			// their victim caches; the second frees them.
+			debug.FreeOSMemory()
 			debug.FreeOSMemory()
 			peak = n
 		}
