@@ -1,0 +1,57 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/gateway"
+)
+
+func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	cfg := baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL,
+		Headers: map[string]string{"X-Api-Key": "metrics-secret-key"}})
+	gw := startGateway(t, cfg, gateway.Options{})
+	sid := rawInit(t, gw.URL)
+	for range 3 {
+		rawPost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"}}}`)
+	}
+	rawPost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":3,"method":"made/up-`+sid[:8]+`"}`)
+
+	get := func(path string) string {
+		resp, err := http.Get(gw.Base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	metrics := get("/metrics")
+	for _, want := range []string{
+		`vmcp_requests_total{method="tools/call",outcome="ok"} 3`,
+		`vmcp_requests_total{method="other",outcome="error"} 1`,
+		"vmcp_sessions 1",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	status := get("/status")
+	if !strings.Contains(status, `"sessions": 1`) || !strings.Contains(status, `"name": "web"`) {
+		t.Errorf("/status = %s", status)
+	}
+	backendIDs := backendSessionIDs(t, gw, sid)
+	for _, body := range []string{metrics, status} {
+		for _, secret := range append(backendIDs, sid, sid[:8], "metrics-secret-key") {
+			if strings.Contains(body, secret) {
+				t.Errorf("a secret (%d bytes) leaks into /metrics or /status", len(secret))
+			}
+		}
+	}
+}
