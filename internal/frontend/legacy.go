@@ -125,15 +125,16 @@ func (h *legacyHandler) observe(method string, start time.Time, err error) {
 	}
 }
 
-// callSSE answers a request over SSE, as clients that accept it may be
-// answered: a priming event, then whatever the backend sends during the
+// callSSE answers a request from a client that accepts SSE: with a plain
+// JSON response when the backend sent nothing before it (most calls), else
+// as an SSE stream of a priming event, whatever the backend sent during the
 // call (progress, logging, sampling…), then the response.
 //
 // The handler runs the call itself, detached from the connection: a client
-// that loses it resumes with GET and Last-Event-ID, and the call's events
-// wait in the stream's buffer. A writer goroutine starts only when the
-// backend sends something before the response; most calls send nothing, and
-// the handler then writes the response itself.
+// that loses the stream resumes with GET and Last-Event-ID, and the call's
+// events wait in the stream's buffer. A writer goroutine starts only when
+// the backend sends something before the response, or when the call runs
+// past primeDelay (so the client soon holds a resumable event ID).
 func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *session.Session, c *clientSession, msg *jsonrpc.Message) {
 	start := time.Now()
 	st := c.newStream()
@@ -144,9 +145,8 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 	// may resume with GET, and that writer must win over this one.
 	wctx, detach := st.attach(r.Context())
 	defer detach()
-	connected := startSSE(w, st, 0) == nil
 	serve := func() {
-		if connected {
+		if startSSE(w, st, 0) == nil {
 			st.serve(wctx, w, 0, h.stop, s.Done())
 		}
 	}
@@ -163,9 +163,6 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 	}
 	st.onPush(startWriter)
-	// A call that runs long without events still gets its priming event
-	// (and so a resumable ID) soon; a quick one sends everything in one
-	// write.
 	primer := time.AfterFunc(primeDelay, startWriter)
 	defer primer.Stop()
 
@@ -181,6 +178,14 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 	h.observe(msg.Method, start, err)
 	primer.Stop()
 	if writing.CompareAndSwap(false, true) {
+		// No writer started, so the client holds no event ID of this
+		// stream; if the response is its only event, plain JSON says the
+		// same in fewer bytes, with no SSE framing to parse.
+		if st.sole() {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(b)
+			return
+		}
 		serve()
 		return
 	}

@@ -3,7 +3,6 @@ package frontend
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -88,6 +87,14 @@ func (st *stream) appendLocked(data []byte) {
 	st.wake = make(chan struct{})
 }
 
+// sole reports whether the stream is done with a single event: the
+// response, with nothing before it.
+func (st *stream) sole() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.done && st.next == 2
+}
+
 func (st *stream) isDone() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -160,7 +167,13 @@ func startSSE(w http.ResponseWriter, st *stream, after int64) error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	_, err := fmt.Fprintf(w, "id: %s\nretry: %d\ndata: \n\n", st.eventID(after), sseRetry.Milliseconds())
+	b := make([]byte, 0, 48)
+	b = append(b, "id: "...)
+	b = append(b, st.eventID(after)...)
+	b = append(b, "\nretry: "...)
+	b = strconv.AppendInt(b, sseRetry.Milliseconds(), 10)
+	b = append(b, "\ndata: \n\n"...)
+	_, err := w.Write(b)
 	return err
 }
 

@@ -124,6 +124,27 @@ func TestProgressIsPerSessionAndBeforeTheResponse(t *testing.T) {
 	}
 }
 
+func TestQuickAnswersArePlainJSONSlowOnesStream(t *testing.T) {
+	r := startProtoRig(t)
+	sid := rawInit(t, r.gw.URL)
+	// A client accepting both gets plain JSON when the backend sent
+	// nothing before the response, which is most calls.
+	code, h, body := rawPost(t, r.gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ex_echo","arguments":{"text":"quick"}}}`)
+	if code != http.StatusOK || h.Get("Content-Type") != "application/json" {
+		t.Fatalf("quick call: HTTP %d, Content-Type %q, want 200 application/json", code, h.Get("Content-Type"))
+	}
+	if !strings.Contains(body, `"id":2`) || !strings.Contains(body, "quick") {
+		t.Fatalf("quick call answered %s", body)
+	}
+	// A call that outlasts the priming delay streams: the client gets a
+	// resumable event ID before the response.
+	resp := ssePost(t, r.gw.URL, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ex_sleep_ms","arguments":{"ms":300}}}`)
+	ids, data := sseEvents(t, resp, 1)
+	if !strings.Contains(data[0], `"id":3`) || ids[0] == "" {
+		t.Fatalf("slow call: events %v %v, want the response with an event ID", ids, data)
+	}
+}
+
 // ssePost sends a JSON-RPC request accepting SSE and returns the response.
 func ssePost(t *testing.T, url, sid, body string) *http.Response {
 	t.Helper()
