@@ -109,6 +109,9 @@ func New(opts Options) *Server {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// Path is the MCP endpoint's path.
+func (s *Server) Path() string { return s.opts.Path }
+
 // serveMCP routes by protocol era. Legacy-era versions (2025-11-25 and
 // earlier) carry protocol sessions; the modern, stateless era will get a
 // handler of its own beside the legacy one.

@@ -18,6 +18,7 @@ import (
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/frontend"
+	"github.com/vmcp/vmcp/internal/h1server"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/telemetry"
@@ -45,7 +46,8 @@ type Gateway struct {
 	frontend   *frontend.Server
 	connectors []backend.Connector
 	breakers   []*session.Breaker // one per backend, in config order
-	httpSrv    *http.Server
+	srvMu      sync.Mutex
+	srv        *h1server.Server // set by Serve
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -178,18 +180,26 @@ func (g *Gateway) Handler() http.Handler { return g.frontend }
 // Manager returns the session manager.
 func (g *Gateway) Manager() *session.Manager { return g.manager }
 
+// idleConnTimeout closes a client connection that carried no request for
+// this long, so abandoned keep-alive connections do not hold descriptors.
+const idleConnTimeout = 2 * time.Minute
+
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // clean shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
-	g.httpSrv = &http.Server{
+	fallback := &http.Server{
 		Handler:           withPprof(g.cfg.Server.Pprof, g.frontend),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       idleConnTimeout,
 		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	// Long-lived SSE streams must not hold the drain open at shutdown.
-	g.httpSrv.RegisterOnShutdown(g.frontend.CloseStreams)
-	err := g.httpSrv.Serve(ln)
+	fallback.RegisterOnShutdown(g.frontend.CloseStreams)
+	g.srvMu.Lock()
+	g.srv = &h1server.Server{Fallback: fallback, Path: g.frontend.Path(), Logger: g.log}
+	g.srvMu.Unlock()
+	err := g.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -204,8 +214,11 @@ func (g *Gateway) Serve(ln net.Listener) error {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.shutdown.Do(func() {
 		var errs []error
-		if g.httpSrv != nil {
-			if err := g.httpSrv.Shutdown(ctx); err != nil {
+		g.srvMu.Lock()
+		srv := g.srv
+		g.srvMu.Unlock()
+		if srv != nil {
+			if err := srv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("draining requests: %w", err))
 			}
 		}

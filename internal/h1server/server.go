@@ -1,0 +1,437 @@
+// Package h1server serves the requests that carry MCP calls, plain
+// HTTP/1.1 POSTs to one path, on the connection's own goroutine, and hands
+// every other connection to a net/http server.
+//
+// net/http spends, per request, a goroutine that watches the connection
+// for the client going away, plus the parsing and deadline changes around
+// it; for a gateway whose requests are small and answered in about a
+// millisecond, that was a large share of its CPU per call. Here a POST is
+// read, handled and answered in one goroutine, and its answer usually
+// leaves in one write. The client is watched only while a response
+// streams.
+//
+// Anything else, at any request boundary (another method or path, chunked
+// or 100-continue bodies, a head too large or in any way unusual, HTTP/1.0,
+// upgrades), moves the connection, with the bytes already read, to the
+// fallback http.Server, which serves it from then on and answers every
+// error exactly as it always has.
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Server serves one listener. Set the fields, then call Serve once.
+// ReadHeaderTimeout, IdleTimeout and the handler are taken from Fallback,
+// so both paths behave alike.
+type Server struct {
+	// Fallback serves every connection the fast path hands over. Its
+	// Handler also serves the fast-path requests. Required.
+	Fallback *http.Server
+	// Path is the one path whose POSTs take the fast path.
+	Path   string
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	ln      net.Listener
+	handoff *chanListener
+	closing atomic.Bool
+}
+
+// Serve accepts connections on ln until Shutdown, then returns
+// http.ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.conns = make(map[*conn]struct{})
+	s.handoff = newChanListener(ln.Addr())
+	s.mu.Unlock()
+	fellBack := make(chan error, 1)
+	go func() { fellBack <- s.Fallback.Serve(s.handoff) }()
+
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				<-fellBack // Shutdown closes the fallback too
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+				// Out of descriptors or a passing fault: back off as
+				// net/http does rather than spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			s.handoff.Close()
+			<-fellBack
+			return err
+		}
+		delay = 0
+		fc := s.newConn(c)
+		if fc == nil {
+			c.Close()
+			continue
+		}
+		go fc.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in
+// flight finish within ctx, and shuts the fallback down with ctx (which
+// runs its RegisterOnShutdown hooks). It returns ctx's error if some
+// connection was still busy when ctx ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	if ln == nil {
+		return s.Fallback.Shutdown(ctx)
+	}
+	ln.Close()
+	fallback := make(chan error, 1)
+	go func() { fallback <- s.Fallback.Shutdown(ctx) }()
+
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for s.closeIdle() > 0 {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			s.closeAll()
+			break wait
+		case <-tick.C:
+		}
+	}
+	return errors.Join(err, <-fallback)
+}
+
+// closeIdle closes the connections waiting for a request and returns how
+// many remain, busy or idle.
+func (s *Server) closeIdle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.rwc.Close()
+		}
+	}
+	return len(s.conns)
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.rwc.Close()
+	}
+}
+
+func (s *Server) newConn(rwc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return nil
+	}
+	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String()}
+	c.idle.Store(true)
+	c.br = bufio.NewReaderSize(&c.in, 4096)
+	c.bw = bufio.NewWriterSize(rwc, 4096)
+	c.in.c = rwc
+	s.conns[c] = struct{}{}
+	return c
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// conn is one client connection on the fast path. Only its own goroutine
+// touches it, apart from idle (read by Shutdown) and the watcher it starts
+// while a response streams.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	remote string
+	in     stashReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idle   atomic.Bool
+
+	resp    response
+	body    *bodyReader // the current request's
+	scratch []byte
+	keys    []string
+	close   bool // this response is the connection's last
+
+	// the client watcher, while a response streams
+	watching bool
+	watchEnd chan struct{}
+	gone     atomic.Bool // the client closed or reset the connection
+	cancel   context.CancelFunc
+}
+
+// serve reads requests until the connection closes or leaves for the
+// fallback.
+func (c *conn) serve() {
+	handedOff := false
+	defer func() {
+		c.srv.forget(c)
+		if !handedOff {
+			c.rwc.Close()
+		}
+	}()
+	fb := c.srv.Fallback
+	ctx, cancelConn := context.WithCancel(context.Background())
+	defer cancelConn()
+	for {
+		c.idle.Store(true)
+		if c.srv.closing.Load() {
+			return
+		}
+		setReadDeadline(c.rwc, fb.IdleTimeout)
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		c.idle.Store(false)
+		setReadDeadline(c.rwc, fb.ReadHeaderTimeout)
+		raw, ok := c.readHead()
+		if !ok {
+			handedOff = c.handOff()
+			return
+		}
+		h, ok := parseHead(raw, c.srv.Path)
+		if !ok {
+			handedOff = c.handOff()
+			return
+		}
+		c.rwc.SetReadDeadline(time.Time{})
+		c.br.Discard(len(raw))
+		if !c.handle(ctx, &h) {
+			return
+		}
+	}
+}
+
+// readHead returns the buffered request head, blank line included,
+// reading more as needed. ok is false when the head does not fit the
+// buffer (net/http reads larger ones, up to its MaxHeaderBytes) or the
+// connection failed; the bytes read so far stay buffered for the handoff.
+func (c *conn) readHead() ([]byte, bool) {
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		switch i := indexHeadEnd(buf); {
+		case i > 0:
+			return buf[:i], true
+		case i == bareLF:
+			return nil, false // net/http reads such heads; waiting for CR LF CR LF would stall
+		}
+		if c.br.Buffered() == c.br.Size() {
+			return nil, false
+		}
+		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+			return nil, false
+		}
+	}
+}
+
+// indexHeadEnd returns the length of the head in b up to and including
+// CR LF CR LF, -1 if b holds no end yet, or bareLF.
+func indexHeadEnd(b []byte) int {
+	for i, c := range b {
+		if c != '\n' {
+			continue
+		}
+		if i == 0 || b[i-1] != '\r' {
+			return bareLF
+		}
+		if i >= 3 && b[i-2] == '\n' && b[i-3] == '\r' {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+const bareLF = -2
+
+// handle serves one request and reports whether the connection can carry
+// another.
+func (c *conn) handle(connCtx context.Context, h *head) bool {
+	ctx, cancel := context.WithCancel(connCtx)
+	defer cancel()
+	c.cancel = cancel
+	c.close = h.close
+	body := &bodyReader{br: c.br, n: h.contentLength}
+	c.body = body
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           &url.URL{Path: h.path},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h.header,
+		Body:          body,
+		ContentLength: h.contentLength,
+		Host:          h.host,
+		RemoteAddr:    c.remote,
+		RequestURI:    h.path,
+	}).WithContext(ctx)
+	if c.resp.header == nil {
+		c.resp.header = make(http.Header)
+	}
+	clear(c.resp.header)
+	c.resp = response{c: c, header: c.resp.header, body: c.resp.body[:0]}
+	c.srv.Fallback.Handler.ServeHTTP(&c.resp, req)
+	c.stopWatching()
+	// An unread body is drained when small; a large one (a 413, say)
+	// closes the connection instead of being read.
+	if body.n > 0 {
+		if body.n > 256<<10 {
+			c.close = true
+		} else if _, err := io.Copy(io.Discard, body); err != nil {
+			c.close = true
+		}
+	}
+	ok := c.resp.finish()
+	if err := c.bw.Flush(); err != nil || !ok {
+		return false
+	}
+	if cap(c.resp.body) > maxBuffered {
+		c.resp.body = nil // a large answer's buffer is not kept per connection
+	}
+	return !c.close && !c.gone.Load()
+}
+
+// closeAfter reports whether the current response is the connection's
+// last.
+func (c *conn) closeAfter() bool {
+	if c.srv.closing.Load() {
+		c.close = true
+	}
+	return c.close
+}
+
+// handOff moves the connection, with what was read of it, to the
+// fallback server. It reports false when the fallback no longer accepts.
+func (c *conn) handOff() bool {
+	c.rwc.SetReadDeadline(time.Time{})
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	pc := &prefixConn{Conn: c.rwc, pre: append([]byte(nil), buffered...)}
+	if c.in.has {
+		pc.pre = append([]byte{c.in.b}, pc.pre...)
+	}
+	return c.srv.handoff.deliver(pc)
+}
+
+// watchClient starts, for a response that streams, a read that ends the
+// request's context when the client goes away: what net/http does for
+// every request. It starts only once the body is read and nothing else is
+// buffered, so it is the connection's only reader. A client that sends its
+// next request meanwhile stops the watch; its first byte is kept for the
+// next read.
+func (c *conn) watchClient() {
+	if c.watching || c.br.Buffered() > 0 || c.body.n > 0 {
+		return
+	}
+	c.watching = true
+	c.watchEnd = make(chan struct{})
+	go func() {
+		defer close(c.watchEnd)
+		var b [1]byte
+		n, err := c.rwc.Read(b[:])
+		if n == 1 {
+			c.in.b, c.in.has = b[0], true
+			return
+		}
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			c.gone.Store(true)
+			c.cancel()
+		}
+	}()
+}
+
+// stopWatching ends the watcher, if any, and waits for it.
+func (c *conn) stopWatching() {
+	if !c.watching {
+		return
+	}
+	c.rwc.SetReadDeadline(aLongTimeAgo)
+	<-c.watchEnd
+	c.rwc.SetReadDeadline(time.Time{})
+	c.watching = false
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func setReadDeadline(c net.Conn, d time.Duration) {
+	if d > 0 {
+		c.SetReadDeadline(time.Now().Add(d))
+	} else {
+		c.SetReadDeadline(time.Time{})
+	}
+}
+
+// stashReader reads the connection, first returning the byte the client
+// watcher read, if any.
+type stashReader struct {
+	c   net.Conn
+	b   byte
+	has bool
+}
+
+func (r *stashReader) Read(p []byte) (int, error) {
+	if r.has && len(p) > 0 {
+		p[0], r.has = r.b, false
+		return 1, nil
+	}
+	return r.c.Read(p)
+}
+
+// bodyReader reads exactly a request's Content-Length bytes.
+type bodyReader struct {
+	br *bufio.Reader
+	n  int64
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.br.Read(p)
+	b.n -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if b.n == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return nil }
