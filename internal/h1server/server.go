@@ -186,6 +186,8 @@ type conn struct {
 	keys    []string
 	close   bool // this response is the connection's last
 
+	idleSince time.Time // when the read deadline was last armed; zero: armed otherwise
+
 	// the client watcher, while a response streams
 	watching bool
 	watchEnd chan struct{}
@@ -211,13 +213,12 @@ func (c *conn) serve() {
 		if c.srv.closing.Load() {
 			return
 		}
-		setReadDeadline(c.rwc, fb.IdleTimeout)
+		c.armIdleDeadline(fb.IdleTimeout)
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
 		c.idle.Store(false)
-		setReadDeadline(c.rwc, fb.ReadHeaderTimeout)
-		raw, ok := c.readHead()
+		raw, ok := c.readHead(fb.ReadHeaderTimeout)
 		if !ok {
 			handedOff = c.handOff()
 			return
@@ -227,7 +228,6 @@ func (c *conn) serve() {
 			handedOff = c.handOff()
 			return
 		}
-		c.rwc.SetReadDeadline(time.Time{})
 		c.br.Discard(len(raw))
 		if !c.handle(ctx, &h) {
 			return
@@ -239,8 +239,8 @@ func (c *conn) serve() {
 // reading more as needed. ok is false when the head does not fit the
 // buffer (net/http reads larger ones, up to its MaxHeaderBytes) or the
 // connection failed; the bytes read so far stay buffered for the handoff.
-func (c *conn) readHead() ([]byte, bool) {
-	for {
+func (c *conn) readHead(timeout time.Duration) ([]byte, bool) {
+	for first := true; ; first = false {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		switch i := indexHeadEnd(buf); {
 		case i > 0:
@@ -250,6 +250,12 @@ func (c *conn) readHead() ([]byte, bool) {
 		}
 		if c.br.Buffered() == c.br.Size() {
 			return nil, false
+		}
+		if first {
+			// The head came in pieces: from here it must arrive within
+			// ReadHeaderTimeout, as in net/http.
+			c.idleSince = time.Time{}
+			setReadDeadline(c.rwc, timeout)
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
 			return nil, false
@@ -357,6 +363,8 @@ func (c *conn) watchClient() {
 	}
 	c.watching = true
 	c.watchEnd = make(chan struct{})
+	c.idleSince = time.Time{} // a stream may outlast any deadline
+	c.rwc.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(c.watchEnd)
 		var b [1]byte
@@ -385,6 +393,29 @@ func (c *conn) stopWatching() {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// armIdleDeadline bounds the wait for the next request. Resetting a
+// deadline costs a timer update per request, so a deadline set less than
+// half the timeout ago is kept: a connection then closes after between
+// half and all of the timeout without a request. The deadline also bounds
+// reading a head that arrives whole and its body; a head that arrives in
+// pieces gets ReadHeaderTimeout instead.
+func (c *conn) armIdleDeadline(timeout time.Duration) {
+	if timeout <= 0 {
+		if !c.idleSince.IsZero() {
+			return
+		}
+		c.idleSince = time.Unix(0, 1) // marks "no deadline set"
+		c.rwc.SetReadDeadline(time.Time{})
+		return
+	}
+	now := time.Now()
+	if !c.idleSince.IsZero() && now.Sub(c.idleSince) < timeout/2 {
+		return
+	}
+	c.idleSince = now
+	c.rwc.SetReadDeadline(now.Add(timeout))
+}
 
 func setReadDeadline(c net.Conn, d time.Duration) {
 	if d > 0 {
