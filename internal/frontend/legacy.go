@@ -141,11 +141,12 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	defer c.track(msg.ID, cancel)()
-	// Attach before the priming event: once the client has an event ID it
-	// may resume with GET, and that writer must win over this one.
-	wctx, detach := st.attach(r.Context())
-	defer detach()
 	serve := func() {
+		// Attach before the priming event: once the client has an event
+		// ID it may resume with GET, and that writer must win over this
+		// one.
+		wctx, detach := st.attach(r.Context())
+		defer detach()
 		if startSSE(w, st, 0) == nil {
 			st.serve(wctx, w, 0, h.stop, s.Done())
 		}

@@ -107,7 +107,15 @@ func New(opts Options) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The MCP endpoint is nearly every request: an exact match skips the
+	// mux's pattern matching and its allocations.
+	if r.URL.Path == s.opts.Path {
+		s.serveMCP(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Path is the MCP endpoint's path.
 func (s *Server) Path() string { return s.opts.Path }

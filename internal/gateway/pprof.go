@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 	"net/http/pprof"
 )
 
@@ -17,15 +18,20 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
-// withPprof returns h itself unless on is set; then it returns a mux that
-// serves pprof and passes every other request to h. The extra routing step
-// exists only when profiling is wanted.
+// withPprof returns h itself unless on is set; then it returns a handler
+// that sends /debug/pprof/ to pprof and every other request to h, so a
+// profile is taken on the same request path it measures.
 func withPprof(on bool, h http.Handler) http.Handler {
 	if !on {
 		return h
 	}
 	mux := http.NewServeMux()
 	mountPprof(mux)
-	mux.Handle("/", h)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
