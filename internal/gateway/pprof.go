@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"net/http"
-	"strings"
 	"net/http/pprof"
+	"strings"
 )
 
 // mountPprof registers the net/http/pprof handlers under /debug/pprof/ on
