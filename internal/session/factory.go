@@ -46,8 +46,9 @@ type FactoryOptions struct {
 
 // Factory builds complete Sessions. It is safe for concurrent use.
 type Factory struct {
-	opts FactoryOptions
-	log  *slog.Logger
+	opts     FactoryOptions
+	log      *slog.Logger
+	catalogs *catalogs // shared by the sessions it makes
 }
 
 // NewFactory returns a Factory.
@@ -64,7 +65,7 @@ func NewFactory(opts FactoryOptions) *Factory {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Factory{opts: opts, log: opts.Logger}
+	return &Factory{opts: opts, log: opts.Logger, catalogs: newCatalogs(opts.Aggregation)}
 }
 
 // Backends returns the configured backend names in order.
@@ -147,20 +148,23 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 			failures = append(failures, fmt.Sprintf("%s: %v", b.Name, r.err))
 			continue
 		}
-		listings = append(listings, r.listing)
-		s.listings[b.Name] = r.listing
+		l := f.catalogs.intern(r.listing)
+		listings = append(listings, l)
+		s.listings[b.Name] = l
 		stored = append(stored, r.stored)
 	}
 	if len(f.opts.Backends) > 0 && len(failures) == len(f.opts.Backends) {
 		s.initErr = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, len(failures), strings.Join(failures, "; "))
 	}
-	cat, err := aggregate.Aggregate(listings, f.opts.Aggregation)
+	cat, fresh, err := f.catalogs.catalog(listings)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("aggregating backend capabilities: %w", err)
 	}
-	for _, w := range cat.Warnings {
-		f.log.Warn("aggregation", "warning", w)
+	if fresh {
+		for _, w := range cat.Warnings {
+			f.log.Warn("aggregation", "warning", w)
+		}
 	}
 	s.catalog.Store(cat)
 	m := meta.Clone()

@@ -35,6 +35,7 @@ func (s *Session) refresh(backendName, method string) {
 			s.factory.log.Warn("refreshing catalog after list_changed", "backend", backendName, "err", err)
 			return
 		}
+		listing = s.factory.catalogs.intern(listing)
 		s.lmu.Lock()
 		s.listings[backendName] = listing
 		all := make([]aggregate.Backend, 0, len(s.order))
@@ -44,7 +45,7 @@ func (s *Session) refresh(backendName, method string) {
 			}
 		}
 		s.lmu.Unlock()
-		cat, err := aggregate.Aggregate(all, s.factory.opts.Aggregation)
+		cat, _, err := s.factory.catalogs.catalog(all)
 		if err != nil {
 			s.factory.log.Warn("catalog refresh left unresolved conflicts; keeping the previous catalog", "backend", backendName, "err", err)
 			return
