@@ -109,20 +109,32 @@ pids+=($!)
 ANY=1 wait_http "$backend_url" "$!" everything-server
 
 # --- vmcp --------------------------------------------------------------------
-vmcp_port="$(free_port)"
-cat >"$work/vmcp.yaml" <<EOF
+# Two instances: one with the defaults, where a quick call is answered with
+# plain JSON, and one with server.sseResponses: always, so that the suites'
+# SSE checks (priming events, resumption) run against vmcp's streams too.
+# start_vmcp NAME SSE_RESPONSES: start one; sets vmcp_url.
+start_vmcp() {
+	local name="$1" sse="$2" port
+	port="$(free_port)"
+	cat >"$work/$name.yaml" <<EOF
 # The go-sdk everything-server as the only backend, names unchanged.
 backends:
   - name: everything
     transport: streamable-http
     url: $backend_url
 aggregation: {conflictResolution: priority}
+server: {sseResponses: $sse}
 EOF
-"$work/vmcp" serve --config "$work/vmcp.yaml" --listen "127.0.0.1:$vmcp_port" \
-	>"$work/vmcp.log" 2>&1 &
-pids+=($!)
-wait_http "http://127.0.0.1:$vmcp_port/readyz" "$!" vmcp
-vmcp_url="http://127.0.0.1:$vmcp_port/mcp"
+	"$work/vmcp" serve --config "$work/$name.yaml" --listen "127.0.0.1:$port" \
+		>"$work/$name.log" 2>&1 &
+	pids+=($!)
+	wait_http "http://127.0.0.1:$port/readyz" "$!" "$name"
+	vmcp_url="http://127.0.0.1:$port/mcp"
+}
+start_vmcp vmcp auto
+vmcp_auto_url="$vmcp_url"
+start_vmcp vmcp-sse always
+vmcp_sse_url="$vmcp_url"
 
 # --- suites ------------------------------------------------------------------
 # run_suite NAME CLI ARGS...: run one suite with results under $work/NAME and
@@ -153,11 +165,14 @@ summarize() {
 }
 
 failed=0
-targets=(vmcp)
+targets=(vmcp vmcp-sse)
 if [ "$baseline" = 1 ]; then targets+=(direct); fi
 for target in "${targets[@]}"; do
-	url="$vmcp_url"
-	if [ "$target" = direct ]; then url="$backend_url"; fi
+	case "$target" in
+	vmcp) url="$vmcp_auto_url" ;;
+	vmcp-sse) url="$vmcp_sse_url" ;;
+	direct) url="$backend_url" ;;
+	esac
 	run_suite "$target-active" "$stable" --url "$url"
 	a_rc=$suite_rc
 	run_suite "$target-pending" "$stable" --url "$url" --suite pending
@@ -172,8 +187,8 @@ for target in "${targets[@]}"; do
 	summarize "pending 0.1.16 (reported only)" "$target-pending" "$p_rc" || true
 	summarize "alpha 0.2.0-alpha.12 --requirements 2025-11-25" "$target-alpha" "$x_rc" \
 		"$work/$target-alpha.out" || ok=1
-	# Only vmcp's result decides the exit status; the baseline is context.
-	if [ "$target" = vmcp ]; then failed=$ok; fi
+	# Only vmcp's results decide the exit status; the baseline is context.
+	if [ "$target" != direct ] && [ "$ok" != 0 ]; then failed=1; fi
 done
 
 echo

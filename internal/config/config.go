@@ -159,8 +159,18 @@ type Server struct {
 	AllowedHosts  []string `yaml:"allowedHosts"`
 	ShutdownGrace Duration `yaml:"shutdownGrace"`
 	EventBuffer   int      `yaml:"eventBuffer"` // per-session SSE replay buffer; 0 disables replay
-	Pprof         bool     `yaml:"pprof"`
+	// SSEResponses is SSEAuto (a call that sent nothing before its quick
+	// response is answered with JSON) or SSEAlways (every request from a
+	// client accepting SSE gets an event stream).
+	SSEResponses string `yaml:"sseResponses"`
+	Pprof        bool   `yaml:"pprof"`
 }
+
+// Values of server.sseResponses.
+const (
+	SSEAuto   = "auto"
+	SSEAlways = "always"
+)
 
 // Default returns a Config with every default set and no backends. It does
 // not pass Parse's validation as is (Parse requires a backend); the demo
@@ -193,6 +203,7 @@ func Default() *Config {
 			MaxMessageDepth: 64,
 			ShutdownGrace:   Duration(10 * time.Second),
 			EventBuffer:     256,
+			SSEResponses:    SSEAuto,
 		},
 	}
 }

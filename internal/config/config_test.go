@@ -54,6 +54,7 @@ func TestDefault(t *testing.T) {
 			MaxMessageDepth: 64,
 			ShutdownGrace:   Duration(10 * time.Second),
 			EventBuffer:     256,
+			SSEResponses:    "auto",
 			Pprof:           false,
 		},
 	}
@@ -228,6 +229,7 @@ server:
   shutdownGrace: 1m30s
   eventBuffer: 16
   pprof: true
+  sseResponses: always
 `), WithLookupEnv(noEnv))
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +250,7 @@ server:
 		MaxBodyBytes: 1 << 20, MaxHeaderBytes: 8192, MaxMessageDepth: 32,
 		AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"},
 		AllowedHosts:   []string{"vmcp.example.com", "vmcp.example.com:9000"},
-		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, Pprof: true,
+		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, SSEResponses: "always", Pprof: true,
 	}
 	if !reflect.DeepEqual(cfg.Server, wantServer) {
 		t.Errorf("Server = %+v\nwant %+v", cfg.Server, wantServer)

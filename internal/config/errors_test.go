@@ -274,6 +274,9 @@ aggregation:
 			"line 8: session.backendInitTimeout: must be greater than 0",
 			"line 9: session.maxConcurrentCalls: must be at least 1",
 		}},
+		{"sse responses", minimal + "server: {sseResponses: sometimes}\n", []string{
+			`line 5: server.sseResponses: must be one of auto, always (got "sometimes")`,
+		}},
 		{"store type", minimal + "store: {type: etcd}\n", []string{
 			`line 5: store.type: must be one of memory, redis (got "etcd")`,
 		}},

@@ -82,6 +82,9 @@ func (v *validator) server(cfg *Config) {
 	atLeastOne(v, "server.maxBodyBytes", s.MaxBodyBytes)
 	atLeastOne(v, "server.maxHeaderBytes", s.MaxHeaderBytes)
 	atLeastOne(v, "server.maxMessageDepth", s.MaxMessageDepth)
+	if s.SSEResponses != SSEAuto && s.SSEResponses != SSEAlways {
+		v.fail("server.sseResponses", "must be one of auto, always (got %s)", v.got("server.sseResponses", s.SSEResponses))
+	}
 	for i, o := range s.AllowedOrigins {
 		p := fmt.Sprintf("server.allowedOrigins[%d]", i)
 		u, err := url.Parse(o)

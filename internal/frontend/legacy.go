@@ -182,7 +182,7 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 		// No writer started, so the client holds no event ID of this
 		// stream; if the response is its only event, plain JSON says the
 		// same in fewer bytes, with no SSE framing to parse.
-		if st.sole() {
+		if st.sole() && !h.opts.AlwaysStream {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(b)
 			return

@@ -36,6 +36,10 @@ type Options struct {
 	// EventBuffer bounds the events each stream keeps for Last-Event-ID
 	// replay; default 256.
 	EventBuffer int
+	// AlwaysStream answers every request from a client that accepts SSE
+	// with an event stream, priming event first. By default a call that
+	// sent nothing before a quick response is answered with plain JSON.
+	AlwaysStream bool
 	// ProtectLocalhost makes the server reject requests whose Host is not a
 	// loopback name, against DNS rebinding; set it when listening on
 	// loopback. AllowedHosts adds accepted Host names.

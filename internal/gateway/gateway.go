@@ -120,6 +120,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
 		MaxMessageDepth: cfg.Server.MaxMessageDepth,
 		EventBuffer:     cfg.Server.EventBuffer,
+		AlwaysStream:    cfg.Server.SSEResponses == config.SSEAlways,
 		// Against DNS rebinding: a gateway on loopback only answers to
 		// loopback host names, plus any configured.
 		ProtectLocalhost: isLoopbackListen(cfg.Listen),

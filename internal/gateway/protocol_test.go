@@ -145,6 +145,19 @@ func TestQuickAnswersArePlainJSONSlowOnesStream(t *testing.T) {
 	}
 }
 
+func TestSSEResponsesAlwaysStreamsQuickAnswers(t *testing.T) {
+	ex := fixture.StartHTTP(t, exampleserver.Options{Name: "ex"})
+	cfg := baseConfig(config.Backend{Name: "ex", Transport: config.TransportStreamableHTTP, URL: ex.URL})
+	cfg.Server.SSEResponses = config.SSEAlways
+	gw := startGateway(t, cfg, gateway.Options{})
+	sid := rawInit(t, gw.URL)
+	resp := ssePost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ex_echo","arguments":{"text":"quick"}}}`)
+	ids, data := sseEvents(t, resp, 1)
+	if !strings.Contains(data[0], "quick") || !strings.HasSuffix(ids[0], "-1") {
+		t.Fatalf("events %v %v, want the response as event 1, after the priming event 0", ids, data)
+	}
+}
+
 // ssePost sends a JSON-RPC request accepting SSE and returns the response.
 func ssePost(t *testing.T, url, sid, body string) *http.Response {
 	t.Helper()
