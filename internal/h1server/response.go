@@ -163,7 +163,7 @@ func (w *response) writeHead(length int) {
 	w.c.keys = keys
 	if _, ok := h["Date"]; !ok {
 		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, w.c.date()...)
 		b = append(b, "\r\n"...)
 	}
 	switch {
@@ -217,3 +217,14 @@ var (
 	_ http.Flusher                    = (*response)(nil)
 	_ interface{ FlushError() error } = (*response)(nil)
 )
+
+// date returns the Date header value, formatted at most once a second per
+// connection.
+func (c *conn) date() []byte {
+	now := time.Now()
+	if sec := now.Unix(); sec != c.dateSec || c.dateVal == nil {
+		c.dateSec = sec
+		c.dateVal = now.UTC().AppendFormat(c.dateVal[:0], http.TimeFormat)
+	}
+	return c.dateVal
+}

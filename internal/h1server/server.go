@@ -181,12 +181,15 @@ type conn struct {
 	idle   atomic.Bool
 
 	resp    response
-	body    *bodyReader // the current request's
+	base    *http.Request // what every request of the connection shares
+	body    bodyReader    // the current request's
 	scratch []byte
 	keys    []string
 	close   bool // this response is the connection's last
 
 	idleSince time.Time // when the read deadline was last armed; zero: armed otherwise
+	dateSec   int64     // the second dateVal was formatted for
+	dateVal   []byte
 
 	// the client watcher, while a response streams
 	watching bool
@@ -206,8 +209,22 @@ func (c *conn) serve() {
 		}
 	}()
 	fb := c.srv.Fallback
+	// One context serves every request of the connection: it ends when the
+	// connection does, or when a streaming response finds the client gone.
+	// (net/http makes one per request and cancels it when the handler
+	// returns; vmcp's handlers keep nothing that needs that.)
 	ctx, cancelConn := context.WithCancel(context.Background())
 	defer cancelConn()
+	c.cancel = cancelConn
+	c.base = (&http.Request{
+		Method:     http.MethodPost,
+		URL:        &url.URL{Path: c.srv.Path},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		RemoteAddr: c.remote,
+		RequestURI: c.srv.Path,
+	}).WithContext(ctx)
 	for {
 		c.idle.Store(true)
 		if c.srv.closing.Load() {
@@ -229,7 +246,7 @@ func (c *conn) serve() {
 			return
 		}
 		c.br.Discard(len(raw))
-		if !c.handle(ctx, &h) {
+		if !c.handle(&h) {
 			return
 		}
 	}
@@ -284,26 +301,15 @@ const bareLF = -2
 
 // handle serves one request and reports whether the connection can carry
 // another.
-func (c *conn) handle(connCtx context.Context, h *head) bool {
-	ctx, cancel := context.WithCancel(connCtx)
-	defer cancel()
-	c.cancel = cancel
+func (c *conn) handle(h *head) bool {
 	c.close = h.close
-	body := &bodyReader{br: c.br, n: h.contentLength}
-	c.body = body
-	req := (&http.Request{
-		Method:        http.MethodPost,
-		URL:           &url.URL{Path: h.path},
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h.header,
-		Body:          body,
-		ContentLength: h.contentLength,
-		Host:          h.host,
-		RemoteAddr:    c.remote,
-		RequestURI:    h.path,
-	}).WithContext(ctx)
+	c.body = bodyReader{br: c.br, n: h.contentLength}
+	req := new(http.Request)
+	*req = *c.base // the connection's context comes with the copy
+	req.Header = h.header
+	req.Body = &c.body
+	req.ContentLength = h.contentLength
+	req.Host = h.host
 	if c.resp.header == nil {
 		c.resp.header = make(http.Header)
 	}
@@ -313,10 +319,10 @@ func (c *conn) handle(connCtx context.Context, h *head) bool {
 	c.stopWatching()
 	// An unread body is drained when small; a large one (a 413, say)
 	// closes the connection instead of being read.
-	if body.n > 0 {
-		if body.n > 256<<10 {
+	if c.body.n > 0 {
+		if c.body.n > 256<<10 {
 			c.close = true
-		} else if _, err := io.Copy(io.Discard, body); err != nil {
+		} else if _, err := io.Copy(io.Discard, &c.body); err != nil {
 			c.close = true
 		}
 	}
