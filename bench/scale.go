@@ -154,6 +154,7 @@ type snapshot struct {
 	mem        memInfo
 	goroutines int
 	heapInuse  int64 // go_memstats_heap_inuse_bytes
+	runtimeSys int64 // span, GC and other runtime metadata plus stacks: what the Go runtime keeps besides the heap
 	fds        int
 	sockets    map[int]int // ESTABLISHED connections to each backend port
 }
@@ -162,8 +163,10 @@ func takeSnapshot(ctx context.Context, v *vmcpProc, ports []int) (snapshot, erro
 	var s snapshot
 	var err1, err2, err3, err4 error
 	s.mem, err1 = readMem(v.pid())
-	g, err2 := promGauges(ctx, v.base, "go_goroutines", "go_memstats_heap_inuse_bytes")
+	g, err2 := promGauges(ctx, v.base, "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_mspan_sys_bytes",
+		"go_memstats_gc_sys_bytes", "go_memstats_other_sys_bytes", "go_memstats_stack_inuse_bytes")
 	s.goroutines, s.heapInuse = int(g["go_goroutines"]), int64(g["go_memstats_heap_inuse_bytes"])
+	s.runtimeSys = int64(g["go_memstats_mspan_sys_bytes"] + g["go_memstats_gc_sys_bytes"] + g["go_memstats_other_sys_bytes"] + g["go_memstats_stack_inuse_bytes"])
 	s.fds, err3 = openFDs(v.pid())
 	s.sockets, err4 = establishedTo(v.pid(), ports)
 	for _, err := range []error{err1, err2, err3, err4} {
@@ -308,6 +311,7 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		{"ESTABLISHED sockets vmcp→backend, all sessions open", fmt.Sprint(sum(open.sockets))},
 		{fmt.Sprintf("ESTABLISHED sockets vmcp→backend, %v after", r.opts.settle), fmt.Sprint(sum(settled.sockets))},
 		{"vmcp Go heap in use: baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.heapInuse), fmtMiB(open.heapInuse), fmtMiB(settled.heapInuse))},
+		{"vmcp Go runtime metadata and stacks (mspan, GC, other, stack bytes): baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.runtimeSys), fmtMiB(open.runtimeSys), fmtMiB(settled.runtimeSys))},
 		{"vmcp goroutines: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.goroutines, open.goroutines, settled.goroutines)},
 		{"vmcp open fds: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.fds, open.fds, settled.fds)},
 	}
