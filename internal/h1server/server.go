@@ -57,6 +57,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return http.ErrServerClosed
+	}
 	s.ln = ln
 	s.conns = make(map[*conn]struct{})
 	s.handoff = newChanListener(ln.Addr())
@@ -77,6 +82,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				// Out of descriptors or a passing fault: back off as
 				// net/http does rather than spin.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.Logger.Warn("accepting a connection failed; retrying", "err", err, "delay", delay)
 				time.Sleep(delay)
 				continue
 			}
@@ -99,8 +105,8 @@ func (s *Server) Serve(ln net.Listener) error {
 // runs its RegisterOnShutdown hooks). It returns ctx's error if some
 // connection was still busy when ctx ended.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true)
 	s.mu.Lock()
+	s.closing.Store(true) // under mu: Serve either sees it or has set ln
 	ln := s.ln
 	s.mu.Unlock()
 	if ln == nil {

@@ -377,3 +377,21 @@ func TestShutdownFinishesInFlightAndClosesIdle(t *testing.T) {
 		t.Error("still accepting after Shutdown")
 	}
 }
+
+func TestServeAfterShutdownReturnsAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := &Server{Fallback: &http.Server{Handler: http.HandlerFunc(echo)}, Path: "/mcp"}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown = %v, want ErrServerClosed", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener still accepts")
+	}
+}
