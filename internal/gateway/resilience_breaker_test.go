@@ -59,8 +59,8 @@ func toolNames(t *testing.T, cs *mcp.ClientSession) string {
 // because another backend is fine.
 func TestBreakerSkipsHungBackend(t *testing.T) {
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
-	hung := startSwitched(t, "hung")
-	hung.hang.Store(true)
+	hung := fixture.StartFaulty(t, "hung")
+	hung.Hang.Store(true)
 	cfg := baseConfig(
 		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
 		config.Backend{Name: "hung", Transport: config.TransportStreamableHTTP, URL: hung.URL},
@@ -82,9 +82,9 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 		t.Errorf("web backend health = %+v", h)
 	}
 
-	before := hung.requests.Load()
+	before := hung.Requests.Load()
 	cs := connect(t, gw.URL)
-	if n := hung.requests.Load() - before; n != 0 {
+	if n := hung.Requests.Load() - before; n != 0 {
 		t.Errorf("a new session sent %d requests to a backend whose breaker is open", n)
 	}
 	if got := callText(t, cs, "web_echo", map[string]any{"text": "hi"}); got != "hi" {
@@ -105,8 +105,8 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 // TestReadyzWhenEveryBreakerIsOpen: /readyz answers 503 once no backend
 // can be reached; /health stays 200.
 func TestReadyzWhenEveryBreakerIsOpen(t *testing.T) {
-	hung := startSwitched(t, "hung")
-	hung.hang.Store(true)
+	hung := fixture.StartFaulty(t, "hung")
+	hung.Hang.Store(true)
 	cfg := baseConfig(config.Backend{Name: "hung", Transport: config.TransportStreamableHTTP, URL: hung.URL})
 	cfg.Session.BackendInitTimeout = config.Duration(200 * time.Millisecond)
 	gw := startGateway(t, cfg, gateway.Options{Breaker: session.BreakerOptions{Threshold: 1, Cooldown: time.Hour}})

@@ -140,7 +140,7 @@ func TestStdioChildKilledIsRestarted(t *testing.T) {
 // ends with an error in time, the backend is told to cancel, and the
 // session and its backends carry on.
 func TestHungToolTimesOut(t *testing.T) {
-	slow := startSwitched(t, "slow")
+	slow := fixture.StartFaulty(t, "slow")
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
 	cfg := baseConfig(
 		config.Backend{Name: "slow", Transport: config.TransportStreamableHTTP, URL: slow.URL, Timeout: config.Duration(300 * time.Millisecond)},
@@ -154,7 +154,7 @@ func TestHungToolTimesOut(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"slow"`) || !strings.Contains(err.Error(), "deadline") {
 		t.Fatalf("hung call: %v; want a timeout naming the backend", err)
 	}
-	eventually(t, "backend told to cancel", func() bool { return slow.cancelled.Load() == 1 })
+	eventually(t, "backend told to cancel", func() bool { return slow.Cancelled.Load() == 1 })
 	if got := callText(t, cs, "slow_counter", nil); got != "2" {
 		t.Errorf("slow_counter after the timeout = %q, want 2: same backend session", got)
 	}

@@ -2,92 +2,18 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/vmcp/vmcp/internal/exampleserver"
 )
-
-// switchedBackend is a real example server over Streamable HTTP behind a
-// switch that injects faults: it can hang every request or hold tool calls,
-// and it counts what reaches it.
-type switchedBackend struct {
-	URL     string
-	Stats   *exampleserver.Stats
-	Handler *exampleserver.Handler
-
-	hang      atomic.Bool
-	callGate  atomic.Pointer[chan struct{}] // if set, tools/call requests wait for it to close
-	requests  atomic.Int64
-	calls     atomic.Int64 // tools/call requests
-	cancelled atomic.Int64 // notifications/cancelled received
-	stopped   chan struct{}
-}
-
-func startSwitched(t *testing.T, name string) *switchedBackend {
-	t.Helper()
-	b := &switchedBackend{Stats: &exampleserver.Stats{}, stopped: make(chan struct{})}
-	b.Handler = exampleserver.HTTPHandler(exampleserver.Options{Name: name, Stats: b.Stats})
-	srv := httptest.NewServer(http.HandlerFunc(b.serve))
-	t.Cleanup(func() {
-		close(b.stopped)
-		srv.CloseClientConnections()
-		srv.Close()
-		b.Handler.Close()
-	})
-	b.URL = srv.URL + "/mcp"
-	return b
-}
-
-func (b *switchedBackend) serve(w http.ResponseWriter, r *http.Request) {
-	b.requests.Add(1)
-	if r.Method == http.MethodPost {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var msg struct {
-			Method string `json:"method"`
-		}
-		_ = json.Unmarshal(body, &msg)
-		switch msg.Method {
-		case "notifications/cancelled":
-			b.cancelled.Add(1)
-		case "tools/call":
-			b.calls.Add(1)
-			if g := b.callGate.Load(); g != nil && !b.wait(r, *g) {
-				return
-			}
-		}
-	}
-	if b.hang.Load() {
-		io.Copy(io.Discard, r.Body) // so that net/http notices the client hanging up
-		b.wait(r, nil)
-		return
-	}
-	b.Handler.ServeHTTP(w, r)
-}
-
-// wait blocks until gate closes (true), or the request or backend ends.
-func (b *switchedBackend) wait(r *http.Request, gate chan struct{}) bool {
-	select {
-	case <-gate:
-		return true
-	case <-r.Context().Done():
-	case <-b.stopped:
-	}
-	return false
-}
 
 // exampleProc is the example server binary serving Streamable HTTP in its
 // own process, so that it can be killed with SIGKILL and restarted.

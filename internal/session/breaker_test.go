@@ -155,8 +155,8 @@ func TestBreakerHealth(t *testing.T) {
 func TestBreakerSkipsHungBackend(t *testing.T) {
 	t.Parallel()
 	ok := fixture.StartHTTP(t, exampleserver.Options{Name: "ok"})
-	slow := startFaulty(t, "slow")
-	slow.hang.Store(true)
+	slow := fixture.StartFaulty(t, "slow")
+	slow.Hang.Store(true)
 	clk := newClock()
 	br := session.NewBreaker(session.BreakerOptions{Threshold: 2, Cooldown: time.Minute, Now: clk.Now})
 	slowB := httpBackend("slow", slow.URL)
@@ -172,7 +172,7 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 		Backends: backends, InitTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
-	requests := func() int64 { return slow.requests.Load() }
+	requests := func() int64 { return slow.Requests.Load() }
 
 	for i := range 2 {
 		s := newSession(t, f)
@@ -197,7 +197,7 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 
 	// The backend recovers; after the cooldown, the next session probes it
 	// and gets its tools again.
-	slow.hang.Store(false)
+	slow.Hang.Store(false)
 	clk.Advance(time.Minute)
 	s = newSession(t, f)
 	if r := mustCall(t, s, "slow_whoami"); r.Content[0].Text != "slow" {

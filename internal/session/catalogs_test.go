@@ -4,11 +4,12 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
 )
 
 func TestSessionsOverTheSameBackendsShareOneCatalog(t *testing.T) {
-	a, b := startFaulty(t, "a"), startFaulty(t, "b")
+	a, b := fixture.StartFaulty(t, "a"), fixture.StartFaulty(t, "b")
 	f := newFactory(t, nil, session.CallLimits{}, httpBackend("a", a.URL), httpBackend("b", b.URL))
 	first := newSession(t, f)
 	if len(first.Catalog().Tools) == 0 {

@@ -9,7 +9,7 @@ import (
 	"github.com/vmcp/vmcp/internal/session"
 )
 
-func keepaliveBackend(fb *faultyBackend, k session.Keepalive) session.Backend {
+func keepaliveBackend(fb *fixture.Faulty, k session.Keepalive) session.Backend {
 	b := httpBackend("web", fb.URL)
 	b.Keepalive = &k
 	return b
@@ -17,9 +17,9 @@ func keepaliveBackend(fb *faultyBackend, k session.Keepalive) session.Backend {
 
 func TestKeepalivePingsBackend(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, keepaliveBackend(web, session.Keepalive{Interval: 5 * time.Millisecond})))
-	fixture.Eventually(t, "keepalive pings", func() bool { return web.pings.Load() >= 3 })
+	fixture.Eventually(t, "keepalive pings", func() bool { return web.Pings.Load() >= 3 })
 	if r := mustCall(t, s, "web_counter"); r.Content[0].Text != "1" {
 		t.Errorf("keepalive disturbed the backend session: counter = %q", r.Content[0].Text)
 	}
@@ -27,8 +27,8 @@ func TestKeepalivePingsBackend(t *testing.T) {
 
 func TestKeepalivePausesAfterFailuresAndResumes(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
-	web.failPings.Store(true)
+	web := fixture.StartFaulty(t, "web")
+	web.FailPings.Store(true)
 	var logs syncBuffer
 	s := newSession(t, newFactory(t, &logs, session.CallLimits{}, keepaliveBackend(web, session.Keepalive{Interval: 5 * time.Millisecond, MaxFailures: 2})))
 	fixture.Eventually(t, "keepalive paused with a WARN", func() bool {
@@ -39,7 +39,7 @@ func TestKeepalivePausesAfterFailuresAndResumes(t *testing.T) {
 	if r := mustCall(t, s, "web_counter"); r.Content[0].Text != "1" {
 		t.Errorf("counter = %q", r.Content[0].Text)
 	}
-	web.failPings.Store(false)
+	web.FailPings.Store(false)
 	fixture.Eventually(t, "a probe resumes keepalive", func() bool { return strings.Contains(logs.String(), "keepalive resumed") })
 	if strings.Contains(logs.String(), s.ID()) {
 		t.Error("logs show the session ID")
@@ -50,11 +50,11 @@ func TestKeepalivePausesAfterFailuresAndResumes(t *testing.T) {
 // any call, then stops the keepalive goroutine.
 func TestKeepaliveTakesPartInClose(t *testing.T) {
 	leakCheck(t)
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	gate := make(chan struct{})
-	web.pingGate.Store(&gate)
+	web.PingGate.Store(&gate)
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, keepaliveBackend(web, session.Keepalive{Interval: 5 * time.Millisecond})))
-	fixture.Eventually(t, "a ping in flight", func() bool { return web.pings.Load() >= 1 })
+	fixture.Eventually(t, "a ping in flight", func() bool { return web.Pings.Load() >= 1 })
 
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
@@ -71,9 +71,9 @@ func TestKeepaliveTakesPartInClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixture.Eventually(t, "backend session ended", func() bool { return web.Stats.Deletes() == 1 })
-	pings := web.pings.Load()
+	pings := web.Pings.Load()
 	time.Sleep(30 * time.Millisecond)
-	if n := web.pings.Load(); n != pings {
+	if n := web.Pings.Load(); n != pings {
 		t.Errorf("%d pings after Close", n-pings)
 	}
 }

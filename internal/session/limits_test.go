@@ -18,20 +18,20 @@ import (
 
 // holdCalls starts n calls that the backend holds until the returned func
 // is called, and waits until the backend has them all.
-func holdCalls(t *testing.T, s *session.Session, b *faultyBackend, n int) (release func()) {
+func holdCalls(t *testing.T, s *session.Session, b *fixture.Faulty, n int) (release func()) {
 	t.Helper()
 	gate := make(chan struct{})
-	b.callGate.Store(&gate)
+	b.CallGate.Store(&gate)
 	var wg sync.WaitGroup
-	base := b.calls.Load()
+	base := b.Calls.Load()
 	for range n {
 		wg.Go(func() { callTool(context.Background(), s, "web_echo", map[string]any{"text": "held"}) })
 	}
-	fixture.Eventually(t, "held calls reach the backend", func() bool { return b.calls.Load() == base+int64(n) })
+	fixture.Eventually(t, "held calls reach the backend", func() bool { return b.Calls.Load() == base+int64(n) })
 	var once sync.Once
 	release = func() {
 		once.Do(func() {
-			b.callGate.Store(nil)
+			b.CallGate.Store(nil)
 			close(gate)
 			wg.Wait()
 		})
@@ -42,7 +42,7 @@ func holdCalls(t *testing.T, s *session.Session, b *faultyBackend, n int) (relea
 
 func TestCallLimitRejectsBeyondLimit(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{MaxConcurrent: 2}, httpBackend("web", web.URL)))
 	release := holdCalls(t, s, web, 2)
 
@@ -50,7 +50,7 @@ func TestCallLimitRejectsBeyondLimit(t *testing.T) {
 	if !errors.Is(err, session.ErrTooManyCalls) {
 		t.Fatalf("third call: %v, want ErrTooManyCalls", err)
 	}
-	if n := web.calls.Load(); n != 2 {
+	if n := web.Calls.Load(); n != 2 {
 		t.Errorf("backend got %d calls, want only the 2 held ones", n)
 	}
 	release()
@@ -61,7 +61,7 @@ func TestCallLimitRejectsBeyondLimit(t *testing.T) {
 
 func TestCallLimitQueuesWithinTimeout(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{MaxConcurrent: 1, QueueTimeout: time.Minute}, httpBackend("web", web.URL)))
 	release := holdCalls(t, s, web, 1)
 
@@ -83,7 +83,7 @@ func TestCallLimitQueuesWithinTimeout(t *testing.T) {
 
 func TestCallLimitWaitEndsWithCaller(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{MaxConcurrent: 1, QueueTimeout: time.Hour}, httpBackend("web", web.URL)))
 	holdCalls(t, s, web, 1)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,112 +1,26 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/vmcp/vmcp/internal/backend"
-	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 )
-
-// faultyBackend is a real example server over Streamable HTTP behind a
-// switch that injects faults: it can hang every request, or fail pings, and
-// it counts the pings and cancellations it sees.
-type faultyBackend struct {
-	URL       string
-	Stats     *exampleserver.Stats
-	Handler   *exampleserver.Handler
-	hang      atomic.Bool
-	failPings atomic.Bool
-	pings     atomic.Int64
-	requests  atomic.Int64
-	pingGate  atomic.Pointer[chan struct{}] // if set, pings wait for it to close
-	callGate  atomic.Pointer[chan struct{}] // if set, tools/call requests wait for it to close
-	calls     atomic.Int64                  // tools/call requests received
-	stopped   chan struct{}                 // closed at cleanup: releases hung requests
-}
-
-func startFaulty(t *testing.T, name string) *faultyBackend {
-	t.Helper()
-	fb := &faultyBackend{Stats: &exampleserver.Stats{}, stopped: make(chan struct{})}
-	fb.Handler = exampleserver.HTTPHandler(exampleserver.Options{Name: name, Stats: fb.Stats})
-	srv := httptest.NewServer(http.HandlerFunc(fb.serve))
-	t.Cleanup(func() {
-		close(fb.stopped)
-		srv.CloseClientConnections()
-		srv.Close()
-		fb.Handler.Close()
-	})
-	fb.URL = srv.URL + "/mcp"
-	return fb
-}
-
-func (fb *faultyBackend) serve(w http.ResponseWriter, r *http.Request) {
-	fb.requests.Add(1)
-	if fb.hang.Load() {
-		// Read the body first: only then does net/http notice a client
-		// that hangs up.
-		io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-fb.stopped:
-		}
-		return
-	}
-	if r.Method == http.MethodPost {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var msg struct {
-			Method string `json:"method"`
-		}
-		_ = json.Unmarshal(body, &msg)
-		if msg.Method == "tools/call" {
-			fb.calls.Add(1)
-			if g := fb.callGate.Load(); g != nil {
-				select {
-				case <-*g:
-				case <-r.Context().Done():
-					return
-				case <-fb.stopped:
-					return
-				}
-			}
-		}
-		if msg.Method == "ping" {
-			fb.pings.Add(1)
-			if g := fb.pingGate.Load(); g != nil {
-				select {
-				case <-*g:
-				case <-r.Context().Done():
-					return
-				case <-fb.stopped:
-					return
-				}
-			}
-			if fb.failPings.Load() {
-				http.Error(w, "ping refused by test", http.StatusInternalServerError)
-				return
-			}
-		}
-	}
-	fb.Handler.ServeHTTP(w, r)
-}
 
 // httpBackend is a session.Backend for a Streamable HTTP URL.
 func httpBackend(name, url string) session.Backend {
@@ -220,7 +134,7 @@ func leakCheck(t *testing.T) {
 
 func TestReinitAfterBackendForgetsSession(t *testing.T) {
 	leakCheck(t)
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	f := newFactory(t, nil, session.CallLimits{}, httpBackend("web", web.URL))
 	s := newSession(t, f)
 	changed := make(chan struct{}, 1)
@@ -257,7 +171,7 @@ func TestReinitAfterBackendForgetsSession(t *testing.T) {
 
 func TestReinitKeepsBackendMeta(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, httpBackend("web", web.URL)))
 	web.Handler.Forget()
 	r := mustCall(t, s, "web_rich")
@@ -268,7 +182,7 @@ func TestReinitKeepsBackendMeta(t *testing.T) {
 
 func TestReinitOnceForManyConcurrentCalls(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, httpBackend("web", web.URL)))
 	mustCall(t, s, "web_counter")
 	web.Handler.Forget()
@@ -310,12 +224,12 @@ func TestReinitOnceForManyConcurrentCalls(t *testing.T) {
 
 func TestReinitFailsClearlyWhileBackendDown(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, httpBackend("web", web.URL)))
 	mustCall(t, s, "web_counter")
 	sid := backendSessionID(s, "web")
 	web.Handler.Forget()
-	web.hang.Store(true) // and it does not come back in time
+	web.Hang.Store(true) // and it does not come back in time
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := callTool(ctx, s, "web_counter", nil)
@@ -325,7 +239,7 @@ func TestReinitFailsClearlyWhileBackendDown(t *testing.T) {
 	if !strings.Contains(err.Error(), `"web"`) || strings.Contains(err.Error(), sid) || strings.Contains(err.Error(), s.ID()) {
 		t.Errorf("error does not name the backend, or shows a session ID: %v", err)
 	}
-	web.hang.Store(false)
+	web.Hang.Store(false)
 	if r := mustCall(t, s, "web_counter"); r.Content[0].Text != "1" || !slices.Equal(reinitialized(t, r), []string{"web"}) {
 		t.Errorf("after recovery: %+v", r)
 	}
@@ -333,7 +247,7 @@ func TestReinitFailsClearlyWhileBackendDown(t *testing.T) {
 
 func TestResumeFallsBackToNewBackendSession(t *testing.T) {
 	t.Parallel()
-	web := startFaulty(t, "web")
+	web := fixture.StartFaulty(t, "web")
 	f := newFactory(t, nil, session.CallLimits{}, httpBackend("web", web.URL))
 	first := newSession(t, f)
 	mustCall(t, first, "web_counter")
