@@ -72,9 +72,27 @@ type Backend struct {
 	Command   []string          `yaml:"command"`   // stdio only: argv, command[0] is the program
 	Env       map[string]string `yaml:"env"`       // stdio only: added to the child's environment
 	Keepalive *Keepalive        `yaml:"keepalive"` // nil: no keepalive pings
+	Breaker   *Breaker          `yaml:"breaker"`   // nil: the defaults
 }
 
 func (b *Backend) setDefaults() { b.Timeout = Duration(30 * time.Second) }
+
+// Breaker tunes a backend's circuit breaker, which all sessions share.
+type Breaker struct {
+	FailureThreshold int      `yaml:"failureThreshold"` // consecutive failures that open it, >= 1
+	Cooldown         Duration `yaml:"cooldown"`         // open this long before one probe, > 0
+}
+
+func (b *Breaker) setDefaults() {
+	b.FailureThreshold = DefaultBreakerThreshold
+	b.Cooldown = Duration(DefaultBreakerCooldown)
+}
+
+// The circuit breaker's defaults, also when a backend has no breaker block.
+const (
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = 10 * time.Second
+)
 
 // Keepalive makes a session ping its backend client every Interval and
 // treat the backend as failed after MaxFailures pings in a row fail.

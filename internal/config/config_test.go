@@ -98,6 +98,7 @@ func TestParseBackendDefaults(t *testing.T) {
     url: http://127.0.0.1:9000/mcp
     timeout: 2m
     keepalive: {interval: 1m, maxFailures: 5}
+    breaker: {cooldown: 30s}
 `), WithLookupEnv(noEnv))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +107,8 @@ func TestParseBackendDefaults(t *testing.T) {
 		{Name: "a", Transport: "sse", URL: "https://example.com/sse", Timeout: Duration(30 * time.Second),
 			Keepalive: &Keepalive{Interval: Duration(15 * time.Second), MaxFailures: 3}},
 		{Name: "b", Transport: "streamable-http", URL: "http://127.0.0.1:9000/mcp", Timeout: Duration(2 * time.Minute),
-			Keepalive: &Keepalive{Interval: Duration(time.Minute), MaxFailures: 5}},
+			Keepalive: &Keepalive{Interval: Duration(time.Minute), MaxFailures: 5},
+			Breaker:   &Breaker{FailureThreshold: 5, Cooldown: Duration(30 * time.Second)}},
 	}
 	if !reflect.DeepEqual(cfg.Backends, want) {
 		t.Errorf("Backends =\n%+v\nwant\n%+v", cfg.Backends, want)

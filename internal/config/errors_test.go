@@ -162,6 +162,15 @@ server:
 			"line 6: backends[0].keepalive.interval: required, must be greater than 0",
 			"line 6: backends[0].keepalive.maxFailures: must be at least 1",
 		}},
+		{"breaker out of range", `backends:
+  - name: a
+    transport: stdio
+    command: [x]
+    breaker: {failureThreshold: 0, cooldown: 0s}
+`, []string{
+			"line 5: backends[0].breaker.failureThreshold: must be at least 1",
+			"line 5: backends[0].breaker.cooldown: must be greater than 0",
+		}},
 
 		// Types and ranges.
 		{"wrong types", `backends:

@@ -201,6 +201,12 @@ func (v *validator) backend(p string, b *Backend) {
 		}
 		atLeastOne(v, p+".keepalive.maxFailures", k.MaxFailures)
 	}
+	if br := b.Breaker; br != nil {
+		atLeastOne(v, p+".breaker.failureThreshold", br.FailureThreshold)
+		if br.Cooldown <= 0 {
+			v.fail(p+".breaker.cooldown", "must be greater than 0")
+		}
+	}
 }
 
 func (v *validator) aggregation(a *Aggregation, names map[string]bool) {

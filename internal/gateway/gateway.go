@@ -32,8 +32,9 @@ type Options struct {
 	Now func() time.Time
 	// SweepInterval is how often expiry runs; default 1s.
 	SweepInterval time.Duration
-	// Breaker tunes the circuit breaker each backend gets; the zero value
-	// keeps session.NewBreaker's defaults.
+	// Breaker tunes the circuit breaker each backend gets (a backend's
+	// breaker block in the config overrides its threshold and cooldown);
+	// the zero value keeps session.NewBreaker's defaults.
 	Breaker session.BreakerOptions
 }
 
@@ -75,7 +76,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 		g.connectors = append(g.connectors, c)
-		br := session.NewBreaker(opts.Breaker)
+		bo := opts.Breaker
+		if cb := b.Breaker; cb != nil {
+			bo.Threshold, bo.Cooldown = cb.FailureThreshold, cb.Cooldown.D()
+		}
+		br := session.NewBreaker(bo)
 		g.breakers = append(g.breakers, br)
 		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive)})
 	}

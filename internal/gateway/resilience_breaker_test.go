@@ -63,10 +63,11 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 	hung.Hang.Store(true)
 	cfg := baseConfig(
 		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
-		config.Backend{Name: "hung", Transport: config.TransportStreamableHTTP, URL: hung.URL},
+		config.Backend{Name: "hung", Transport: config.TransportStreamableHTTP, URL: hung.URL,
+			Breaker: &config.Breaker{FailureThreshold: 2, Cooldown: config.Duration(time.Hour)}},
 	)
 	cfg.Session.BackendInitTimeout = config.Duration(500 * time.Millisecond)
-	gw := startGateway(t, cfg, gateway.Options{Breaker: session.BreakerOptions{Threshold: 2, Cooldown: time.Hour}})
+	gw := startGateway(t, cfg, gateway.Options{})
 
 	for range 2 {
 		cs := connect(t, gw.URL)
