@@ -91,7 +91,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.store = st
 	info, _ := json.Marshal(map[string]string{"name": "vmcp", "version": opts.Version})
+	metrics := telemetry.New(func() int { return g.manager.Len() })
 	factory := session.NewFactory(session.FactoryOptions{
+		Observer:        metrics,
 		Backends:        backends,
 		Aggregation:     aggregationOptions(cfg.Aggregation),
 		InitConcurrency: cfg.Session.BackendInitConcurrency,
@@ -116,7 +118,6 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Shared:         cfg.Store.Type == config.StoreRedis,
 	})
 	g.watchStore()
-	metrics := telemetry.New(g.manager.Len)
 	g.frontend = frontend.New(frontend.Options{
 		Metrics:         metrics.Handler(),
 		Observer:        metrics,

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
@@ -54,4 +55,28 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestKeepaliveOutcomesAreCounted(t *testing.T) {
+	web := fixture.StartFaulty(t, "web")
+	cfg := baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL,
+		Keepalive: &config.Keepalive{Interval: config.Duration(20 * time.Millisecond), MaxFailures: 1000}})
+	gw := startGateway(t, cfg, gateway.Options{})
+	rawInit(t, gw.URL)
+	scrape := func() string {
+		resp, err := http.Get(gw.Base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	eventually(t, "a counted keepalive ping", func() bool {
+		return strings.Contains(scrape(), `vmcp_keepalive_pings_total{backend="web",outcome="ok"}`)
+	})
+	web.FailPings.Store(true)
+	eventually(t, "a counted failed keepalive ping", func() bool {
+		return strings.Contains(scrape(), `vmcp_keepalive_pings_total{backend="web",outcome="error"}`)
+	})
 }

@@ -42,6 +42,14 @@ type FactoryOptions struct {
 	// Calls bounds each session's calls in flight; the zero value sets no
 	// limit.
 	Calls CallLimits
+	// Observer, if set, is told the outcome of every keepalive ping.
+	Observer KeepaliveObserver
+}
+
+// KeepaliveObserver records keepalive outcomes (metrics). It must be safe
+// for concurrent use.
+type KeepaliveObserver interface {
+	ObserveKeepalive(backend string, ok bool)
 }
 
 // Factory builds complete Sessions. It is safe for concurrent use.

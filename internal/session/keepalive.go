@@ -62,6 +62,9 @@ func (m *member) keepAliveLoop(k Keepalive) {
 			wait = 0
 		}
 		err, pinged := m.ping(max(k.Interval, minPingTimeout))
+		if obs := m.s.factory.opts.Observer; pinged && obs != nil {
+			obs.ObserveKeepalive(m.name, err == nil)
+		}
 		switch {
 		case !pinged:
 		case err == nil:

@@ -23,9 +23,10 @@ var knownMethods = []string{
 // Metrics holds vmcp's collectors in a registry of its own. Safe for
 // concurrent use.
 type Metrics struct {
-	reg      *prometheus.Registry
-	requests map[string][2]prometheus.Counter // method -> [ok, error]
-	latency  map[string]prometheus.Observer
+	reg       *prometheus.Registry
+	requests  map[string][2]prometheus.Counter // method -> [ok, error]
+	latency   map[string]prometheus.Observer
+	keepalive *prometheus.CounterVec // backend, outcome
 }
 
 // New returns Metrics. sessions, if non-nil, is read at scrape time for the
@@ -40,13 +41,16 @@ func New(sessions func() int) *Metrics {
 		Name: "vmcp_request_duration_seconds", Help: "Time to answer a JSON-RPC request, by method.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 	}, []string{"method"})
-	reg.MustRegister(reqs, lat)
+	ka := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmcp_keepalive_pings_total", Help: "Keepalive pings sent to backends, by configured backend name and outcome.",
+	}, []string{"backend", "outcome"})
+	reg.MustRegister(reqs, lat, ka)
 	if sessions != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vmcp_sessions", Help: "Live client sessions held by this replica.",
 		}, func() float64 { return float64(sessions()) }))
 	}
-	m := &Metrics{reg: reg, requests: map[string][2]prometheus.Counter{}, latency: map[string]prometheus.Observer{}}
+	m := &Metrics{reg: reg, requests: map[string][2]prometheus.Counter{}, latency: map[string]prometheus.Observer{}, keepalive: ka}
 	for _, meth := range knownMethods {
 		m.requests[meth] = [2]prometheus.Counter{reqs.WithLabelValues(meth, "ok"), reqs.WithLabelValues(meth, "error")}
 		m.latency[meth] = lat.WithLabelValues(meth)
@@ -67,6 +71,16 @@ func (m *Metrics) ObserveRequest(method string, d time.Duration, failed bool) {
 	}
 	c[i].Inc()
 	m.latency[method].Observe(d.Seconds())
+}
+
+// ObserveKeepalive records one keepalive ping. backend is a configured
+// backend name, so the label set stays bounded.
+func (m *Metrics) ObserveKeepalive(backend string, ok bool) {
+	outcome := "ok"
+	if !ok {
+		outcome = "error"
+	}
+	m.keepalive.WithLabelValues(backend, outcome).Inc()
 }
 
 // Handler serves the registry in the Prometheus text format.
