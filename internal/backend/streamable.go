@@ -62,6 +62,7 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 		}
 	}
 	if opts.Handler != nil && x.streams != nil {
+		h.q = x.streams
 		x.streams.enqueue(h)
 	}
 	return c, res, nil
@@ -85,7 +86,8 @@ type httpConn struct {
 	get     *header // GET and DELETE headers
 	capture bool    // take the session ID from the initialize response
 
-	stream streamState // the standalone GET stream
+	stream streamState  // the standalone GET stream
+	q      *streamQueue // where it waits for a slot; nil: no stream
 }
 
 func (h *httpConn) sessionID() string { return h.sid }
@@ -159,9 +161,10 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 // detach leaves the backend session open for another replica to resume.
 // The client's cancelled context has already ended the standalone stream;
 // the pooled connections stay with the connector.
-func (h *httpConn) detach() {}
+func (h *httpConn) detach() { h.leaveQueue() }
 
 func (h *httpConn) shutdown() error {
+	h.leaveQueue()
 	if h.sid == "" {
 		return nil
 	}
@@ -177,6 +180,14 @@ func (h *httpConn) shutdown() error {
 		return nil
 	}
 	return fmt.Errorf("DELETE: unexpected HTTP status %d", resp.status)
+}
+
+// leaveQueue takes the standalone stream out of its queue, if it waits
+// there; the client has cancelled its context already.
+func (h *httpConn) leaveQueue() {
+	if h.q != nil {
+		h.q.forget(h)
+	}
 }
 
 // resumeHeader is the header of a GET that resumes a stream after lastID.

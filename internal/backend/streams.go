@@ -21,8 +21,7 @@ type streamQueue struct {
 
 // streamState is one client's standalone stream between connections.
 type streamState struct {
-	el      *list.Element // in the queue; guarded by the queue's mu
-	unwatch func() bool   // stops the queue's watch of the client's context
+	el *list.Element // in the queue; guarded by the queue's mu
 	// Owned by whichever of the client's stream runs or backoff timers is
 	// current; they follow one another.
 	lastID  string
@@ -50,7 +49,6 @@ func (q *streamQueue) enqueue(h *httpConn) {
 		return
 	}
 	h.stream.el = q.wait.PushBack(h)
-	h.stream.unwatch = context.AfterFunc(h.c.ctx, func() { q.forget(h) })
 	q.mu.Unlock()
 }
 
@@ -66,17 +64,18 @@ func (q *streamQueue) release() {
 		}
 		h := q.wait.Remove(e).(*httpConn)
 		h.stream.el = nil
-		unwatch := h.stream.unwatch
-		h.stream.unwatch = nil
 		q.mu.Unlock()
-		unwatch()
 		if h.c.goTracked(func() { h.listen(q) }) {
 			return
 		}
 	}
 }
 
-// forget takes a closed client out of the queue.
+// forget takes a closed client out of the queue. The client calls it as
+// it ends, after cancelling its context, so enqueue (which checks that
+// context under mu) cannot put it back. A per-client context.AfterFunc did
+// this before, at ~460 bytes per queued client: 4.6 MB at 1,000 sessions
+// × 10 backends.
 func (q *streamQueue) forget(h *httpConn) {
 	q.mu.Lock()
 	if h.stream.el != nil {
