@@ -22,7 +22,8 @@ type response struct {
 	header  http.Header
 	status  int
 	wrote   bool // WriteHeader called
-	chunked bool // committed: the head is sent, the body goes in chunks
+	sent    bool // the head is written
+	chunked bool // the body goes in chunks after the head
 	body    []byte
 	err     error // first write error; the connection closes after
 }
@@ -63,7 +64,7 @@ func (w *response) FlushError() error {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	if !w.chunked {
+	if !w.sent {
 		if err := w.commit(); err != nil {
 			return err
 		}
@@ -114,6 +115,7 @@ func (w *response) finish() bool {
 		w.WriteHeader(http.StatusOK)
 	}
 	switch {
+	case w.sent && !w.chunked: // a flushed answer without a body
 	case w.chunked:
 		if w.err == nil {
 			_, w.err = w.c.bw.WriteString("0\r\n\r\n")
@@ -167,6 +169,7 @@ func (w *response) writeHead(length int) {
 		b = append(b, "\r\n"...)
 	}
 	switch {
+	case w.sent && !w.chunked: // a flushed answer without a body
 	case w.chunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	case length >= 0 && w.status != http.StatusNoContent && w.status != http.StatusNotModified:
@@ -179,6 +182,7 @@ func (w *response) writeHead(length int) {
 	}
 	b = append(b, "\r\n"...)
 	w.c.scratch = b
+	w.sent = true
 	if w.err == nil {
 		_, w.err = w.c.bw.Write(b)
 	}

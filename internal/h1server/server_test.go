@@ -257,6 +257,9 @@ func TestResponseFraming(t *testing.T) {
 			io.WriteString(w, "ok")
 		case "sniff":
 			io.WriteString(w, "<html><body>x</body></html>")
+		case "flushed 204":
+			w.WriteHeader(http.StatusNoContent)
+			http.NewResponseController(w).Flush()
 		}
 	}))
 	tests := []struct {
@@ -279,6 +282,12 @@ func TestResponseFraming(t *testing.T) {
 		{"inject", 200, func(resp *http.Response, body string) error {
 			if resp.Header.Get("Set-Cookie") != "" || body != "ok" {
 				return fmt.Errorf("a CR LF in a header value split the response: %v", resp.Header)
+			}
+			return nil
+		}},
+		{"flushed 204", 204, func(resp *http.Response, body string) error {
+			if len(resp.TransferEncoding) > 0 || body != "" {
+				return fmt.Errorf("a flushed 204 came with Transfer-Encoding %v and body %q", resp.TransferEncoding, body)
 			}
 			return nil
 		}},
