@@ -241,7 +241,10 @@ func (c *conn) serve() {
 			return
 		}
 		c.idle.Store(false)
-		raw, ok := c.readHead(fb.ReadHeaderTimeout)
+		raw, ok, err := c.readHead(fb.ReadHeaderTimeout)
+		if err != nil {
+			return // timed out or gone mid-head: nothing to hand over
+		}
 		if !ok {
 			handedOff = c.handOff()
 			return
@@ -259,20 +262,22 @@ func (c *conn) serve() {
 }
 
 // readHead returns the buffered request head, blank line included,
-// reading more as needed. ok is false when the head does not fit the
-// buffer (net/http reads larger ones, up to its MaxHeaderBytes) or the
-// connection failed; the bytes read so far stay buffered for the handoff.
-func (c *conn) readHead(timeout time.Duration) ([]byte, bool) {
+// reading more as needed. ok is false when the head is for net/http: it
+// does not fit the buffer (net/http reads larger ones, up to its
+// MaxHeaderBytes) or has bare LF line ends; the bytes read so far stay
+// buffered for the handoff. err is set when the connection failed or the
+// head did not arrive in time.
+func (c *conn) readHead(timeout time.Duration) (raw []byte, ok bool, err error) {
 	for first := true; ; first = false {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		switch i := indexHeadEnd(buf); {
 		case i > 0:
-			return buf[:i], true
+			return buf[:i], true, nil
 		case i == bareLF:
-			return nil, false // net/http reads such heads; waiting for CR LF CR LF would stall
+			return nil, false, nil // waiting for CR LF CR LF would stall
 		}
 		if c.br.Buffered() == c.br.Size() {
-			return nil, false
+			return nil, false, nil
 		}
 		if first {
 			// The head came in pieces: from here it must arrive within
@@ -281,7 +286,7 @@ func (c *conn) readHead(timeout time.Duration) ([]byte, bool) {
 			setReadDeadline(c.rwc, timeout)
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
-			return nil, false
+			return nil, false, err
 		}
 	}
 }
