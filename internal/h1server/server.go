@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -255,7 +256,7 @@ func (c *conn) serve() {
 			return
 		}
 		c.br.Discard(len(raw))
-		if !c.handle(&h) {
+		if !c.serveOne(&h) {
 			return
 		}
 	}
@@ -309,6 +310,22 @@ func indexHeadEnd(b []byte) int {
 }
 
 const bareLF = -2
+
+// serveOne runs handle, and like net/http keeps a panicking handler from
+// taking the process down: the panic is logged with its stack (unless it
+// is http.ErrAbortHandler) and the connection closes.
+func (c *conn) serveOne(h *head) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.stopWatching()
+			if p != http.ErrAbortHandler {
+				c.srv.Logger.Error("panic serving a request; connection closed", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
+			}
+			ok = false
+		}
+	}()
+	return c.handle(h)
+}
 
 // handle serves one request and reports whether the connection can carry
 // another.

@@ -404,3 +404,23 @@ func TestServeAfterShutdownReturnsAtOnce(t *testing.T) {
 		t.Error("the listener still accepts")
 	}
 }
+
+func TestPanickingHandlerClosesOnlyItsConnection(t *testing.T) {
+	t.Parallel()
+	r := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Panic") != "" {
+			panic("handler bug")
+		}
+		io.WriteString(w, "ok")
+	}))
+	c, br := dial(t, r)
+	io.WriteString(c, "POST /mcp HTTP/1.1\r\nHost: h\r\nX-Panic: 1\r\nContent-Length: 0\r\n\r\n")
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("the panicking request's connection got an answer; want it closed")
+	}
+	c2, br2 := dial(t, r)
+	io.WriteString(c2, "POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
+	if resp, body := readResponse(t, br2); resp.StatusCode != 200 || body != "ok" {
+		t.Errorf("after a panic elsewhere: %d %q", resp.StatusCode, body)
+	}
+}
