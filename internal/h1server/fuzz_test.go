@@ -19,7 +19,7 @@ func FuzzParseHead(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		h, ok := parseHead(raw, "/mcp")
+		h, ok := parseHead(raw, "/mcp", make(http.Header), nil)
 		if !ok {
 			return
 		}

@@ -14,7 +14,8 @@ type head struct {
 	host          string
 	header        http.Header
 	contentLength int64
-	close         bool // Connection: close
+	close         bool     // Connection: close
+	vals          []string // backs header's values
 }
 
 // knownKeys are the header names MCP clients send, canonical, so that a
@@ -32,7 +33,11 @@ var knownKeys = []string{
 // Upgrade, Transfer-Encoding, obsolete line folding, bare LF line ends, or
 // any byte net/http would reject. net/http then answers it, errors
 // included, exactly as it always has.
-func parseHead(raw []byte, path string) (h head, ok bool) {
+//
+// The header goes into hdr, which must be empty, and its values into vals
+// when it is large enough: a connection reuses both from one request to
+// the next (its handler has returned by then).
+func parseHead(raw []byte, path string, hdr http.Header, vals []string) (h head, ok bool) {
 	line, rest, found := bytes.Cut(raw, crlf)
 	if !found {
 		return h, false
@@ -51,8 +56,12 @@ func parseHead(raw []byte, path string) (h head, ok bool) {
 	if n < 1 {
 		return h, false
 	}
-	h.header = make(http.Header, n)
-	vals := make([]string, n)
+	h.header = hdr
+	if cap(vals) < n {
+		vals = make([]string, n)
+	}
+	h.vals = vals[:n]
+	vals = h.vals
 	sawLength := false
 	for i := 0; ; i++ {
 		end := indexCRLF(s)

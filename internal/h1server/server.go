@@ -160,7 +160,7 @@ func (s *Server) newConn(rwc net.Conn) *conn {
 	if s.closing.Load() {
 		return nil
 	}
-	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String()}
+	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String(), hdr: make(http.Header)}
 	c.idle.Store(true)
 	c.br = bufio.NewReaderSize(&c.in, 4096)
 	c.bw = bufio.NewWriterSize(rwc, 4096)
@@ -189,6 +189,8 @@ type conn struct {
 
 	resp    response
 	base    *http.Request // what every request of the connection shares
+	hdr     http.Header   // the current request's header, reused
+	vals    []string      // backs hdr's values, reused
 	body    bodyReader    // the current request's
 	scratch []byte
 	keys    []string
@@ -250,11 +252,13 @@ func (c *conn) serve() {
 			handedOff = c.handOff()
 			return
 		}
-		h, ok := parseHead(raw, c.srv.Path)
+		clear(c.hdr)
+		h, ok := parseHead(raw, c.srv.Path, c.hdr, c.vals)
 		if !ok {
 			handedOff = c.handOff()
 			return
 		}
+		c.vals = h.vals
 		c.br.Discard(len(raw))
 		if !c.serveOne(&h) {
 			return
