@@ -26,7 +26,7 @@ func sizesFor(quick bool) sizes {
 	if quick {
 		return sizes{s1: 200, s16: 50, s64: 20, initSamples: 5, scaleSessions: 100, scaleCalls: 5, genCalls: 50, rounds: 1}
 	}
-	return sizes{s1: 2000, s16: 500, s64: 200, initSamples: 20, scaleSessions: 1000, scaleCalls: 5, genCalls: 500, rounds: 3}
+	return sizes{s1: 2000, s16: 500, s64: 200, initSamples: 20, scaleSessions: 1000, scaleCalls: 5, genCalls: 500, rounds: 5}
 }
 
 // runner carries one bench run: its options, processes and report.
