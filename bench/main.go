@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,7 @@ type options struct {
 	settle          time.Duration // SCALE: wait after deleting sessions
 	pool            int           // vmcp's HTTP pool per backend, the SCALE socket bound
 	initConcurrency int           // session.backendInitConcurrency; 0 keeps vmcp's default
+	vmcpProcs       int           // GOMAXPROCS for vmcp; 0 keeps the Go runtime's default
 	logLevel        string        // vmcp's --log-level
 	timeout         time.Duration // whole run
 }
@@ -79,6 +81,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.pool, "pool", 64, "vmcp's HTTP connection pool per backend: SCALE's bound on sockets per backend")
 	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0: vmcp's default, except INIT, which uses 20)")
 	fs.StringVar(&o.logLevel, "vmcp-log-level", "warn", "vmcp's --log-level")
+	fs.IntVar(&o.vmcpProcs, "vmcp-gomaxprocs", 0, "run vmcp with GOMAXPROCS set to this (0: the Go runtime's default, one per CPU)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up on the whole run after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -169,6 +172,10 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 		return nil, err
 	}
 	r := &runner{opts: o, log: log, bins: bins, tmp: tmp, fleet: &fleet{}, rep: &report{started: time.Now(), loadAvg: loadAvg()}, size: sizesFor(o.quick)}
+	if o.vmcpProcs > 0 {
+		r.fleet.vmcpEnv = []string{"GOMAXPROCS=" + strconv.Itoa(o.vmcpProcs)}
+		r.rep.note("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), not the Go runtime's default", o.vmcpProcs)
+	}
 	defer r.fleet.stopAll()
 
 	for _, id := range scenarioIDs() {

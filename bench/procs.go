@@ -55,8 +55,9 @@ func moduleRoot(ctx context.Context) (string, error) {
 // the run ends, however it ends. Children also get SIGKILL from the kernel
 // if the bench process itself dies (Pdeathsig).
 type fleet struct {
-	mu    sync.Mutex
-	procs []*proc
+	mu      sync.Mutex
+	procs   []*proc
+	vmcpEnv []string // added to every vmcp's environment (-vmcp-gomaxprocs)
 }
 
 // proc is one child process.

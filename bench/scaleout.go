@@ -280,7 +280,7 @@ func (f *fleet) startVMCPYAML(ctx context.Context, bin, dir, logLevel, yaml stri
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := f.start("vmcp", []string{bin, "serve", "--config", file.Name(), "--listen", addr, "--log-level", logLevel}, nil, nil)
+	p, err := f.start("vmcp", []string{bin, "serve", "--config", file.Name(), "--listen", addr, "--log-level", logLevel}, f.vmcpEnv, nil)
 	if err != nil {
 		return nil, err
 	}
