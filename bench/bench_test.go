@@ -32,8 +32,10 @@ func TestMain(m *testing.M) {
 }
 
 // TestQuickS1 runs the S1 smoke scenario against real vmcp and backend
-// processes. It checks only that every call succeeded and the table came
-// out, never how fast anything was.
+// processes, with the generator holding each session's standalone GET
+// stream open (-standalone-get), so that path is covered too. It checks
+// only that every call succeeded and the table came out, never how fast
+// anything was.
 func TestQuickS1(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs vmcp; skipped with -short")
@@ -44,7 +46,7 @@ func TestQuickS1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := options{scenarios: []string{"S1"}, quick: true, pool: 64, logLevel: "warn", settle: time.Second, profileSeconds: 1}
+	o := options{scenarios: []string{"S1"}, quick: true, listen: true, pool: 64, logLevel: "warn", settle: time.Second, profileSeconds: 1}
 	r, err := run(ctx, root, o, testWriter{t})
 	if err != nil {
 		t.Fatal(err)

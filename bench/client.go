@@ -35,6 +35,8 @@ type mcpClient struct {
 	url string
 	hc  *http.Client
 	tr  *http.Transport
+	// listen makes initialize open each session's standalone GET stream.
+	listen bool
 }
 
 // newMCPClient returns a client whose keep-alive pool holds conns idle
@@ -62,6 +64,9 @@ type mcpSession struct {
 	id     string // Mcp-Session-Id; never printed
 	nextID int64
 	buf    []byte // request body scratch
+	// stopListen ends the standalone GET stream, if one was opened; it
+	// returns once the stream's goroutine has.
+	stopListen func()
 }
 
 // initialize opens a session: initialize, then notifications/initialized.
@@ -86,6 +91,11 @@ func (c *mcpClient) initialize(ctx context.Context) (*mcpSession, time.Duration,
 	}
 	if _, _, err := s.post(ctx, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), -1); err != nil {
 		return nil, took, fmt.Errorf("notifications/initialized: %w", err)
+	}
+	if c.listen {
+		if err := s.listen(ctx); err != nil {
+			return nil, took, err
+		}
 	}
 	return s, took, nil
 }
@@ -150,8 +160,50 @@ func (s *mcpSession) toolNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// close ends the session with DELETE.
+// listen opens the session's standalone GET stream, as the go-sdk and
+// TypeScript SDK clients do after initialize, and reads it (discarding
+// whatever comes) until the server ends it or close stops it. It returns
+// once the server has answered the GET: a 405 (no standalone stream on
+// offer) is not an error.
+func (s *mcpSession) listen(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.c.url, nil)
+	if err != nil {
+		cancel()
+		return err
+	}
+	req.Header["Accept"] = []string{"text/event-stream"}
+	req.Header["Mcp-Session-Id"] = []string{s.id}
+	req.Header["Mcp-Protocol-Version"] = []string{protocolVersion}
+	// Not s.c.hc: its timeout would end the stream after a minute.
+	resp, err := s.c.tr.RoundTrip(req)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("GET: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode == http.StatusMethodNotAllowed {
+			return nil
+		}
+		return fmt.Errorf("GET: HTTP %d", resp.StatusCode)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	s.stopListen = func() { cancel(); <-done }
+	return nil
+}
+
+// close ends the session with DELETE, then its standalone stream.
 func (s *mcpSession) close(ctx context.Context) error {
+	if s.stopListen != nil {
+		defer s.stopListen()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.c.url, nil)
 	if err != nil {
 		return err

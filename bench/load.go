@@ -22,6 +22,7 @@ type loadSpec struct {
 	sessions int
 	calls    int
 	warmup   int       // untimed calls per session before measuring
+	listen   bool      // open each session's standalone GET stream
 	watch    []watched // CPU is sampled around the timed phase
 	// during, if set, runs alongside the timed phase (the CPU profile).
 	during func(ctx context.Context)
@@ -78,6 +79,7 @@ func (e *errLog) count() int {
 // starts and deleted after it stops, so the figures cover calls only.
 func runLoad(ctx context.Context, spec loadSpec) loadResult {
 	c := newMCPClient(spec.url, spec.sessions)
+	c.listen = spec.listen
 	defer c.Close()
 	var errs errLog
 	texts := &counter{}

@@ -50,6 +50,7 @@ type options struct {
 	pool            int           // vmcp's HTTP pool per backend, the SCALE socket bound
 	initConcurrency int           // session.backendInitConcurrency; 0 keeps vmcp's default
 	vmcpProcs       int           // GOMAXPROCS for vmcp; 0 keeps the Go runtime's default
+	listen          bool          // the generator opens a standalone GET stream per session
 	logLevel        string        // vmcp's --log-level
 	timeout         time.Duration // whole run
 }
@@ -82,6 +83,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0: vmcp's default, except INIT, which uses 20)")
 	fs.StringVar(&o.logLevel, "vmcp-log-level", "warn", "vmcp's --log-level")
 	fs.IntVar(&o.vmcpProcs, "vmcp-gomaxprocs", 0, "run vmcp with GOMAXPROCS set to this (0: the Go runtime's default, one per CPU)")
+	fs.BoolVar(&o.listen, "standalone-get", false, "S1, S16, S64, CPU: the generator opens each session's standalone GET stream after initialize, as the go-sdk and TypeScript SDK clients do, so the backend holds one whether called directly or through vmcp")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up on the whole run after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -176,6 +178,7 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 		r.fleet.vmcpEnv = []string{"GOMAXPROCS=" + strconv.Itoa(o.vmcpProcs)}
 		r.rep.note("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), not the Go runtime's default", o.vmcpProcs)
 	}
+
 	defer r.fleet.stopAll()
 
 	for _, id := range scenarioIDs() {

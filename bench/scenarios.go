@@ -138,9 +138,9 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 	rounds := make([]round, r.size.rounds)
 	for i := range rounds {
 		direct := runLoad(ctx, loadSpec{url: fx.backend.url, tool: "echo", sessions: sessions, calls: calls,
-			warmup: warmupFor(calls), watch: []watched{be}})
+			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{be}})
 		via := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
-			warmup: warmupFor(calls), watch: []watched{{"vmcp", fx.vmcp.pid()}, be}})
+			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"vmcp", fx.vmcp.pid()}, be}})
 		rounds[i] = round{direct, via, ratio(via.rate(), direct.rate())}
 	}
 	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.ratio, b.ratio) })
@@ -215,7 +215,7 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 			return err
 		}
 		via = runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: 16, calls: r.size.s16,
-			warmup: warmupFor(r.size.s16), watch: []watched{{"vmcp", fx.vmcp.pid()}, {"backend", fx.backend.pid()}}})
+			warmup: warmupFor(r.size.s16), listen: r.opts.listen, watch: []watched{{"vmcp", fx.vmcp.pid()}, {"backend", fx.backend.pid()}}})
 	}
 	per := via.cpuPerCall("vmcp")
 	rows := [][]string{{"S16", fmt.Sprint(via.calls), fmt.Sprint(via.errors), fmt.Sprintf("%.3f s", via.cpu["vmcp"].Seconds()),
@@ -269,7 +269,7 @@ func (r *runner) profile(ctx context.Context, fx *echoFixture, sessions int, mea
 	calls := min(int(measured.rate()*float64(secs)*1.2)/sessions+1, 100000/sessions)
 	var fetchErr error
 	fmt.Fprintf(r.log, "bench: profiling vmcp for %ds under S16 load\n", secs)
-	runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls, warmup: 5,
+	runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls, warmup: 5, listen: r.opts.listen,
 		during: func(ctx context.Context) { fetchErr = fetchProfile(ctx, fx.vmcp.base, secs, r.opts.cpuprofile) }})
 	if fetchErr != nil {
 		return fetchErr
