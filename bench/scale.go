@@ -278,6 +278,16 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A second, identical burst tells a leak from memory the Go runtime
+	// keeps once it has grown (span structures, GC metadata, thread stacks
+	// sized by the peak): a leak grows again, kept memory is reused.
+	var errs2 errLog
+	scaleCalls(ctx, v.url, n, nb, calls, conc, tool, &errs2, nil)
+	sleepCtx(ctx, r.opts.settle)
+	again, err := takeSnapshot(ctx, v, ports)
+	if err != nil {
+		return err
+	}
 	if r.opts.heapprofile != "" {
 		if err := fetchPprof(ctx, v.base, "heap?gc=1", 15*time.Second, r.opts.heapprofile); err != nil {
 			r.rep.note("heap profile: %v", err)
@@ -298,7 +308,7 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	rssRatio := ratio(float64(settled.mem.RSS), float64(base.mem.RSS))
 	rows := [][]string{
 		{"sessions × backends, calls per session", fmt.Sprintf("%d × %d, %d", n, nb, calls)},
-		{"errors (initialize, calls, DELETE)", fmt.Sprint(errs.count())},
+		{"errors (initialize, calls, DELETE): first / second burst", fmt.Sprintf("%d / %d", errs.count(), errs2.count())},
 		{"sessions opened / time", fmt.Sprintf("%d in %s (%d at a time, %.0f/s)", st.opened, fmtDur(st.openTime), conc, float64(st.opened)/st.openTime.Seconds())},
 		{"calls (all sessions at once) / time", fmt.Sprintf("%d in %s (%.0f calls/s)", st.calls, fmtDur(st.callTime), float64(st.calls)/st.callTime.Seconds())},
 		{"sessions deleted / time", fmt.Sprintf("%d in %s", st.opened, fmtDur(st.closeTime))},
@@ -314,15 +324,20 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		{"vmcp Go runtime metadata and stacks (mspan, GC, other, stack bytes): baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.runtimeSys), fmtMiB(open.runtimeSys), fmtMiB(settled.runtimeSys))},
 		{"vmcp goroutines: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.goroutines, open.goroutines, settled.goroutines)},
 		{"vmcp open fds: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.fds, open.fds, settled.fds)},
+		{fmt.Sprintf("after a second, identical burst and %v: vmcp RSS / Go heap / runtime metadata and stacks / goroutines / fds", r.opts.settle),
+			fmt.Sprintf("%s (%s the first burst's) / %s / %s / %d / %d", fmtMiB(again.mem.RSS), fmtRatio(ratio(float64(again.mem.RSS), float64(settled.mem.RSS))),
+				fmtMiB(again.heapInuse), fmtMiB(again.runtimeSys), again.goroutines, again.fds)},
 	}
 	r.rep.table("SCALE: many concurrent sessions over 10 backends", []string{"figure", "value"}, rows,
 		fmt.Sprintf("Sessions open %d at a time and are held open together; then every session makes %d echo calls, all sessions at once, "+
 			"call j of session i going to backend (i+j) mod %d; then all are deleted. The baseline is taken after a warm-up of 10 sessions. "+
+			"A second burst, the same as the first, then shows whether what stays after the first is reused or grows again. "+
 			"Sockets are read from /proc/PID/fd and /proc/PID/net/tcp every 200 ms.", conc, calls, nb))
-	for _, e := range slices.Concat(warmErrs.samples, errs.samples) {
+	for _, e := range slices.Concat(warmErrs.samples, errs.samples, errs2.samples) {
 		r.rep.note("SCALE error: %s", e)
 	}
-	r.rep.check(errs.count() == 0 && st.opened == n, "SCALE errors", "%d errors, %d of %d sessions opened; target 0 errors", errs.count(), st.opened, n)
+	r.rep.check(errs.count()+errs2.count() == 0 && st.opened == n, "SCALE errors", "%d errors (two bursts), %d of %d sessions opened in the first; target 0 errors",
+		errs.count()+errs2.count(), st.opened, n)
 	r.rep.check(worst > 0 && worst <= r.opts.pool, "SCALE sockets", "at most %d ESTABLISHED sockets from vmcp to one backend; target ≤ pool size %d", worst, r.opts.pool)
 	r.rep.check(rssRatio > 0 && rssRatio <= 1.10, "SCALE RSS", "RSS %v after the last DELETE %s vs baseline %s (%s); target ≤ 1.10×",
 		r.opts.settle, fmtMiB(settled.mem.RSS), fmtMiB(base.mem.RSS), fmtRatio(rssRatio))
