@@ -31,6 +31,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vmcp/vmcp/internal/sockio"
 )
 
 // Server serves one listener. Set the fields, then call Serve once.
@@ -162,9 +164,10 @@ func (s *Server) newConn(rwc net.Conn) *conn {
 	}
 	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String(), hdr: make(http.Header)}
 	c.idle.Store(true)
+	sc := sockio.Wrap(rwc)
 	c.br = bufio.NewReaderSize(&c.in, 4096)
-	c.bw = bufio.NewWriterSize(rwc, 4096)
-	c.in.c = rwc
+	c.bw = bufio.NewWriterSize(sc, 4096)
+	c.in.c = sc
 	s.conns[c] = struct{}{}
 	return c
 }
