@@ -24,9 +24,9 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	w := &conn{Conn: c, rc: rc}
-	w.rd.fn = w.rd.read
-	w.wr.fn = w.wr.write
+	w := &conn{Conn: c}
+	w.rd.run, w.rd.fn = rc.Read, w.rd.read
+	w.wr.run, w.wr.fn = rc.Write, w.wr.write
 	return w
 }
 
@@ -35,15 +35,16 @@ func Wrap(c net.Conn) net.Conn {
 // concurrently take turns on their op's mutex.
 type conn struct {
 	net.Conn
-	rc syscall.RawConn
 	rd op
 	wr op
 }
 
-// op is one read or write in progress. fn is its method value, made once,
-// so that handing it to the RawConn allocates nothing.
+// op is one direction's read or write in progress. run is the RawConn's
+// Read or Write, and fn the system call it runs; both are method values
+// made once, so that a call allocates nothing.
 type op struct {
 	mu  sync.Mutex
+	run func(func(fd uintptr) bool) error
 	fn  func(fd uintptr) bool
 	p   []byte
 	n   int
@@ -91,44 +92,29 @@ func (o *op) write(fd uintptr) bool {
 	return true
 }
 
-func (c *conn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	o := &c.rd
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.p, o.n, o.err = p, 0, 0
-	err := c.rc.Read(o.fn)
-	n, e := o.n, o.err
-	o.p = nil
-	switch {
-	case err != nil:
-		return 0, renameOp(err, "read")
-	case e != 0:
-		return 0, c.opError("read", e)
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
+func (c *conn) Read(p []byte) (int, error) { return c.do(&c.rd, "read", p) }
 
-func (c *conn) Write(p []byte) (int, error) {
+func (c *conn) Write(p []byte) (int, error) { return c.do(&c.wr, "write", p) }
+
+// do runs o on p and reports the outcome as package net would.
+func (c *conn) do(o *op, name string, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.wr
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.p, o.n, o.err = p, 0, 0
-	err := c.rc.Write(o.fn)
+	err := o.run(o.fn)
 	n, e := o.n, o.err
 	o.p = nil
 	switch {
 	case err != nil:
-		return n, renameOp(err, "write")
+		return n, renameOp(err, name) // a deadline or a close
 	case e != 0:
-		return n, c.opError("write", e)
+		return n, c.opError(name, e)
+	case n == 0:
+		// Only a read ends with nothing done and no error: at EOF.
+		return 0, io.EOF
 	}
 	return n, nil
 }
