@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	testfix "github.com/vmcp/vmcp/internal/fixture"
 )
 
 // rawServer answers every request on a loopback socket with what reply
@@ -236,7 +238,7 @@ func TestH1LeaveTailThenHangUp(t *testing.T) {
 		}
 		readUntil(t, resp.body, "event")
 		resp.body.(*h1Body).leave()
-		waitFor(t, "the hang-up", func() bool { return srv.open.Load() == 0 })
+		testfix.Eventually(t, "the hang-up", func() bool { return srv.open.Load() == 0 })
 	}
 	if got := srv.accepted.Load(); got != 2 {
 		t.Errorf("%d connections, want 2", got)
@@ -365,7 +367,7 @@ func TestH1StaleIdleConnection(t *testing.T) {
 	p.mu.Lock()
 	c := p.idle[0]
 	p.mu.Unlock()
-	waitFor(t, "the server's FIN", func() bool { return !c.peek.alive() })
+	testfix.Eventually(t, "the server's FIN", func() bool { return !c.peek.alive() })
 	if _, got, err := fetch(context.Background(), p); err != nil || got != "ok" {
 		t.Fatalf("after the server closed the idle connection: %q, %v", got, err)
 	}
@@ -410,7 +412,7 @@ func TestH1WaiterCancel(t *testing.T) {
 	p := testPool(t, srv.url(), 1)
 	done := make(chan error, 1)
 	go func() { _, _, err := fetch(context.Background(), p); done <- err }()
-	waitFor(t, "the first request to take the only socket", func() bool { return srv.accepted.Load() == 1 })
+	testfix.Eventually(t, "the first request to take the only socket", func() bool { return srv.accepted.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	if _, _, err := fetch(ctx, p); !errors.Is(err, context.DeadlineExceeded) {
@@ -434,10 +436,10 @@ func TestH1IdleTimeout(t *testing.T) {
 	if _, _, err := fetch(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the idle connection to be closed", func() bool { return srv.open.Load() == 0 })
+	testfix.Eventually(t, "the idle connection to be closed", func() bool { return srv.open.Load() == 0 })
 	// The pool frees the slot once Close has returned, which may be just
 	// after the server saw the connection end.
-	waitFor(t, "the pool to free the slot", func() bool {
+	testfix.Eventually(t, "the pool to free the slot", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return p.open == 0 && len(p.idle) == 0

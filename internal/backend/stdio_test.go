@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	testfix "github.com/vmcp/vmcp/internal/fixture"
 )
 
 func newStdioFixture(t *testing.T, logs *logBuffer, timeout time.Duration) Connector {
@@ -39,7 +41,7 @@ func TestStdioCallsReuseOneProcess(t *testing.T) {
 		}
 	}
 	mustCall(t, c, "stderr", map[string]string{"text": "hello from the child"})
-	waitFor(t, "the stderr line in the log", func() bool {
+	testfix.Eventually(t, "the stderr line in the log", func() bool {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			if strings.Contains(line, "hello from the child") &&
 				strings.Contains(line, "level=INFO") &&
@@ -86,7 +88,7 @@ func TestStdioChildExitFailsCalls(t *testing.T) {
 		pending <- err
 	}()
 	m := c.(*client).conn.(*stdioConn).mux
-	waitFor(t, "the slow call to be in flight", func() bool {
+	testfix.Eventually(t, "the slow call to be in flight", func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return len(m.pending) > 0
@@ -109,7 +111,7 @@ func TestStdioTimeoutCancelsBackendWork(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want a deadline error", err)
 	}
-	waitFor(t, "the child to report cancellation", func() bool {
+	testfix.Eventually(t, "the child to report cancellation", func() bool {
 		return strings.Contains(logs.String(), "slow: cancelled")
 	})
 	mustCall(t, c, "count", nil)

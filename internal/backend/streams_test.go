@@ -2,6 +2,8 @@ package backend
 
 import (
 	"testing"
+
+	testfix "github.com/vmcp/vmcp/internal/fixture"
 )
 
 // queueState reads a connector's stream queue: free slots and clients
@@ -27,10 +29,10 @@ func TestStreamQueue(t *testing.T) {
 		t.Fatalf("with 3 clients and 1 slot: %d free, %d waiting; want 0, 2", free, waiting)
 	}
 	c.Close()
-	waitFor(t, "the closed client to leave the line", func() bool { _, w := queueState(x); return w == 1 })
+	testfix.Eventually(t, "the closed client to leave the line", func() bool { _, w := queueState(x); return w == 1 })
 	a.Close()
-	waitFor(t, "the slot to pass to the waiting client", func() bool { f, w := queueState(x); return f == 0 && w == 0 })
+	testfix.Eventually(t, "the slot to pass to the waiting client", func() bool { f, w := queueState(x); return f == 0 && w == 0 })
 	mustCall(t, b, "echo", map[string]string{"text": "still works"})
 	b.Close()
-	waitFor(t, "the slot to come back", func() bool { f, w := queueState(x); return f == 1 && w == 0 })
+	testfix.Eventually(t, "the slot to come back", func() bool { f, w := queueState(x); return f == 1 && w == 0 })
 }

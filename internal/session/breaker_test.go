@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,26 +14,6 @@ import (
 	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func TestBreakerStateMachine(t *testing.T) {
 	t.Parallel()
@@ -95,7 +74,7 @@ func TestBreakerStateMachine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clk := newClock()
+			clk := fixture.NewClock(time.Unix(1_700_000_000, 0))
 			b := session.NewBreaker(session.BreakerOptions{Threshold: 3, Cooldown: cooldown, Now: clk.Now})
 			for i, st := range tc.steps {
 				allowed := false
@@ -124,7 +103,7 @@ func TestBreakerStateMachine(t *testing.T) {
 
 func TestBreakerHealth(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := fixture.NewClock(time.Unix(1_700_000_000, 0))
 	b := session.NewBreaker(session.BreakerOptions{Threshold: 2, Cooldown: time.Minute, Now: clk.Now})
 	if h := b.Health(); h.State != "closed" || h.ConsecutiveFailures != 0 || h.LastFailure != nil || h.RetryAfter != nil {
 		t.Errorf("fresh: %+v", h)
@@ -157,7 +136,7 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 	ok := fixture.StartHTTP(t, exampleserver.Options{Name: "ok"})
 	slow := fixture.StartFaulty(t, "slow")
 	slow.Hang.Store(true)
-	clk := newClock()
+	clk := fixture.NewClock(time.Unix(1_700_000_000, 0))
 	br := session.NewBreaker(session.BreakerOptions{Threshold: 2, Cooldown: time.Minute, Now: clk.Now})
 	slowB := httpBackend("slow", slow.URL)
 	slowB.Breaker = br

@@ -1,12 +1,10 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +28,7 @@ func TestRedisOutage(t *testing.T) {
 	rs := redistest.Start(t)
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
 	urls := map[string]string{"web": web.URL}
-	logs := &lockedBuffer{}
+	logs := &fixture.Buffer{}
 	withLogs := func(o *ManagerOptions) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) }
 	a := newReplica(t, newRedisStore(t, rs.Addr), withLogs, urls)
 	b := newReplica(t, newRedisStore(t, rs.Addr), nil, urls)
@@ -75,22 +73,4 @@ func TestRedisOutage(t *testing.T) {
 	if !strings.Contains(logs.String(), "session store reachable again") {
 		t.Errorf("the end of the outage was not logged:\n%s", logs)
 	}
-}
-
-// lockedBuffer is a log sink safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/redistest"
 )
 
@@ -61,24 +61,6 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// fakeClock is a settable clock for the Touch throttle.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // countHook counts the commands a client sends, by name.
@@ -185,9 +167,9 @@ func TestRedisTTLSlidesOnUpdateAndTouch(t *testing.T) {
 	ctx := t.Context()
 	srv := redistest.Start(t)
 	raw := rawClient(t, srv.Addr)
-	clock := &fakeClock{t: time.Unix(1000, 0)}
+	clock := fixture.NewClock(time.Unix(1000, 0))
 	s := newTestRedis(t, srv.Addr, RedisOptions{TTL: time.Hour, TouchEvery: time.Minute})
-	s.now = clock.now
+	s.now = clock.Now
 	key := "vmcp:session:" + testID
 
 	m := sampleMetadata(testID)
@@ -214,7 +196,7 @@ func TestRedisTTLSlidesOnUpdateAndTouch(t *testing.T) {
 	}
 
 	shrink()
-	clock.advance(time.Minute) // past the throttle set by Update
+	clock.Advance(time.Minute) // past the throttle set by Update
 	if err := s.Touch(ctx, testID); err != nil {
 		t.Fatal(err)
 	}
@@ -248,9 +230,9 @@ func TestRedisTouchIsThrottledPerSession(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	srv := redistest.Start(t)
-	clock := &fakeClock{t: time.Unix(1000, 0)}
+	clock := fixture.NewClock(time.Unix(1000, 0))
 	s := newTestRedis(t, srv.Addr, RedisOptions{TTL: time.Hour, TouchEvery: time.Minute})
-	s.now = clock.now
+	s.now = clock.Now
 	hook := &countHook{}
 	s.client.AddHook(hook)
 
@@ -264,7 +246,7 @@ func TestRedisTouchIsThrottledPerSession(t *testing.T) {
 		t.Fatalf("Touch right after Create: err %v, %d PEXPIRE sent, want 0", err, hook.pexpire.Load())
 	}
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	for range 3 {
 		if err := s.Touch(ctx, testID); err != nil {
 			t.Fatal(err)
@@ -281,7 +263,7 @@ func TestRedisTouchIsThrottledPerSession(t *testing.T) {
 		t.Fatalf("Touch of another session: %d PEXPIRE in total, want 2", n)
 	}
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	if err := s.Touch(ctx, testID); err != nil {
 		t.Fatal(err)
 	}
@@ -299,16 +281,16 @@ func TestRedisTouchMapIsPruned(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	srv := redistest.Start(t)
-	clock := &fakeClock{t: time.Unix(1000, 0)}
+	clock := fixture.NewClock(time.Unix(1000, 0))
 	s := newTestRedis(t, srv.Addr, RedisOptions{TTL: time.Hour, TouchEvery: time.Minute})
-	s.now = clock.now
+	s.now = clock.Now
 	for i := range 50 {
 		id := testID + string(rune('a'+i%26)) + string(rune('a'+i/26))
 		if err := s.Create(ctx, sampleMetadata(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if err := s.Touch(ctx, testID+"aa"); err != nil {
 		t.Fatal(err)
 	}
