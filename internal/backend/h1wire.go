@@ -189,11 +189,16 @@ func readHeadLine(br *bufio.Reader, budget *int) ([]byte, error) {
 		}
 		return nil, err
 	}
+	return trimEOL(line), nil
+}
+
+// trimEOL drops the LF that ends line, and the CR before it if any.
+func trimEOL(line []byte) []byte {
 	line = line[:len(line)-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	return line, nil
+	return line
 }
 
 func asciiEqualFold(b []byte, s string) bool {

@@ -120,9 +120,5 @@ func (r *sseReader) readLine() ([]byte, error) {
 		}
 		return nil, err
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
+	return trimEOL(line), nil
 }
