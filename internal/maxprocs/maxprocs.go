@@ -1,0 +1,152 @@
+// Package maxprocs runs an I/O-bound process on one P while one is enough,
+// and gives it Go's default GOMAXPROCS back as soon as its load needs more.
+//
+// A proxy spends most of each call waiting on sockets. With spare Ps, Go's
+// scheduler wakes and parks extra threads around nearly every wait; on a
+// small or virtualized host those context switches cost more CPU than the
+// proxying does. One P removes them, but also caps the process at one core,
+// so Run watches the process's CPU use and lifts the cap when it is busy.
+package maxprocs
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+)
+
+// Options configure Run. A zero field takes the default shown.
+type Options struct {
+	// Interval is the time between two samples of the process's CPU use.
+	// Default 250ms.
+	Interval time.Duration
+	// Up is the CPU use, in cores, at one P that restores Go's default.
+	// Default 0.5: beyond it, calls start to queue for the one P.
+	Up float64
+	// Down is the CPU use, in cores, under which the process goes back to
+	// one P once DownAfter samples in a row stay under it. Defaults 0.25
+	// and 8 (two seconds): well apart from Up, so it does not flap.
+	Down      float64
+	DownAfter int
+	// Logger receives a Debug record for each change. Default: discard.
+	Logger *slog.Logger
+
+	// cpu and set stand in for the process in tests: cpu reports the
+	// process's CPU time so far, and set(n) sets GOMAXPROCS to n, or to
+	// Go's default when n is 0.
+	cpu func() (time.Duration, bool)
+	set func(n int)
+}
+
+func (o *Options) defaults() {
+	if o.Interval <= 0 {
+		o.Interval = 250 * time.Millisecond
+	}
+	if o.Up <= 0 {
+		o.Up = 0.5
+	}
+	if o.Down <= 0 {
+		o.Down = 0.25
+	}
+	if o.DownAfter <= 0 {
+		o.DownAfter = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.cpu == nil {
+		o.cpu = processCPU
+	}
+	if o.set == nil {
+		o.set = setProcs
+	}
+}
+
+// Enabled reports whether Run would adapt GOMAXPROCS in this process: not
+// when the GOMAXPROCS environment variable fixes it, when Go's default is
+// already one P, or when the system gives no CPU time to measure.
+func Enabled() bool {
+	_, ok := processCPU()
+	return ok && os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) > 1
+}
+
+// Run adapts GOMAXPROCS until ctx ends, then restores Go's default. It
+// starts at one P. It returns at once, changing nothing, unless Enabled.
+// Only one Run may be active in a process; GOMAXPROCS is process-wide.
+func Run(ctx context.Context, o Options) {
+	if !Enabled() {
+		return
+	}
+	run(ctx, o)
+}
+
+func run(ctx context.Context, o Options) {
+	o.defaults()
+	g := governor{up: o.Up, down: o.Down, downAfter: o.DownAfter, one: true}
+	o.set(1)
+	defer o.set(0)
+	t := time.NewTicker(o.Interval)
+	defer t.Stop()
+	last, _ := o.cpu()
+	lastAt := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		c, _ := o.cpu()
+		busy := float64(c-last) / float64(now.Sub(lastAt))
+		last, lastAt = c, now
+		if g.observe(busy) {
+			n := 1
+			if !g.one {
+				n = 0
+			}
+			o.set(n)
+			o.Logger.Debug("GOMAXPROCS adapted", "gomaxprocs", runtime.GOMAXPROCS(0), "cores_busy", busy)
+		}
+	}
+}
+
+// governor decides between one P and Go's default from samples of the
+// process's CPU use.
+type governor struct {
+	up, down  float64
+	downAfter int
+	one       bool // running on one P
+	low       int  // samples in a row under down, at the default
+}
+
+// observe takes one sample of CPU use, in cores, and reports whether the
+// P count changes: to the default when one P is busy beyond up, back to
+// one after downAfter samples in a row under down.
+func (g *governor) observe(busy float64) bool {
+	if g.one {
+		if busy >= g.up {
+			g.one, g.low = false, 0
+			return true
+		}
+		return false
+	}
+	if busy >= g.down {
+		g.low = 0
+		return false
+	}
+	g.low++
+	if g.low < g.downAfter {
+		return false
+	}
+	g.one, g.low = true, 0
+	return true
+}
+
+func setProcs(n int) {
+	if n == 0 {
+		runtime.SetDefaultGOMAXPROCS()
+		return
+	}
+	runtime.GOMAXPROCS(n)
+}
