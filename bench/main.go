@@ -82,7 +82,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.pool, "pool", 64, "vmcp's HTTP connection pool per backend: SCALE's bound on sockets per backend")
 	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0: vmcp's default, except INIT, which uses 20)")
 	fs.StringVar(&o.logLevel, "vmcp-log-level", "warn", "vmcp's --log-level")
-	fs.IntVar(&o.vmcpProcs, "vmcp-gomaxprocs", 0, "run vmcp with GOMAXPROCS set to this (0: the Go runtime's default, one per CPU)")
+	fs.IntVar(&o.vmcpProcs, "vmcp-gomaxprocs", 0, "run vmcp with GOMAXPROCS set to this, which turns server.adaptiveProcs off (0: vmcp's default)")
 	fs.BoolVar(&o.listen, "standalone-get", false, "S1, S16, S64, CPU: the generator opens each session's standalone GET stream after initialize, as the go-sdk and TypeScript SDK clients do, so the backend holds one whether called directly or through vmcp")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up on the whole run after this long")
 	if err := fs.Parse(args); err != nil {
@@ -176,7 +176,9 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 	r := &runner{opts: o, log: log, bins: bins, tmp: tmp, fleet: &fleet{}, rep: &report{started: time.Now(), loadAvg: loadAvg()}, size: sizesFor(o.quick)}
 	if o.vmcpProcs > 0 {
 		r.fleet.vmcpEnv = []string{"GOMAXPROCS=" + strconv.Itoa(o.vmcpProcs)}
-		r.rep.note("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), not the Go runtime's default", o.vmcpProcs)
+		r.rep.note("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), which turns server.adaptiveProcs off", o.vmcpProcs)
+	} else {
+		r.rep.note("vmcp ran with its default server.adaptiveProcs: one P while it uses under half a core, Go's default above")
 	}
 
 	defer r.fleet.stopAll()

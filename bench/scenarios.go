@@ -154,6 +154,9 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 	med := rounds[len(rounds)/2]
 	direct, via := med.direct, med.via
 	r.recordThroughput(id, sessions, calls, direct, via)
+	if g, err := promGauges(ctx, fx.vmcp.base, "go_sched_gomaxprocs_threads"); err == nil {
+		r.rep.note("%s: vmcp's GOMAXPROCS after the last round: %.0f", id, g["go_sched_gomaxprocs_threads"])
+	}
 
 	if id == "S16" && r.opts.cpuprofile != "" {
 		if err := r.profile(ctx, fx, sessions, via); err != nil {
