@@ -64,7 +64,7 @@ func TestQuickS1(t *testing.T) {
 		}
 	}
 	body := r.rep.body()
-	for _, want := range []string{"| S1 | direct |", "| S1 | vmcp |", "S1: vmcp"} {
+	for _, want := range []string{"| S1 | direct |", "| S1 | vmcp |", "S1: vmcp", "S1: vmcp's GOMAXPROCS after the last round: "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("report lacks %q:\n%s", want, body)
 		}

@@ -176,9 +176,9 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 	r := &runner{opts: o, log: log, bins: bins, tmp: tmp, fleet: &fleet{}, rep: &report{started: time.Now(), loadAvg: loadAvg()}, size: sizesFor(o.quick)}
 	if o.vmcpProcs > 0 {
 		r.fleet.vmcpEnv = []string{"GOMAXPROCS=" + strconv.Itoa(o.vmcpProcs)}
-		r.rep.note("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), which turns server.adaptiveProcs off", o.vmcpProcs)
+		r.rep.info("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), which turns server.adaptiveProcs off", o.vmcpProcs)
 	} else {
-		r.rep.note("vmcp ran with its default server.adaptiveProcs: one P while it uses under half a core, Go's default above")
+		r.rep.info("vmcp ran with its default server.adaptiveProcs: one P while it uses under half a core, Go's default above")
 	}
 
 	defer r.fleet.stopAll()

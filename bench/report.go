@@ -17,6 +17,7 @@ type report struct {
 	command  string
 	sections []section
 	checks   []check
+	infos    []string
 	notes    []string
 }
 
@@ -62,6 +63,12 @@ func (r *report) check(pass bool, name, format string, args ...any) {
 	r.checks = append(r.checks, check{pass: pass, name: name, detail: fmt.Sprintf(format, args...)})
 }
 
+// info records a fact about the run that the tables do not show, such as
+// how vmcp was configured or each round's ratio.
+func (r *report) info(format string, args ...any) {
+	r.infos = append(r.infos, fmt.Sprintf(format, args...))
+}
+
 // note records something that went wrong outside the figures (a scenario
 // that could not run, a profile that could not be fetched).
 func (r *report) note(format string, args ...any) {
@@ -78,7 +85,7 @@ func (r *report) failed() bool {
 	return len(r.notes) > 0
 }
 
-// body renders the tables, checks and notes.
+// body renders the tables, notes, checks and problems.
 func (r *report) body() string {
 	var b strings.Builder
 	for _, s := range r.sections {
@@ -86,6 +93,13 @@ func (r *report) body() string {
 		for _, l := range s.lines {
 			b.WriteString(l)
 			b.WriteByte('\n')
+		}
+		b.WriteByte('\n')
+	}
+	if len(r.infos) > 0 {
+		b.WriteString("### Notes\n\n")
+		for _, n := range r.infos {
+			fmt.Fprintf(&b, "- %s\n", n)
 		}
 		b.WriteByte('\n')
 	}

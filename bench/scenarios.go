@@ -149,13 +149,13 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 		for _, rd := range rounds {
 			rs = append(rs, fmtRatio(rd.ratio))
 		}
-		r.rep.note("%s: vmcp/direct per round, sorted: %s; the table shows the median round", id, strings.Join(rs, ", "))
+		r.rep.info("%s: vmcp/direct per round, sorted: %s; the table shows the median round", id, strings.Join(rs, ", "))
 	}
 	med := rounds[len(rounds)/2]
 	direct, via := med.direct, med.via
 	r.recordThroughput(id, sessions, calls, direct, via)
 	if g, err := promGauges(ctx, fx.vmcp.base, "go_sched_gomaxprocs_threads"); err == nil {
-		r.rep.note("%s: vmcp's GOMAXPROCS after the last round: %.0f", id, g["go_sched_gomaxprocs_threads"])
+		r.rep.info("%s: vmcp's GOMAXPROCS after the last round: %.0f", id, g["go_sched_gomaxprocs_threads"])
 	}
 
 	if id == "S16" && r.opts.cpuprofile != "" {
