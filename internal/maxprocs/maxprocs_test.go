@@ -57,6 +57,8 @@ func TestEnabledHonoursGOMAXPROCS(t *testing.T) {
 // TestRunAdaptsToLoad runs the governor on this test process: it must drop
 // to one P while idle, restore the default under a CPU-bound goroutine, go
 // back to one P when that stops, and restore the default when cancelled.
+// Its thresholds sit far from both an idle process and a spinning one, so
+// that other tests loading the machine do not blur them.
 func TestRunAdaptsToLoad(t *testing.T) {
 	if !Enabled() {
 		t.Skip("GOMAXPROCS cannot adapt here: set in the environment, one CPU, or no CPU time")
@@ -64,7 +66,7 @@ func TestRunAdaptsToLoad(t *testing.T) {
 	def := runtime.GOMAXPROCS(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { Run(ctx, Options{Interval: 20 * time.Millisecond, DownAfter: 3}) })
+	wg.Go(func() { Run(ctx, Options{Interval: 20 * time.Millisecond, Up: 0.3, Down: 0.1, DownAfter: 3}) })
 	defer func() {
 		cancel()
 		wg.Wait()
