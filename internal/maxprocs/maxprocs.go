@@ -31,12 +31,6 @@ type Options struct {
 	DownAfter int
 	// Logger receives a Debug record for each change. Default: discard.
 	Logger *slog.Logger
-
-	// cpu and set stand in for the process in tests: cpu reports the
-	// process's CPU time so far, and set(n) sets GOMAXPROCS to n, or to
-	// Go's default when n is 0.
-	cpu func() (time.Duration, bool)
-	set func(n int)
 }
 
 func (o *Options) defaults() {
@@ -55,12 +49,6 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.cpu == nil {
-		o.cpu = processCPU
-	}
-	if o.set == nil {
-		o.set = setProcs
-	}
 }
 
 // Enabled reports whether Run would adapt GOMAXPROCS in this process: not
@@ -78,17 +66,13 @@ func Run(ctx context.Context, o Options) {
 	if !Enabled() {
 		return
 	}
-	run(ctx, o)
-}
-
-func run(ctx context.Context, o Options) {
 	o.defaults()
 	g := governor{up: o.Up, down: o.Down, downAfter: o.DownAfter, one: true}
-	o.set(1)
-	defer o.set(0)
+	setProcs(1)
+	defer setProcs(0)
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
-	last, _ := o.cpu()
+	last, _ := processCPU()
 	lastAt := time.Now()
 	for {
 		select {
@@ -97,7 +81,7 @@ func run(ctx context.Context, o Options) {
 		case <-t.C:
 		}
 		now := time.Now()
-		c, _ := o.cpu()
+		c, _ := processCPU()
 		busy := float64(c-last) / float64(now.Sub(lastAt))
 		last, lastAt = c, now
 		if g.observe(busy) {
@@ -105,7 +89,7 @@ func run(ctx context.Context, o Options) {
 			if !g.one {
 				n = 0
 			}
-			o.set(n)
+			setProcs(n)
 			o.Logger.Debug("GOMAXPROCS adapted", "gomaxprocs", runtime.GOMAXPROCS(0), "cores_busy", busy)
 		}
 	}
@@ -143,6 +127,7 @@ func (g *governor) observe(busy float64) bool {
 	return true
 }
 
+// setProcs sets GOMAXPROCS to n, or to Go's default when n is 0.
 func setProcs(n int) {
 	if n == 0 {
 		runtime.SetDefaultGOMAXPROCS()
