@@ -178,7 +178,7 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 		r.fleet.vmcpEnv = []string{"GOMAXPROCS=" + strconv.Itoa(o.vmcpProcs)}
 		r.rep.info("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), which turns server.adaptiveProcs off", o.vmcpProcs)
 	} else {
-		r.rep.info("vmcp ran with its default server.adaptiveProcs: one P while it uses under half a core, Go's default above")
+		r.rep.info("vmcp ran with its default server.adaptiveProcs: one P while one is enough, Go's default when busier or starved (internal/maxprocs)")
 	}
 
 	defer r.fleet.stopAll()
