@@ -122,7 +122,9 @@ func TestRunAdaptsToLoad(t *testing.T) {
 	def := runtime.GOMAXPROCS(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { Run(ctx, Options{Interval: 20 * time.Millisecond, Up: 0.3, UpWait: time.Second, Down: 0.1, DownWait: time.Second, DownAfter: 3}) })
+	wg.Go(func() {
+		Run(ctx, Options{Interval: 20 * time.Millisecond, Up: 0.3, UpWait: time.Second, Down: 0.1, DownWait: time.Second, DownAfter: 3})
+	})
 	defer func() {
 		cancel()
 		wg.Wait()
