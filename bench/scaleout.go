@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,12 +62,48 @@ func (r *runner) scaleOutScenario(ctx context.Context) error {
 	}
 	warm := max(warmupFor(calls), replicas)
 	direct := runLoad(ctx, loadSpec{url: b.url, tool: "echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(nil)})
-	one := runSpread(ctx, spreadSpec{urls: []string{reps[0].url}, tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
 	var urls []string
 	for _, v := range reps {
 		urls = append(urls, v.url)
 	}
-	three := runSpread(ctx, spreadSpec{urls: urls, tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
+	// One and three replicas alternate, round after round, like direct and
+	// vmcp in S1-S64; the round with the median ratio is reported.
+	type round struct {
+		one, three loadResult
+		ratio      float64
+	}
+	rounds := make([]round, r.size.rounds)
+	for i := range rounds {
+		rd := &rounds[i]
+		runOne := func() {
+			rd.one = runSpread(ctx, spreadSpec{urls: urls[:1], tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
+		}
+		runThree := func() {
+			rd.three = runSpread(ctx, spreadSpec{urls: urls, tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
+		}
+		if i%2 == 0 {
+			runOne()
+			runThree()
+		} else {
+			runThree()
+			runOne()
+		}
+		rd.ratio = ratio(rd.three.rate(), rd.one.rate())
+	}
+	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.ratio, b.ratio) })
+	if len(rounds) > 1 {
+		var rs []string
+		for _, rd := range rounds {
+			rs = append(rs, fmtRatio(rd.ratio))
+		}
+		r.rep.info("SCALEOUT: 3 replicas ÷ 1 replica per round, sorted: %s; the table shows the median round", strings.Join(rs, ", "))
+	}
+	one, three := rounds[len(rounds)/2].one, rounds[len(rounds)/2].three
+	for i, rd := range rounds {
+		if i != len(rounds)/2 {
+			r.noteUnshownErrors("SCALEOUT", rd.one, rd.three)
+		}
+	}
 
 	shape := fmt.Sprintf("%d × %d", sessions, calls)
 	row := func(via string, l loadResult, vsOne string) []string {

@@ -154,6 +154,11 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 	med := rounds[len(rounds)/2]
 	direct, via := med.direct, med.via
 	r.recordThroughput(id, sessions, calls, direct, via)
+	for i, rd := range rounds {
+		if i != len(rounds)/2 {
+			r.noteUnshownErrors(id, rd.direct, rd.via)
+		}
+	}
 	if g, err := promGauges(ctx, fx.vmcp.base, "go_sched_gomaxprocs_threads"); err == nil {
 		r.rep.info("%s: vmcp's GOMAXPROCS after the last round: %.0f", id, g["go_sched_gomaxprocs_threads"])
 	}
@@ -193,6 +198,17 @@ func (r *runner) recordThroughput(id string, sessions, calls int, direct, via lo
 		}
 	}
 	r.setThroughputTable()
+}
+
+// noteUnshownErrors records, as problems, the errors of rounds the table
+// does not show: the 0-errors targets cover every round, not only the
+// median one.
+func (r *runner) noteUnshownErrors(id string, results ...loadResult) {
+	for _, l := range results {
+		if l.errors > 0 {
+			r.rep.note("%s: %d errors in a round the table does not show, e.g. %s", id, l.errors, strings.Join(l.errSamples[:min(1, len(l.errSamples))], ""))
+		}
+	}
 }
 
 // setThroughputTable sets the throughput table, which grows as S1, S16 and
