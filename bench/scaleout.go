@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,20 +65,16 @@ func (r *runner) scaleOutScenario(ctx context.Context) error {
 	for _, v := range reps {
 		urls = append(urls, v.url)
 	}
-	// One and three replicas alternate, round after round, like direct and
-	// vmcp in S1-S64; the round with the median ratio is reported.
-	type round struct {
-		one, three loadResult
-		ratio      float64
-	}
+	// One and three replicas alternate, round after round, as direct and
+	// vmcp do in S1-S64, each going first every other round.
 	rounds := make([]round, r.size.rounds)
 	for i := range rounds {
 		rd := &rounds[i]
 		runOne := func() {
-			rd.one = runSpread(ctx, spreadSpec{urls: urls[:1], tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
+			rd.base = runSpread(ctx, spreadSpec{urls: urls[:1], tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
 		}
 		runThree := func() {
-			rd.three = runSpread(ctx, spreadSpec{urls: urls, tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
+			rd.test = runSpread(ctx, spreadSpec{urls: urls, tool: "b0_echo", sessions: sessions, calls: calls, warmup: warm, watch: watch(reps)})
 		}
 		if i%2 == 0 {
 			runOne()
@@ -88,22 +83,9 @@ func (r *runner) scaleOutScenario(ctx context.Context) error {
 			runThree()
 			runOne()
 		}
-		rd.ratio = ratio(rd.three.rate(), rd.one.rate())
 	}
-	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.ratio, b.ratio) })
-	if len(rounds) > 1 {
-		var rs []string
-		for _, rd := range rounds {
-			rs = append(rs, fmtRatio(rd.ratio))
-		}
-		r.rep.info("SCALEOUT: 3 replicas ÷ 1 replica per round, sorted: %s; the table shows the median round", strings.Join(rs, ", "))
-	}
-	one, three := rounds[len(rounds)/2].one, rounds[len(rounds)/2].three
-	for i, rd := range rounds {
-		if i != len(rounds)/2 {
-			r.noteUnshownErrors("SCALEOUT", rd.one, rd.three)
-		}
-	}
+	med := r.medianRound("SCALEOUT", "3 replicas ÷ 1 replica", rounds)
+	one, three := med.base, med.test
 
 	shape := fmt.Sprintf("%d × %d", sessions, calls)
 	row := func(via string, l loadResult, vsOne string) []string {

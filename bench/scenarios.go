@@ -129,36 +129,18 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 	}
 	be := watched{"backend", fx.backend.pid()}
 	// Direct and vmcp runs alternate, round after round, so that a slow
-	// spell of a shared machine hits both sides alike; the round with the
-	// median ratio is reported, and every round's ratio is noted.
-	type round struct {
-		direct, via loadResult
-		ratio       float64
-	}
+	// spell of a shared machine hits both sides alike.
 	rounds := make([]round, r.size.rounds)
 	for i := range rounds {
 		direct := runLoad(ctx, loadSpec{url: fx.backend.url, tool: "echo", sessions: sessions, calls: calls,
 			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{be}})
 		via := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
 			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"vmcp", fx.vmcp.pid()}, be}})
-		rounds[i] = round{direct, via, ratio(via.rate(), direct.rate())}
+		rounds[i] = round{base: direct, test: via}
 	}
-	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.ratio, b.ratio) })
-	if len(rounds) > 1 {
-		var rs []string
-		for _, rd := range rounds {
-			rs = append(rs, fmtRatio(rd.ratio))
-		}
-		r.rep.info("%s: vmcp/direct per round, sorted: %s; the table shows the median round", id, strings.Join(rs, ", "))
-	}
-	med := rounds[len(rounds)/2]
-	direct, via := med.direct, med.via
+	med := r.medianRound(id, "vmcp/direct", rounds)
+	direct, via := med.base, med.test
 	r.recordThroughput(id, sessions, calls, direct, via)
-	for i, rd := range rounds {
-		if i != len(rounds)/2 {
-			r.noteUnshownErrors(id, rd.direct, rd.via)
-		}
-	}
 	if g, err := promGauges(ctx, fx.vmcp.base, "go_sched_gomaxprocs_threads"); err == nil {
 		r.rep.info("%s: vmcp's GOMAXPROCS after the last round: %.0f", id, g["go_sched_gomaxprocs_threads"])
 	}
@@ -200,15 +182,35 @@ func (r *runner) recordThroughput(id string, sessions, calls int, direct, via lo
 	r.setThroughputTable()
 }
 
-// noteUnshownErrors records, as problems, the errors of rounds the table
-// does not show: the 0-errors targets cover every round, not only the
-// median one.
-func (r *runner) noteUnshownErrors(id string, results ...loadResult) {
-	for _, l := range results {
-		if l.errors > 0 {
-			r.rep.note("%s: %d errors in a round the table does not show, e.g. %s", id, l.errors, strings.Join(l.errSamples[:min(1, len(l.errSamples))], ""))
+// round is one run of a baseline and of the side compared with it, such as
+// the backend called directly and through vmcp.
+type round struct {
+	base, test loadResult
+}
+
+func (rd round) ratio() float64 { return ratio(rd.test.rate(), rd.base.rate()) }
+
+// medianRound returns the round with the median ratio, which the tables
+// show. It notes every round's ratio, and reports as problems the errors of
+// the other rounds: a 0-errors target covers every round.
+func (r *runner) medianRound(id, what string, rounds []round) round {
+	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	mid := len(rounds) / 2
+	if len(rounds) > 1 {
+		var rs []string
+		for _, rd := range rounds {
+			rs = append(rs, fmtRatio(rd.ratio()))
+		}
+		r.rep.info("%s: %s per round, sorted: %s; the table shows the median round", id, what, strings.Join(rs, ", "))
+	}
+	for i, rd := range rounds {
+		for _, l := range []loadResult{rd.base, rd.test} {
+			if i != mid && l.errors > 0 {
+				r.rep.note("%s: %d errors in a round the table does not show, e.g. %s", id, l.errors, strings.Join(l.errSamples[:min(1, len(l.errSamples))], ""))
+			}
 		}
 	}
+	return rounds[mid]
 }
 
 // setThroughputTable sets the throughput table, which grows as S1, S16 and
