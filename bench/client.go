@@ -64,6 +64,8 @@ type mcpSession struct {
 	id     string // Mcp-Session-Id; never printed
 	nextID int64
 	buf    []byte // request body scratch
+	// initResult is the result of the session's initialize.
+	initResult []byte
 	// stopListen ends the standalone GET stream, if one was opened; it
 	// returns once the stream's goroutine has.
 	stopListen func()
@@ -82,7 +84,7 @@ func (c *mcpClient) initialize(ctx context.Context) (*mcpSession, time.Duration,
 	if err != nil {
 		return nil, took, fmt.Errorf("initialize: %w", err)
 	}
-	s.id = hdr.Get("Mcp-Session-Id")
+	s.id, s.initResult = hdr.Get("Mcp-Session-Id"), res
 	if s.id == "" {
 		return nil, took, errors.New("initialize: no Mcp-Session-Id in the response")
 	}

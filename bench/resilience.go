@@ -47,9 +47,11 @@ func (r *runner) breakerScenario(ctx context.Context) error {
 	defer v.stop(10 * time.Second)
 	n := 2 * r.size.initSamples
 	watch := []watched{{"vmcp", v.pid()}}
+	c := newMCPClient(v.url, 1)
+	defer c.Close()
 
-	measureInit(ctx, v.url, n, nil) // warm-up: pools, code paths, the backends' own start
-	healthy := measureInit(ctx, v.url, n, watch)
+	measureInit(ctx, n, nil, openOne(c)) // warm-up: pools, code paths, the backends' own start
+	healthy := measureInit(ctx, n, watch, openOne(c))
 
 	hung := bs[nb-1]
 	if err := syscall.Kill(hung.pid(), syscall.SIGSTOP); err != nil {
@@ -62,8 +64,6 @@ func (r *runner) breakerScenario(ctx context.Context) error {
 	// Sessions pay the init timeout until the breaker opens.
 	var opening []time.Duration
 	var errs errLog
-	c := newMCPClient(v.url, 1)
-	defer c.Close()
 	for len(opening) < 20 {
 		st, err := backendHealth(ctx, v.base, hung.nameOnly())
 		if err != nil {
@@ -83,7 +83,7 @@ func (r *runner) breakerScenario(ctx context.Context) error {
 		}
 	}
 	ready := httpStatus(ctx, v.base+"/readyz")
-	open := measureInit(ctx, v.url, n, watch)
+	open := measureInit(ctx, n, watch, openOne(c))
 	after, err := backendHealth(ctx, v.base, hung.nameOnly())
 	if err != nil {
 		return err
