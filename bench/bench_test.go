@@ -18,15 +18,11 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary double as the null server, as the bench
-// binary does.
+// TestMain lets the test binary double as the null server and the null
+// proxy, as the bench binary does.
 func TestMain(m *testing.M) {
-	if os.Getenv(nullServerEnv) == "1" {
-		if err := runNullServer(); err != nil {
-			fmt.Fprintln(os.Stderr, "null server:", err)
-			os.Exit(1)
-		}
-		return
+	if code, ok := runHelper(); ok {
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

@@ -28,14 +28,31 @@ import (
 )
 
 func main() {
-	if os.Getenv(nullServerEnv) == "1" {
-		if err := runNullServer(); err != nil {
-			fmt.Fprintln(os.Stderr, "null server:", err)
-			os.Exit(1)
-		}
-		return
+	if code, ok := runHelper(); ok {
+		os.Exit(code)
 	}
 	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runHelper runs the null server or the null proxy when the environment
+// asks this binary to be one, and reports whether it did. Scenarios start
+// the bench's own binary (or its test binary) that way, so that each is a
+// separate process like vmcp.
+func runHelper() (code int, ok bool) {
+	var err error
+	switch {
+	case os.Getenv(nullServerEnv) == "1":
+		err = runNullServer()
+	case os.Getenv(nullProxyEnv) != "":
+		err = runNullProxy(os.Getenv(nullProxyEnv))
+	default:
+		return 0, false
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench helper:", err)
+		return 1, true
+	}
+	return 0, true
 }
 
 // options are the bench's flags.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuickFloors runs INIT and CPU small: every INIT row, the no-gateway
+// floors included, and both CPU rows (vmcp and the null proxy relaying
+// real calls to a real backend) must come out with no errors. It checks
+// nothing about speed.
+func TestQuickFloors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts vmcp and 21 backends")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{scenarios: []string{"INIT", "CPU"}, quick: true, pool: 64, logLevel: "warn", settle: time.Second, profileSeconds: 1}
+	r, err := run(ctx, root, o, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := r.rep.body()
+	for _, want := range []string{
+		"| vmcp | 20 | 5 | 0 |",
+		"| no gateway, all at once: handshake | 20 | 5 | 0 |",
+		"| no gateway, all at once: handshake + lists | 20 | 5 | 0 |",
+		"| vmcp | 800 | 0 |",
+		"| null proxy | 800 | 0 |",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("report lacks %q:\n%s", want, body)
+		}
+	}
+	for _, n := range r.rep.notes {
+		t.Errorf("problem reported: %s", n)
+	}
+}
+
+func TestReadHTTPMessage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		request bool
+		want    string // the message read; the rest of in must remain
+		wantErr bool
+	}{
+		{"request with body", "POST /mcp HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}NEXT", true, "POST /mcp HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", false},
+		{"request without body", "DELETE /mcp HTTP/1.1\r\nHost: x\r\n\r\nNEXT", true, "DELETE /mcp HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"chunked response with trailer", "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\nNEXT", false,
+			"HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n", false},
+		{"202 with length", "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\nNEXT", false, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", false},
+		{"204 has no body", "HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\nNEXT", false, "HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n", false},
+		{"response without length", "HTTP/1.1 200 OK\r\n\r\nstream", false, "", true},
+		{"bad length", "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", true, "", true},
+		{"bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, "", true},
+		{"truncated body", "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", true, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := bufio.NewReader(strings.NewReader(tt.in))
+			got, err := readHTTPMessage(r, nil, tt.request)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("read %q, want an error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if rest, _ := r.Peek(4); string(rest) != "NEXT" {
+				t.Errorf("left %q unread, want NEXT", rest)
+			}
+		})
+	}
+}
