@@ -70,11 +70,14 @@ func (r *runner) scenario(ctx context.Context, id string) error {
 	return fmt.Errorf("unknown scenario %q", id)
 }
 
-// echoFixture is one example backend and a vmcp in front of it.
+// echoFixture is one example backend and a vmcp in front of it, and, when
+// it is installed, HAProxy in front of the same backend as a reference.
 type echoFixture struct {
 	backend *backendProc
 	vmcp    *vmcpProc
 	tool    string // the echo tool's name as vmcp exposes it
+	haproxy *backendProc
+	hpName  string // HAProxy's version and mode, for the tables
 }
 
 func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
@@ -96,6 +99,15 @@ func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
 		return nil, fmt.Errorf("vmcp: %w", err)
 	}
 	r.echo = &echoFixture{backend: b, vmcp: v, tool: tool}
+	hp, version, err := r.startHAProxy(ctx, b.url)
+	switch {
+	case err != nil:
+		r.rep.note("HAProxy did not start, so its rows are left out: %v", err)
+	case hp == nil:
+		r.rep.info("haproxy is not on PATH, so the HAProxy reference rows are left out (apt-get install haproxy adds them)")
+	default:
+		r.echo.haproxy, r.echo.hpName = hp, version+", HTTP mode, 1 thread"
+	}
 	return r.echo, nil
 }
 
@@ -130,17 +142,30 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 	be := watched{"backend", fx.backend.pid()}
 	// Direct and vmcp runs alternate, round after round, so that a slow
 	// spell of a shared machine hits both sides alike.
+	// HAProxy, if installed, runs in each round too: what a C proxy made
+	// for this gets on the same machine at the same time.
 	rounds := make([]round, r.size.rounds)
+	var refs []round
 	for i := range rounds {
 		direct := runLoad(ctx, loadSpec{url: fx.backend.url, tool: "echo", sessions: sessions, calls: calls,
 			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{be}})
 		via := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
-			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"vmcp", fx.vmcp.pid()}, be}})
+			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", fx.vmcp.pid()}, be}})
 		rounds[i] = round{base: direct, test: via}
+		if fx.haproxy != nil && !r.opts.listen { // HAProxy would hold a GET stream's response
+			hp := runLoad(ctx, loadSpec{url: fx.haproxy.url, tool: "echo", sessions: sessions, calls: calls,
+				warmup: warmupFor(calls), watch: []watched{{"proxy", fx.haproxy.pid()}, be}})
+			refs = append(refs, round{base: direct, test: hp})
+		}
 	}
 	med := r.medianRound(id, "vmcp/direct", rounds)
 	direct, via := med.base, med.test
-	r.recordThroughput(id, sessions, calls, direct, via)
+	var ref *round
+	if len(refs) > 0 {
+		m := r.medianRound(id+" HAProxy", "HAProxy/direct", refs)
+		ref = &m
+	}
+	r.recordThroughput(id, sessions, calls, direct, via, ref)
 	if g, err := promGauges(ctx, fx.vmcp.base, "go_sched_gomaxprocs_threads"); err == nil {
 		r.rep.info("%s: vmcp's GOMAXPROCS after the last round: %.0f", id, g["go_sched_gomaxprocs_threads"])
 	}
@@ -153,21 +178,27 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 	return nil
 }
 
-func (r *runner) recordThroughput(id string, sessions, calls int, direct, via loadResult) {
+// recordThroughput adds id's rows to the throughput table and checks its
+// target. ref, if not nil, is HAProxy's median round, shown for reference
+// with its ratio to that round's direct run.
+func (r *runner) recordThroughput(id string, sessions, calls int, direct, via loadResult, ref *round) {
 	if r.throughput == nil {
 		r.throughput = map[string]loadResult{}
 	}
 	r.throughput[id+"/direct"], r.throughput[id+"/vmcp"] = direct, via
 	shape := fmt.Sprintf("%d × %d", sessions, calls)
 	rt := ratio(via.rate(), direct.rate())
-	row := func(mode string, l loadResult, rt string, vmcpCPU string) []string {
+	row := func(mode string, l loadResult, rt string, proxyCPU string) []string {
 		return []string{id, mode, shape, fmt.Sprint(l.errors), fmt.Sprintf("%.0f", l.rate()), rt,
-			fmtDur(l.p50), fmtDur(l.p99), vmcpCPU, fmtMicros(l.cpuPerCall("backend")), fmtMicros(l.cpuPerCall("generator")),
-			fmtMicros(l.cpuPerCall("vmcp") + l.cpuPerCall("backend") + l.cpuPerCall("generator"))}
+			fmtDur(l.p50), fmtDur(l.p99), proxyCPU, fmtMicros(l.cpuPerCall("backend")), fmtMicros(l.cpuPerCall("generator")),
+			fmtMicros(l.cpuPerCall("proxy") + l.cpuPerCall("backend") + l.cpuPerCall("generator"))}
 	}
 	r.tpRows = append(r.tpRows,
 		row("direct", direct, "", "–"),
-		row("vmcp", via, fmtRatio(rt), fmtMicros(via.cpuPerCall("vmcp"))))
+		row("vmcp", via, fmtRatio(rt), fmtMicros(via.cpuPerCall("proxy"))))
+	if ref != nil {
+		r.tpRows = append(r.tpRows, row("HAProxy (reference)", ref.test, fmtRatio(ref.ratio()), fmtMicros(ref.test.cpuPerCall("proxy"))))
+	}
 	r.rep.check(rt >= 0.8 && direct.errors == 0 && via.errors == 0, id,
 		"vmcp %.0f calls/s = %.3f× direct (%.0f calls/s), errors vmcp %d direct %d; target ≥ 0.80× with 0 errors",
 		via.rate(), rt, direct.rate(), via.errors, direct.errors)
@@ -216,12 +247,15 @@ func (r *runner) medianRound(id, what string, rounds []round) round {
 // setThroughputTable sets the throughput table, which grows as S1, S16 and
 // S64 run.
 func (r *runner) setThroughputTable() {
-	header := []string{"id", "via", "sessions × calls", "errors", "calls/s", "vmcp/direct", "p50", "p99",
-		"vmcp CPU/call", "backend CPU/call", "generator CPU/call", "all CPU/call"}
+	header := []string{"id", "via", "sessions × calls", "errors", "calls/s", "÷ direct", "p50", "p99",
+		"proxy CPU/call", "backend CPU/call", "generator CPU/call", "all CPU/call"}
 	r.rep.table(titleThroughput, header, r.tpRows,
 		"CPU/call is the process's utime+stime over the timed calls ÷ calls (vmcp and backend from /proc/PID/stat, 10 ms ticks; generator from getrusage). "+
 			"Sessions are opened and warmed up before the clock starts. When the machine's cores are the limit, vmcp/direct throughput "+
-			"tends to direct's all-CPU/call ÷ vmcp's all-CPU/call.")
+			"tends to direct's all-CPU/call ÷ vmcp's all-CPU/call. Rounds of direct and vmcp (and HAProxy, when installed) alternate; "+
+			"vmcp's rows are the round with the median vmcp/direct, HAProxy's the round with its median HAProxy/direct, "+
+			"its ratio taken against that round's direct run. HAProxy is a one-thread C reverse proxy in front of the same backend: "+
+			"a reference for what any proxy gets here, not a target.")
 }
 
 const titleThroughput = "Throughput: echo calls, vmcp vs the backend called directly"
@@ -255,15 +289,8 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 	}
 	proxies := []*proxy{{name: "vmcp", url: fx.vmcp.url, tool: fx.tool, pid: fx.vmcp.pid()},
 		{name: "null proxy", url: np.url, tool: "echo", pid: np.pid()}}
-	hp, version, err := r.startHAProxy(ctx, fx.backend.url)
-	switch {
-	case err != nil:
-		r.rep.note("CPU: HAProxy did not start: %v", err)
-	case hp == nil:
-		r.rep.info("CPU: haproxy is not on PATH, so its row is left out (apt-get install haproxy adds it)")
-	default:
-		defer hp.stop(5 * time.Second)
-		proxies = append(proxies, &proxy{name: version + ", HTTP mode, 1 thread", url: hp.url, tool: "echo", pid: hp.pid()})
+	if hp := fx.haproxy; hp != nil {
+		proxies = append(proxies, &proxy{name: fx.hpName, url: hp.url, tool: "echo", pid: hp.pid()})
 	}
 	be := watched{"backend", fx.backend.pid()}
 	for range r.size.rounds {
@@ -295,8 +322,8 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 			r.size.rounds, fmtRatio(ratio(float64(per), float64(floor)))))
 	detail := fmt.Sprintf("vmcp %s per proxied call under S16; target ≤ 50 µs; the null proxy, which only relays the same calls, %s",
 		fmtMicros(per), fmtMicros(floor))
-	if hp != nil {
-		h := med[proxies[2].name]
+	if fx.haproxy != nil {
+		h := med[fx.hpName]
 		detail += fmt.Sprintf("; HAProxy %s", fmtMicros(h.cpuPerCall("proxy")))
 	}
 	r.rep.check(per > 0 && per <= 50*time.Microsecond && via.errors == 0, "CPU", "%s", detail)
