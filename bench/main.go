@@ -100,7 +100,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0: vmcp's default, except INIT, which uses 20)")
 	fs.StringVar(&o.logLevel, "vmcp-log-level", "warn", "vmcp's --log-level")
 	fs.IntVar(&o.vmcpProcs, "vmcp-gomaxprocs", 0, "run vmcp with GOMAXPROCS set to this, which turns server.adaptiveProcs off (0: vmcp's default)")
-	fs.BoolVar(&o.listen, "standalone-get", false, "S1, S16, S64, CPU: the generator opens each session's standalone GET stream after initialize, as the go-sdk and TypeScript SDK clients do, so the backend holds one whether called directly or through vmcp")
+	fs.BoolVar(&o.listen, "standalone-get", false, "S1, S16, S64: the generator opens each session's standalone GET stream after initialize, as the go-sdk and TypeScript SDK clients do, so the backend holds one whether called directly or through vmcp")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up on the whole run after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2

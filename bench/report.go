@@ -220,3 +220,6 @@ func ratio(a, b float64) float64 {
 	}
 	return a / b
 }
+
+// fmtMiBSigned is fmtMiB with a sign, for differences.
+func fmtMiBSigned(b int64) string { return fmt.Sprintf("%+.1f MiB", float64(b)/(1<<20)) }

@@ -293,6 +293,8 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 		proxies = append(proxies, &proxy{name: fx.hpName, url: hp.url, tool: "echo", pid: hp.pid()})
 	}
 	be := watched{"backend", fx.backend.pid()}
+	// Never with -standalone-get: the null proxy relays only messages with
+	// a length, not a stream.
 	for range r.size.rounds {
 		for _, p := range proxies {
 			p.runs = append(p.runs, runLoad(ctx, loadSpec{url: p.url, tool: p.tool, sessions: 16, calls: r.size.s16,
