@@ -41,46 +41,31 @@ func runNullProxy(target string) error {
 	if err != nil {
 		return err
 	}
+	defer ln.Close()
 	fmt.Printf("listening on http://%s%s\n", ln.Addr(), u.Path)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
+	stopListening := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stopListening()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			stop()
+			stop() // ends the connections' goroutines before wg.Wait
 			return err
 		}
-		mu.Lock()
-		conns[c] = true
-		mu.Unlock()
-		wg.Go(func() {
-			proxyConn(ctx, c, u.Host)
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		})
+		wg.Go(func() { proxyConn(ctx, c, u.Host) })
 	}
 }
 
 // proxyConn relays one client connection's requests, one at a time, over
-// its own backend connection, until either side closes. It closes c.
+// its own backend connection, until either side closes or ctx ends. It
+// closes c.
 func proxyConn(ctx context.Context, c net.Conn, backend string) {
 	defer c.Close()
 	var d net.Dialer
@@ -89,6 +74,8 @@ func proxyConn(ctx context.Context, c net.Conn, backend string) {
 		return
 	}
 	defer b.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close(); b.Close() })
+	defer stop()
 	cr, br := bufio.NewReaderSize(c, 16<<10), bufio.NewReaderSize(b, 16<<10)
 	var buf []byte
 	for {
