@@ -29,9 +29,24 @@ type snapshot struct {
 	mem        memInfo
 	goroutines int
 	heapInuse  int64 // go_memstats_heap_inuse_bytes
-	runtimeSys int64 // span, GC and other runtime metadata plus stacks: what the Go runtime keeps besides the heap
+	runtimeSys runtimeMem
 	fds        int
 	sockets    map[int]int // ESTABLISHED connections to each backend port
+}
+
+// runtimeMem is what the Go runtime holds besides the heap: span, GC and
+// other metadata, which it never returns to the OS and which grows with
+// the peak heap, and goroutine stacks.
+type runtimeMem struct{ mspan, gc, other, stack int64 }
+
+func (m runtimeMem) total() int64 { return m.mspan + m.gc + m.other + m.stack }
+
+func (m runtimeMem) minus(b runtimeMem) runtimeMem {
+	return runtimeMem{m.mspan - b.mspan, m.gc - b.gc, m.other - b.other, m.stack - b.stack}
+}
+
+func (m runtimeMem) signed() string {
+	return fmt.Sprintf("%s / %s / %s / %s", fmtMiBSigned(m.mspan), fmtMiBSigned(m.gc), fmtMiBSigned(m.other), fmtMiBSigned(m.stack))
 }
 
 func takeSnapshot(ctx context.Context, v *vmcpProc, ports []int) (snapshot, error) {
@@ -41,7 +56,8 @@ func takeSnapshot(ctx context.Context, v *vmcpProc, ports []int) (snapshot, erro
 	g, err2 := promGauges(ctx, v.base, "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_mspan_sys_bytes",
 		"go_memstats_gc_sys_bytes", "go_memstats_other_sys_bytes", "go_memstats_stack_inuse_bytes")
 	s.goroutines, s.heapInuse = int(g["go_goroutines"]), int64(g["go_memstats_heap_inuse_bytes"])
-	s.runtimeSys = int64(g["go_memstats_mspan_sys_bytes"] + g["go_memstats_gc_sys_bytes"] + g["go_memstats_other_sys_bytes"] + g["go_memstats_stack_inuse_bytes"])
+	s.runtimeSys = runtimeMem{mspan: int64(g["go_memstats_mspan_sys_bytes"]), gc: int64(g["go_memstats_gc_sys_bytes"]),
+		other: int64(g["go_memstats_other_sys_bytes"]), stack: int64(g["go_memstats_stack_inuse_bytes"])}
 	s.fds, err3 = openFDs(v.pid())
 	s.sockets, err4 = establishedTo(v.pid(), ports)
 	for _, err := range []error{err1, err2, err3, err4} {
@@ -196,12 +212,13 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		{"ESTABLISHED sockets vmcp→backend, all sessions open", fmt.Sprint(sum(open.sockets))},
 		{fmt.Sprintf("ESTABLISHED sockets vmcp→backend, %v after", r.opts.settle), fmt.Sprint(sum(settled.sockets))},
 		{"vmcp Go heap in use: baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.heapInuse), fmtMiB(open.heapInuse), fmtMiB(settled.heapInuse))},
-		{"vmcp Go runtime metadata and stacks (mspan, GC, other, stack bytes): baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.runtimeSys), fmtMiB(open.runtimeSys), fmtMiB(settled.runtimeSys))},
+		{"vmcp Go runtime metadata and stacks (mspan, GC, other, stack bytes): baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.runtimeSys.total()), fmtMiB(open.runtimeSys.total()), fmtMiB(settled.runtimeSys.total()))},
+		{"of those, mspan / GC / other / stacks: open − baseline; after − baseline", fmt.Sprintf("%s; %s", open.runtimeSys.minus(base.runtimeSys).signed(), settled.runtimeSys.minus(base.runtimeSys).signed())},
 		{"vmcp goroutines: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.goroutines, open.goroutines, settled.goroutines)},
 		{"vmcp open fds: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.fds, open.fds, settled.fds)},
 		{fmt.Sprintf("after a second, identical burst and %v: vmcp RSS / Go heap / runtime metadata and stacks / goroutines / fds", r.opts.settle),
 			fmt.Sprintf("%s (%s the first burst's) / %s / %s / %d / %d", fmtMiB(again.mem.RSS), fmtRatio(ratio(float64(again.mem.RSS), float64(settled.mem.RSS))),
-				fmtMiB(again.heapInuse), fmtMiB(again.runtimeSys), again.goroutines, again.fds)},
+				fmtMiB(again.heapInuse), fmtMiB(again.runtimeSys.total()), again.goroutines, again.fds)},
 	}
 	r.rep.table("SCALE: many concurrent sessions over 10 backends", []string{"figure", "value"}, rows,
 		fmt.Sprintf("Sessions open %d at a time and are held open together; then every session makes %d echo calls, all sessions at once, "+
@@ -219,7 +236,7 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	r.rep.check(rssRatio > 0 && rssRatio <= 1.10, "SCALE RSS", "RSS %v after the last DELETE %s vs baseline %s (%s); target ≤ 1.10×; "+
 		"of the %s more, Go heap in use %s and runtime metadata and stacks %s",
 		r.opts.settle, fmtMiB(settled.mem.RSS), fmtMiB(base.mem.RSS), fmtRatio(rssRatio),
-		fmtMiB(settled.mem.RSS-base.mem.RSS), fmtMiBSigned(settled.heapInuse-base.heapInuse), fmtMiBSigned(settled.runtimeSys-base.runtimeSys))
+		fmtMiB(settled.mem.RSS-base.mem.RSS), fmtMiBSigned(settled.heapInuse-base.heapInuse), fmtMiBSigned(settled.runtimeSys.total()-base.runtimeSys.total()))
 	return nil
 }
 
