@@ -94,7 +94,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the results here (default bench/RESULTS.md for a full run of every scenario, none otherwise)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile-vmcp", "", "fetch a CPU profile of vmcp under S16 load and save it to this file (sets server.pprof: true)")
 	fs.IntVar(&o.profileSeconds, "cpuprofile-seconds", 10, "length of the vmcp CPU profile")
-	fs.StringVar(&o.heapprofile, "heapprofile-vmcp", "", "SCALE: save vmcp's heap profile (after a GC) to this file once the sessions are deleted and settled (sets server.pprof: true)")
+	fs.StringVar(&o.heapprofile, "heapprofile-vmcp", "", "SCALE: save vmcp's heap profile (after a GC) to this file once the sessions are deleted and settled, and to FILE.open with every session open (sets server.pprof: true)")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "SCALE: how long to wait after all sessions are deleted before measuring RSS and goroutines (-quick: 3s)")
 	fs.IntVar(&o.pool, "pool", 64, "vmcp's HTTP connection pool per backend: SCALE's bound on sockets per backend")
 	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0: vmcp's default, except INIT, which uses 20)")

@@ -153,6 +153,11 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	var usePeak map[int]int
 	st := scaleCalls(ctx, v.url, n, nb, calls, conc, tool, &errs, func() {
 		open, openErr = takeSnapshot(ctx, v, ports)
+		if r.opts.heapprofile != "" { // also with every session open, after the snapshot
+			if err := fetchPprof(ctx, v.base, "heap?gc=1", 15*time.Second, r.opts.heapprofile+".open"); err != nil {
+				r.rep.note("heap profile with all sessions open: %v", err)
+			}
+		}
 		usePeak = peak.result()
 		peak = watchSockets(ctx, v.pid(), ports, 200*time.Millisecond)
 	})
