@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,10 @@ func TestQuickFloors(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("report lacks %q:\n%s", want, body)
 		}
+	}
+	// HAProxy's row is there whenever haproxy is installed (CI installs it).
+	if _, err := exec.LookPath("haproxy"); err == nil && !strings.Contains(body, ", HTTP mode, 1 thread | 800 | 0 |") {
+		t.Errorf("haproxy is installed but the CPU table has no error-free HAProxy row:\n%s", body)
 	}
 	for _, n := range r.rep.notes {
 		t.Errorf("problem reported: %s", n)
