@@ -222,26 +222,43 @@ type round struct {
 func (rd round) ratio() float64 { return ratio(rd.test.rate(), rd.base.rate()) }
 
 // medianRound returns the round with the median ratio, which the tables
-// show. It notes every round's ratio, and reports as problems the errors of
-// the other rounds: a 0-errors target covers every round.
+// show; see median.
 func (r *runner) medianRound(id, what string, rounds []round) round {
-	slices.SortFunc(rounds, func(a, b round) int { return cmp.Compare(a.ratio(), b.ratio()) })
-	mid := len(rounds) / 2
-	if len(rounds) > 1 {
-		var rs []string
-		for _, rd := range rounds {
-			rs = append(rs, fmtRatio(rd.ratio()))
+	return median(r, id, what, rounds, round.ratio, func(rd round) string { return fmtRatio(rd.ratio()) },
+		func(rd round) []loadResult { return []loadResult{rd.base, rd.test} })
+}
+
+// medianCPU returns the run with the median proxy CPU per call; see median.
+func (r *runner) medianCPU(id string, runs []loadResult) loadResult {
+	return median(r, id, "proxy CPU per call", runs, func(l loadResult) float64 { return float64(l.cpuPerCall("proxy")) },
+		func(l loadResult) string { return fmtMicros(l.cpuPerCall("proxy")) },
+		func(l loadResult) []loadResult { return []loadResult{l} })
+}
+
+// median sorts runs by key and returns the middle one. It notes every
+// run's figure, formatted by show, and reports as problems the errors in
+// the loads of the other runs: a 0-errors target covers every round.
+func median[T any](r *runner, id, what string, runs []T, key func(T) float64, show func(T) string, loads func(T) []loadResult) T {
+	slices.SortFunc(runs, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
+	mid := len(runs) / 2
+	if len(runs) > 1 {
+		var shown []string
+		for _, x := range runs {
+			shown = append(shown, show(x))
 		}
-		r.rep.info("%s: %s per round, sorted: %s; the table shows the median round", id, what, strings.Join(rs, ", "))
+		r.rep.info("%s: %s per round, sorted: %s; the table shows the median round", id, what, strings.Join(shown, ", "))
 	}
-	for i, rd := range rounds {
-		for _, l := range []loadResult{rd.base, rd.test} {
-			if i != mid && l.errors > 0 {
+	for i, x := range runs {
+		if i == mid {
+			continue
+		}
+		for _, l := range loads(x) {
+			if l.errors > 0 {
 				r.rep.note("%s: %d errors in a round the table does not show, e.g. %s", id, l.errors, strings.Join(l.errSamples[:min(1, len(l.errSamples))], ""))
 			}
 		}
 	}
-	return rounds[mid]
+	return runs[mid]
 }
 
 // setThroughputTable sets the throughput table, which grows as S1, S16 and
@@ -330,24 +347,6 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 	}
 	r.rep.check(per > 0 && per <= 50*time.Microsecond && via.errors == 0, "CPU", "%s", detail)
 	return nil
-}
-
-// medianCPU returns the run with the median proxy CPU per call, noting
-// every run's figure and reporting errors in the others as problems.
-func (r *runner) medianCPU(id string, runs []loadResult) loadResult {
-	slices.SortFunc(runs, func(a, b loadResult) int { return cmp.Compare(a.cpuPerCall("proxy"), b.cpuPerCall("proxy")) })
-	mid := len(runs) / 2
-	var fs []string
-	for i, l := range runs {
-		fs = append(fs, fmtMicros(l.cpuPerCall("proxy")))
-		if i != mid && l.errors > 0 {
-			r.rep.note("%s: %d errors in a round the table does not show, e.g. %s", id, l.errors, strings.Join(l.errSamples[:min(1, len(l.errSamples))], ""))
-		}
-	}
-	if len(runs) > 1 {
-		r.rep.info("%s: proxy CPU per call per round, sorted: %s", id, strings.Join(fs, ", "))
-	}
-	return runs[mid]
 }
 
 // genScenario is the generator's ceiling: 16 sessions against the null
