@@ -256,7 +256,7 @@ func (r *runner) initScenario(ctx context.Context) error {
 			"The \"no gateway\" rows are the floor under vmcp's: the generator itself opens a session on every backend at once, "+
 			"timed until the slowest has answered initialize and notifications/initialized (\"handshake\"), and, "+
 			"for \"+ lists\", every list its capabilities offer, as vmcp does for a new session. "+
-			"At 20 backends the floor is %s of vmcp's 1-backend p50 (handshake alone: %s): "+
+			"At 20 backends the floor is %s vmcp's 1-backend p50 (handshake alone: %s): "+
 			"the backends' own work after their delay shares the machine's %d cores, whatever the gateway does.",
 			concNote, fmtRatio(ratio(float64(one.p50), float64(direct.p50))), fmtRatio(listFloor), fmtRatio(hsFloor), runtime.NumCPU()))
 	rt := ratio(float64(twenty.p50), float64(one.p50))
