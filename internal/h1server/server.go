@@ -51,6 +51,11 @@ type Server struct {
 	ln      net.Listener
 	handoff *chanListener
 	closing atomic.Bool
+
+	// Response buffers are taken per request and returned after it, so an
+	// idle keep-alive connection holds only its read buffer.
+	writers sync.Pool // *bufio.Writer
+	bodies  sync.Pool // *[]byte
 }
 
 // Serve accepts connections on ln until Shutdown, then returns
@@ -164,10 +169,8 @@ func (s *Server) newConn(rwc net.Conn) *conn {
 	}
 	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String(), hdr: make(http.Header)}
 	c.idle.Store(true)
-	sc := sockio.Wrap(rwc)
 	c.br = bufio.NewReaderSize(&c.in, 4096)
-	c.bw = bufio.NewWriterSize(sc, 4096)
-	c.in.c = sc
+	c.in.c = sockio.Wrap(rwc)
 	s.conns[c] = struct{}{}
 	return c
 }
@@ -187,7 +190,7 @@ type conn struct {
 	remote string
 	in     stashReader
 	br     *bufio.Reader
-	bw     *bufio.Writer
+	bw     *bufio.Writer // only while a request is served; see takeBuffers
 	idle   atomic.Bool
 
 	resp    response
@@ -349,7 +352,10 @@ func (c *conn) handle(h *head) bool {
 		c.resp.header = make(http.Header)
 	}
 	clear(c.resp.header)
-	c.resp = response{c: c, header: c.resp.header, body: c.resp.body[:0]}
+	// Not deferred: after a panic a goroutine of the handler may still
+	// write to the response, so its buffers must not go to another
+	// connection.
+	c.takeBuffers()
 	c.srv.Fallback.Handler.ServeHTTP(&c.resp, req)
 	c.stopWatching()
 	// An unread body is drained when small; a large one (a 413, say)
@@ -362,13 +368,36 @@ func (c *conn) handle(h *head) bool {
 		}
 	}
 	ok := c.resp.finish()
-	if err := c.bw.Flush(); err != nil || !ok {
-		return false
+	err := c.bw.Flush()
+	c.returnBuffers()
+	return ok && err == nil && !c.close && !c.gone.Load()
+}
+
+// takeBuffers gives the connection a response writer and body buffer from
+// the server's pools for one request; returnBuffers gives them back.
+func (c *conn) takeBuffers() {
+	bw, _ := c.srv.writers.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(nil, 4096)
 	}
-	if cap(c.resp.body) > maxBuffered {
-		c.resp.body = nil // a large answer's buffer is not kept per connection
+	bw.Reset(c.in.c)
+	c.bw = bw
+	var body []byte
+	if bp, _ := c.srv.bodies.Get().(*[]byte); bp != nil {
+		body = (*bp)[:0]
 	}
-	return !c.close && !c.gone.Load()
+	c.resp = response{c: c, header: c.resp.header, body: body}
+}
+
+func (c *conn) returnBuffers() {
+	c.bw.Reset(nil)
+	c.srv.writers.Put(c.bw)
+	c.bw = nil
+	if b := c.resp.body; cap(b) > 0 && cap(b) <= maxBuffered { // a large answer's buffer is not kept
+		b = b[:0]
+		c.srv.bodies.Put(&b)
+	}
+	c.resp.body = nil
 }
 
 // closeAfter reports whether the current response is the connection's

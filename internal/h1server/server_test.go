@@ -424,3 +424,55 @@ func TestPanickingHandlerClosesOnlyItsConnection(t *testing.T) {
 		t.Errorf("after a panic elsewhere: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestPooledBuffersKeepResponsesApart: response buffers move between
+// connections through the server's pools, so many connections at once,
+// with answers small, larger than the writer's buffer, and larger than
+// what the pool keeps, must each get exactly their own answers.
+func TestPooledBuffersKeepResponsesApart(t *testing.T) {
+	t.Parallel()
+	r := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		n := 0
+		fmt.Sscanf(r.Header.Get("X-Size"), "%d", &n)
+		w.Write(b)
+		w.Write([]byte(strings.Repeat(string(b[len(b)-1]), n)))
+	}))
+	sizes := []int{10, 5000, 70 << 10, 0, 300}
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			errs <- func() error {
+				c, err := net.Dial("tcp", r.addr)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for j := range 30 {
+					body := fmt.Sprintf("conn %d request %d %c", i, j, 'a'+rune(i))
+					n := sizes[(i+j)%len(sizes)]
+					fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: h\r\nX-Size: %d\r\nContent-Length: %d\r\n\r\n%s", n, len(body), body)
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						return err
+					}
+					got, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil {
+						return err
+					}
+					if want := body + strings.Repeat(string(body[len(body)-1]), n); string(got) != want {
+						return fmt.Errorf("conn %d request %d: got %d bytes starting %q, want %d starting %q", i, j, len(got), got[:min(len(got), 40)], len(want), want[:min(len(want), 40)])
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
