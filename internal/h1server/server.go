@@ -191,6 +191,7 @@ type conn struct {
 	in     stashReader
 	br     *bufio.Reader
 	bw     *bufio.Writer // only while a request is served; see takeBuffers
+	bodyp  *[]byte       // holds resp.body's buffer for the pool, likewise
 	idle   atomic.Bool
 
 	resp    response
@@ -382,22 +383,23 @@ func (c *conn) takeBuffers() {
 	}
 	bw.Reset(c.in.c)
 	c.bw = bw
-	var body []byte
-	if bp, _ := c.srv.bodies.Get().(*[]byte); bp != nil {
-		body = (*bp)[:0]
+	bp, _ := c.srv.bodies.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	c.resp = response{c: c, header: c.resp.header, body: body}
+	c.bodyp = bp
+	c.resp = response{c: c, header: c.resp.header, body: (*bp)[:0]}
 }
 
 func (c *conn) returnBuffers() {
 	c.bw.Reset(nil)
 	c.srv.writers.Put(c.bw)
 	c.bw = nil
-	if b := c.resp.body; cap(b) > 0 && cap(b) <= maxBuffered { // a large answer's buffer is not kept
-		b = b[:0]
-		c.srv.bodies.Put(&b)
+	if b := c.resp.body; cap(b) <= maxBuffered { // a large answer's buffer is not kept
+		*c.bodyp = b[:0]
+		c.srv.bodies.Put(c.bodyp)
 	}
-	c.resp.body = nil
+	c.bodyp, c.resp.body = nil, nil
 }
 
 // closeAfter reports whether the current response is the connection's
