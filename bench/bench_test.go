@@ -33,20 +33,7 @@ func TestMain(m *testing.M) {
 // only that every call succeeded and the table came out, never how fast
 // anything was.
 func TestQuickS1(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs vmcp; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := options{scenarios: []string{"S1"}, quick: true, listen: true, pool: 64, logLevel: "warn", settle: time.Second, profileSeconds: 1}
-	r, err := run(ctx, root, o, testWriter{t})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := quickRun(t, 2*time.Minute, true, "S1")
 	for _, mode := range []string{"direct", "vmcp"} {
 		res, ok := r.throughput["S1/"+mode]
 		if !ok {
@@ -59,18 +46,45 @@ func TestQuickS1(t *testing.T) {
 			t.Errorf("S1 %s: no latency or rate measured", mode)
 		}
 	}
-	body := r.rep.body()
-	for _, want := range []string{"| S1 | direct |", "| S1 | vmcp |", "S1: vmcp", "S1: vmcp's GOMAXPROCS after the last round: "} {
-		if !strings.Contains(body, want) {
-			t.Errorf("report lacks %q:\n%s", want, body)
+	wantInReport(t, r, "| S1 | direct |", "| S1 | vmcp |", "S1: vmcp", "S1: vmcp's GOMAXPROCS after the last round: ")
+	for _, p := range []*proc{r.echo.vmcp.proc, r.echo.backend.proc} {
+		if !p.exited() {
+			t.Errorf("%s (pid %d) still running after run returned", p.name, p.pid())
 		}
+	}
+}
+
+// quickRun runs scenarios with -quick against real processes (skipped
+// with -short), failing the test if the run fails or reports a problem.
+func quickRun(t *testing.T, limit time.Duration, listen bool, scenarios ...string) *runner {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs vmcp and backends; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{scenarios: scenarios, quick: true, listen: listen, pool: 64, logLevel: "warn", settle: time.Second, profileSeconds: 1}
+	r, err := run(ctx, root, o, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, n := range r.rep.notes {
 		t.Errorf("problem reported: %s", n)
 	}
-	for _, p := range []*proc{r.echo.vmcp.proc, r.echo.backend.proc} {
-		if !p.exited() {
-			t.Errorf("%s (pid %d) still running after run returned", p.name, p.pid())
+	return r
+}
+
+// wantInReport checks that the report contains every string in wants.
+func wantInReport(t *testing.T, r *runner, wants ...string) {
+	t.Helper()
+	body := r.rep.body()
+	for _, want := range wants {
+		if !strings.Contains(body, want) {
+			t.Errorf("report lacks %q:\n%s", want, body)
 		}
 	}
 }
