@@ -60,6 +60,7 @@ func selfCPU() time.Duration {
 type memInfo struct {
 	RSS  int64 // VmRSS, bytes
 	Peak int64 // VmHWM, peak RSS since the process started, bytes
+	File int64 // RssFile: pages of the binary and other files, bytes
 }
 
 func readMem(pid int) (memInfo, error) {
@@ -80,6 +81,8 @@ func readMem(pid int) (memInfo, error) {
 			m.RSS = parseKB(v)
 		case "VmHWM":
 			m.Peak = parseKB(v)
+		case "RssFile":
+			m.File = parseKB(v)
 		}
 	}
 	if m.RSS == 0 {

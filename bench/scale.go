@@ -28,7 +28,9 @@ func stopAll(bs []*backendProc) {
 type snapshot struct {
 	mem        memInfo
 	goroutines int
-	heapInuse  int64 // go_memstats_heap_inuse_bytes
+	heapInuse  int64         // go_memstats_heap_inuse_bytes
+	heapIdle   int64         // heap pages free but not yet returned to the OS
+	sinceGC    time.Duration // since vmcp's last GC ended
 	runtimeSys runtimeMem
 	fds        int
 	sockets    map[int]int // ESTABLISHED connections to each backend port
@@ -54,7 +56,10 @@ func takeSnapshot(ctx context.Context, v *vmcpProc, ports []int) (snapshot, erro
 	var err1, err2, err3, err4 error
 	s.mem, err1 = readMem(v.pid())
 	g, err2 := promGauges(ctx, v.base, "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_mspan_sys_bytes",
-		"go_memstats_gc_sys_bytes", "go_memstats_other_sys_bytes", "go_memstats_stack_inuse_bytes")
+		"go_memstats_gc_sys_bytes", "go_memstats_other_sys_bytes", "go_memstats_stack_inuse_bytes",
+		"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_last_gc_time_seconds")
+	s.sinceGC = time.Since(time.Unix(0, int64(g["go_memstats_last_gc_time_seconds"]*1e9))).Round(100 * time.Millisecond)
+	s.heapIdle = int64(g["go_memstats_heap_idle_bytes"] - g["go_memstats_heap_released_bytes"])
 	s.goroutines, s.heapInuse = int(g["go_goroutines"]), int64(g["go_memstats_heap_inuse_bytes"])
 	s.runtimeSys = runtimeMem{mspan: int64(g["go_memstats_mspan_sys_bytes"]), gc: int64(g["go_memstats_gc_sys_bytes"]),
 		other: int64(g["go_memstats_other_sys_bytes"]), stack: int64(g["go_memstats_stack_inuse_bytes"])}
@@ -219,6 +224,9 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		{"vmcp Go heap in use: baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.heapInuse), fmtMiB(open.heapInuse), fmtMiB(settled.heapInuse))},
 		{"vmcp Go runtime metadata and stacks (mspan, GC, other, stack bytes): baseline / open / after", fmt.Sprintf("%s / %s / %s", fmtMiB(base.runtimeSys.total()), fmtMiB(open.runtimeSys.total()), fmtMiB(settled.runtimeSys.total()))},
 		{"of those, mspan / GC / other / stacks: open − baseline; after − baseline", fmt.Sprintf("%s; %s", open.runtimeSys.minus(base.runtimeSys).signed(), settled.runtimeSys.minus(base.runtimeSys).signed())},
+		{"vmcp RSS of the binary's pages / Go heap free, not yet returned: baseline; open; after", fmt.Sprintf("%s / %s; %s / %s; %s / %s",
+			fmtMiB(base.mem.File), fmtMiB(base.heapIdle), fmtMiB(open.mem.File), fmtMiB(open.heapIdle), fmtMiB(settled.mem.File), fmtMiB(settled.heapIdle))},
+		{"vmcp's last GC, before the snapshot: baseline / open / after", fmt.Sprintf("%v / %v / %v", base.sinceGC, open.sinceGC, settled.sinceGC)},
 		{"vmcp goroutines: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.goroutines, open.goroutines, settled.goroutines)},
 		{"vmcp open fds: baseline / open / after", fmt.Sprintf("%d / %d / %d", base.fds, open.fds, settled.fds)},
 		{fmt.Sprintf("after a second, identical burst and %v: vmcp RSS / Go heap / runtime metadata and stacks / goroutines / fds", r.opts.settle),
