@@ -176,7 +176,7 @@ type Server struct {
 	// besides the localhost ones.
 	AllowedHosts  []string `yaml:"allowedHosts"`
 	ShutdownGrace Duration `yaml:"shutdownGrace"`
-	EventBuffer   int      `yaml:"eventBuffer"` // per-session SSE replay buffer; 0 disables replay
+	EventBuffer   int      `yaml:"eventBuffer"` // events each SSE stream keeps for Last-Event-ID replay; 0: 256
 	// SSEResponses is SSEAuto (a call that sent nothing before its quick
 	// response is answered with JSON) or SSEAlways (every request from a
 	// client accepting SSE gets an event stream).

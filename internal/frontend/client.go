@@ -10,9 +10,14 @@ import (
 	"github.com/vmcp/vmcp/internal/session"
 )
 
-// maxStreams bounds the finished response streams a session keeps for
-// replay; the standalone stream is always kept.
-const maxStreams = 16
+// A session keeps at most maxStreams finished response streams for replay,
+// holding at most maxReplayBytes of events between them, except that the
+// newest is kept whatever its size. Streams still in flight and the
+// standalone stream are always kept.
+const (
+	maxStreams     = 16
+	maxReplayBytes = 1 << 20
+)
 
 // clientSession is the front end's state for one session: its SSE streams
 // with their replay buffers, the requests vmcp has sent to the client and
@@ -25,7 +30,8 @@ type clientSession struct {
 
 	mu       sync.Mutex
 	streams  map[int64]*stream // response streams, for Last-Event-ID
-	order    []int64           // response stream IDs, oldest first
+	kept     []keptStream      // finished streams kept for replay, oldest first
+	keptSize int               // bytes of their events
 	nextID   int64
 	pending  map[string]pendingRequest // vmcp's request id -> waiter
 	nextReq  int64
@@ -53,24 +59,44 @@ func (h *legacyHandler) clientFor(s *session.Session) *clientSession {
 	return p.(*sessionPeer).c
 }
 
-// newStream opens a response stream, dropping the oldest finished ones
-// beyond maxStreams.
+// newStream opens a response stream. The caller retires it once its
+// response is out.
 func (c *clientSession) newStream() *stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := newStream(c.nextID, c.bufLimit)
 	c.nextID++
 	c.streams[st.id] = st
-	c.order = append(c.order, st.id)
-	for len(c.order) > maxStreams {
-		old, ok := c.streams[c.order[0]]
-		if ok && !old.isDone() {
-			break
-		}
-		delete(c.streams, c.order[0])
-		c.order = c.order[1:]
-	}
 	return st
+}
+
+// retire is called when st's call has ended, before its response reaches
+// the client; pending is the size of a response not yet pushed. A stream
+// the client holds no event ID of (answered as plain JSON) is dropped at
+// once; any other is kept for replay, and the oldest kept streams beyond
+// the session's bounds are dropped.
+func (c *clientSession) retire(st *stream, resumable bool, pending int) {
+	size := st.size() + pending
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !resumable {
+		delete(c.streams, st.id)
+		return
+	}
+	c.kept = append(c.kept, keptStream{st, size})
+	c.keptSize += size
+	for len(c.kept) > maxStreams || (c.keptSize > maxReplayBytes && len(c.kept) > 1) {
+		old := c.kept[0]
+		delete(c.streams, old.st.id)
+		c.keptSize -= old.size
+		c.kept[0] = keptStream{}
+		c.kept = c.kept[1:]
+	}
+}
+
+type keptStream struct {
+	st   *stream
+	size int // as accounted in keptSize
 }
 
 func (c *clientSession) stream(id int64) *stream {

@@ -175,21 +175,28 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 	} else {
 		b = jsonrpc.AppendResult(nil, msg.ID, result)
 	}
-	st.finish(b)
 	h.observe(msg.Method, start, err)
 	primer.Stop()
+	// The stream is retired before its response can reach the client, so
+	// a client that sends its next call after this one's response finds
+	// the replay table already updated.
 	if writing.CompareAndSwap(false, true) {
-		// No writer started, so the client holds no event ID of this
-		// stream; if the response is its only event, plain JSON says the
-		// same in fewer bytes, with no SSE framing to parse.
+		// No writer started, and none can now, so the client holds no
+		// event ID of this stream; if the response is its only event,
+		// plain JSON says the same in fewer bytes, with no SSE framing.
+		st.finish(b)
 		if st.sole() && !h.opts.AlwaysStream {
+			c.retire(st, false, 0)
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(b)
 			return
 		}
+		c.retire(st, true, 0)
 		serve()
 		return
 	}
+	c.retire(st, true, len(b))
+	st.finish(b)
 	<-writerDone
 }
 

@@ -95,10 +95,15 @@ func (st *stream) sole() bool {
 	return st.done && st.next == 2
 }
 
-func (st *stream) isDone() bool {
+// size returns the bytes of the events the stream keeps.
+func (st *stream) size() int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.done
+	n := 0
+	for _, e := range st.events {
+		n += len(e.data)
+	}
+	return n
 }
 
 // attach makes the caller the stream's only writer; an earlier writer (a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -375,35 +376,10 @@ func TestStreamResumesWithLastEventID(t *testing.T) {
 	sid := rawInit(t, r.gw.URL)
 	resp := ssePost(t, r.gw.URL, sid, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"ex_sleep_ms","arguments":{"ms":400}}}`)
 	// Read only the priming event, then drop the connection mid-call.
-	br := bufio.NewReader(resp.Body)
-	var primingID string
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(line, "id: ") {
-			primingID = strings.TrimSpace(strings.TrimPrefix(line, "id: "))
-		}
-		if line == "\n" {
-			break
-		}
-	}
+	primingID := nextEventID(t, bufio.NewReader(resp.Body))
 	resp.Body.Close()
-	if primingID == "" {
-		t.Fatal("no priming event id")
-	}
 
-	req, _ := http.NewRequest(http.MethodGet, r.gw.URL, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Mcp-Session-Id", sid)
-	req.Header.Set("Last-Event-ID", primingID)
-	get, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer get.Body.Close()
-	ids, data := sseEvents(t, get, 1)
+	ids, data := sseEvents(t, resume(t, r.gw.URL, sid, primingID), 1)
 	last := data[len(data)-1]
 	if !strings.Contains(last, `"id":7`) || !strings.Contains(last, "slept") {
 		t.Fatalf("resumed stream delivered %q, want the call's response", last)
@@ -411,6 +387,105 @@ func TestStreamResumesWithLastEventID(t *testing.T) {
 	if ids[len(ids)-1] == "" || ids[len(ids)-1] == primingID {
 		t.Errorf("response event id = %q", ids[len(ids)-1])
 	}
+}
+
+// TestReplayKeepsTheNewestStreams: a session keeps its last 16 finished
+// streams, and no more than 1 MiB of them besides the newest, for replay.
+// A stream it dropped resumes as the standalone stream instead.
+func TestReplayKeepsTheNewestStreams(t *testing.T) {
+	ex := fixture.StartHTTP(t, exampleserver.Options{Name: "ex"})
+	cfg := baseConfig(config.Backend{Name: "ex", Transport: config.TransportStreamableHTTP, URL: ex.URL})
+	cfg.Server.SSEResponses = config.SSEAlways
+	gw := startGateway(t, cfg, gateway.Options{})
+	sid := rawInit(t, gw.URL)
+	call := func(i int, text string) (streamID string) {
+		resp := ssePost(t, gw.URL, sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"ex_echo","arguments":{"text":%q}}}`, i, text))
+		br := bufio.NewReader(resp.Body)
+		id := nextEventID(t, br)
+		if _, err := io.Copy(io.Discard, br); err != nil { // to the response
+			t.Fatal(err)
+		}
+		return strings.TrimSuffix(id, "-0")
+	}
+	// resumesWith reports whether resuming the stream replays its
+	// response, which says "want".
+	resumesWith := func(streamID, want string) bool {
+		get := resume(t, gw.URL, sid, streamID+"-0")
+		defer get.Body.Close()
+		br := bufio.NewReader(get.Body)
+		if first := nextEventID(t, br); first != streamID+"-0" {
+			if !strings.HasPrefix(first, "0-") {
+				t.Fatalf("resuming stream %s started with event %s, want it or the standalone stream", streamID, first)
+			}
+			return false
+		}
+		nextEventID(t, br) // the response's
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream %s: no response after its ID: %v", streamID, err)
+			}
+			if data, ok := strings.CutPrefix(line, "data: "); ok {
+				return strings.Contains(data, want)
+			}
+		}
+	}
+
+	var streams []string
+	for i := range 17 {
+		streams = append(streams, call(10+i, fmt.Sprint("small ", i)))
+	}
+	if resumesWith(streams[0], "small 0") {
+		t.Error("the 17th stream did not drop the 1st from replay")
+	}
+	if !resumesWith(streams[1], "small 1") || !resumesWith(streams[16], "small 16") {
+		t.Error("streams 2 to 17 should all resume")
+	}
+
+	// echo answers with its text twice (as text and as structured
+	// content): a 200 KiB text makes a 400 KiB response.
+	big := strings.Repeat("b", 200<<10)
+	b1, b2, b3 := call(40, "1"+big), call(41, "2"+big), call(42, "3"+big)
+	if resumesWith(b1, "1bbb") || resumesWith(streams[16], "small 16") {
+		t.Error("a third 400 KiB response kept the first one, or smaller ones before it, past 1 MiB")
+	}
+	if !resumesWith(b2, "2bbb") || !resumesWith(b3, "3bbb") {
+		t.Error("the two newest 400 KiB responses should resume")
+	}
+	huge := call(43, strings.Repeat("h", 600<<10))
+	if !resumesWith(huge, "hhh") || resumesWith(b3, "3bbb") {
+		t.Error("the newest stream, over 1 MiB alone, should be the only one kept")
+	}
+}
+
+// nextEventID reads an event stream up to the next event ID and returns
+// it.
+func nextEventID(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no event ID on the stream: %v", err)
+		}
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			return strings.TrimSpace(id)
+		}
+	}
+}
+
+// resume opens the session's GET stream from the event lastID.
+func resume(t *testing.T, url, sid, lastID string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Last-Event-ID", lastID)
+	get, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { get.Body.Close() })
+	return get
 }
 
 func TestDNSRebindingProtection(t *testing.T) {
