@@ -146,12 +146,19 @@ func TestQuickAnswersArePlainJSONSlowOnesStream(t *testing.T) {
 	}
 }
 
-func TestSSEResponsesAlwaysStreamsQuickAnswers(t *testing.T) {
+// alwaysStreaming starts a gateway over an example server ("ex") with
+// server.sseResponses: always, and opens a session on it.
+func alwaysStreaming(t *testing.T) (gw *running, sid string) {
+	t.Helper()
 	ex := fixture.StartHTTP(t, exampleserver.Options{Name: "ex"})
 	cfg := baseConfig(config.Backend{Name: "ex", Transport: config.TransportStreamableHTTP, URL: ex.URL})
 	cfg.Server.SSEResponses = config.SSEAlways
-	gw := startGateway(t, cfg, gateway.Options{})
-	sid := rawInit(t, gw.URL)
+	gw = startGateway(t, cfg, gateway.Options{})
+	return gw, rawInit(t, gw.URL)
+}
+
+func TestSSEResponsesAlwaysStreamsQuickAnswers(t *testing.T) {
+	gw, sid := alwaysStreaming(t)
 	resp := ssePost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ex_echo","arguments":{"text":"quick"}}}`)
 	ids, data := sseEvents(t, resp, 1)
 	if !strings.Contains(data[0], "quick") || !strings.HasSuffix(ids[0], "-1") {
@@ -393,11 +400,7 @@ func TestStreamResumesWithLastEventID(t *testing.T) {
 // streams, and no more than 1 MiB of them besides the newest, for replay.
 // A stream it dropped resumes as the standalone stream instead.
 func TestReplayKeepsTheNewestStreams(t *testing.T) {
-	ex := fixture.StartHTTP(t, exampleserver.Options{Name: "ex"})
-	cfg := baseConfig(config.Backend{Name: "ex", Transport: config.TransportStreamableHTTP, URL: ex.URL})
-	cfg.Server.SSEResponses = config.SSEAlways
-	gw := startGateway(t, cfg, gateway.Options{})
-	sid := rawInit(t, gw.URL)
+	gw, sid := alwaysStreaming(t)
 	call := func(i int, text string) (streamID string) {
 		resp := ssePost(t, gw.URL, sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"ex_echo","arguments":{"text":%q}}}`, i, text))
 		br := bufio.NewReader(resp.Body)
