@@ -102,6 +102,11 @@ var (
 	ErrUnavailable = errors.New("backend unavailable")
 	// ErrClosed means the client was closed.
 	ErrClosed = errors.New("backend client closed")
+	// ErrNoResponse means the backend ended a response stream cleanly
+	// without the response and without an event ID to resume it from
+	// (an SSE polling server with no event store): it is reachable, but
+	// that call's result is lost.
+	ErrNoResponse = errors.New("backend ended the response stream without the response")
 )
 
 // LatestProtocolVersion is the newest legacy-era protocol version vmcp speaks

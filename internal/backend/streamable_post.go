@@ -52,6 +52,8 @@ func (h *httpConn) readStream(ctx context.Context, resp *response, id int64) (*j
 			return nil, ctx.Err()
 		case errors.Is(err, ErrTooLarge):
 			return nil, err
+		case lastID == "" && errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("%w, and sent no event ID to resume it with", ErrNoResponse)
 		case lastID == "":
 			return nil, fmt.Errorf("%w: response stream ended before the response: %v", ErrUnavailable, err)
 		}

@@ -335,6 +335,26 @@ func TestStreamableResumesDroppedResponseStream(t *testing.T) {
 	}
 }
 
+// TestStreamableUnresumableStreamEnd: a backend with no event store that
+// ends a response stream mid-call loses that result, but it is reachable:
+// the call fails with ErrNoResponse, not ErrUnavailable (which would count
+// against its breaker), and the session carries on.
+func TestStreamableUnresumableStreamEnd(t *testing.T) {
+	t.Parallel()
+	f := startHTTP(t, modeSSEResponses)
+	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
+	defer x.Close()
+	c, _ := connect(t, x, ConnectOptions{})
+	mustCall(t, c, "count", nil)
+	_, err := callTool(context.Background(), c, "hop", nil, nil)
+	if !errors.Is(err, ErrNoResponse) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("hop on a backend with no event store: %v, want ErrNoResponse and not ErrUnavailable", err)
+	}
+	if got := mustCall(t, c, "count", nil); got != "2" {
+		t.Errorf("count = %s after the lost response, want 2 on the same backend session", got)
+	}
+}
+
 func TestStreamableResponseSizeCap(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []httpMode{modeSSEResponses, modeJSONResponses} {
