@@ -59,8 +59,8 @@ func (h *legacyHandler) clientFor(s *session.Session) *clientSession {
 	return p.(*sessionPeer).c
 }
 
-// newStream opens a response stream. The caller retires it once its
-// response is out.
+// newStream opens a response stream. The caller retires it when its call
+// ends.
 func (c *clientSession) newStream() *stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
