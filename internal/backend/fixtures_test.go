@@ -276,6 +276,17 @@ func connect(t *testing.T, x Connector, opts ConnectOptions) (Client, *Initializ
 	return c, res
 }
 
+// filesClient starts a fixture in mode and connects a client to it through
+// a Streamable HTTP connector named "files"; both close at test end.
+func filesClient(t *testing.T, mode httpMode) (*httpFixture, Client) {
+	t.Helper()
+	f := startHTTP(t, mode)
+	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
+	t.Cleanup(func() { x.Close() })
+	c, _ := connect(t, x, ConnectOptions{})
+	return f, c
+}
+
 // callTool calls a tool and returns the text of its first content block.
 func callTool(ctx context.Context, c Client, name string, args any, meta map[string]any) (string, error) {
 	p := map[string]any{"name": name, "arguments": args}

@@ -59,10 +59,7 @@ func TestStreamableCallsReuseOneSession(t *testing.T) {
 
 func TestStreamableBackendErrorPassesThrough(t *testing.T) {
 	t.Parallel()
-	f := startHTTP(t, modeSSEResponses)
-	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
-	defer x.Close()
-	c, _ := connect(t, x, ConnectOptions{})
+	_, c := filesClient(t, modeSSEResponses)
 
 	_, err := c.Call(context.Background(), "tools/call", json.RawMessage(`{"name":"no-such-tool","arguments":{}}`))
 	var rpcErr *jsonrpc.Error
@@ -98,10 +95,7 @@ func TestStreamableCloseSendsOneDelete(t *testing.T) {
 
 func TestStreamableForgottenSession(t *testing.T) {
 	t.Parallel()
-	f := startHTTP(t, modeSSEResponses)
-	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
-	defer x.Close()
-	c, _ := connect(t, x, ConnectOptions{})
+	f, c := filesClient(t, modeSSEResponses)
 	mustCall(t, c, "count", nil)
 
 	f.swap(modeSSEResponses) // the backend restarts and forgets its sessions
@@ -320,10 +314,7 @@ func TestStreamableInvalidURL(t *testing.T) {
 
 func TestStreamableResumesDroppedResponseStream(t *testing.T) {
 	t.Parallel()
-	f := startHTTP(t, modeResumable)
-	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
-	defer x.Close()
-	c, _ := connect(t, x, ConnectOptions{})
+	f, c := filesClient(t, modeResumable)
 	if got := mustCall(t, c, "hop", nil); got != "after hop" {
 		t.Errorf("hop = %q, want the result sent after the stream was resumed", got)
 	}
@@ -341,10 +332,7 @@ func TestStreamableResumesDroppedResponseStream(t *testing.T) {
 // against its breaker), and the session carries on.
 func TestStreamableUnresumableStreamEnd(t *testing.T) {
 	t.Parallel()
-	f := startHTTP(t, modeSSEResponses)
-	x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url()})
-	defer x.Close()
-	c, _ := connect(t, x, ConnectOptions{})
+	_, c := filesClient(t, modeSSEResponses)
 	mustCall(t, c, "count", nil)
 	_, err := callTool(context.Background(), c, "hop", nil, nil)
 	if !errors.Is(err, ErrNoResponse) || errors.Is(err, ErrUnavailable) {
