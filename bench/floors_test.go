@@ -9,17 +9,30 @@ import (
 )
 
 // TestQuickFloors runs INIT and CPU small: every INIT row, the no-gateway
-// floors included, and both CPU rows (vmcp and the null proxy relaying
-// real calls to a real backend) must come out with no errors. It checks
-// nothing about speed.
+// floors included, against example servers and against null servers, and
+// both CPU rows (vmcp and the null proxy relaying real calls to a real
+// backend) must come out with no errors. It checks nothing about speed.
 func TestQuickFloors(t *testing.T) {
 	r := quickRun(t, 3*time.Minute, false, "INIT", "CPU")
 	wantInReport(t, r,
+		"| vmcp | 800 | 0 |",
+		"| null proxy | 800 | 0 |")
+	body := r.rep.body()
+	lean := strings.Index(body, "### INIT with lean backends")
+	if lean < 0 {
+		t.Fatalf("report lacks the lean-backend INIT table:\n%s", body)
+	}
+	for _, row := range []string{
 		"| vmcp | 20 | 5 | 0 |",
 		"| no gateway, all at once: handshake | 20 | 5 | 0 |",
 		"| no gateway, all at once: handshake + lists | 20 | 5 | 0 |",
-		"| vmcp | 800 | 0 |",
-		"| null proxy | 800 | 0 |")
+	} {
+		for _, table := range []string{body[:lean], body[lean:]} {
+			if !strings.Contains(table, row) {
+				t.Errorf("an INIT table lacks %q:\n%s", row, body)
+			}
+		}
+	}
 	// HAProxy's row is there whenever haproxy is installed (CI installs it).
 	if _, err := exec.LookPath("haproxy"); err == nil {
 		wantInReport(t, r, ", HTTP mode, 1 thread | 800 | 0 |")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -157,14 +158,93 @@ func (s *mcpSession) discover(ctx context.Context) error {
 // initScenario times initialize through vmcp with 1, 10 and 20 backends,
 // each taking 20 ms to initialize, and against one backend directly. It
 // also times, with no gateway, what opening 1 and 20 backends at once costs
-// the backends themselves: the floor under vmcp's figures.
+// the backends themselves: the floor under vmcp's figures. It does all of
+// that twice: against the example server, the target's backend, and against
+// the null server, whose own work is next to nothing, so that vmcp's part
+// shows apart from the go-sdk backends'.
 func (r *runner) initScenario(ctx context.Context) error {
 	const delay = 20 * time.Millisecond
+	conc := r.opts.initConcurrency
+	if conc == 0 {
+		conc = initWave
+	}
+	concNote := fmt.Sprintf("%d (set by the bench, so that 20 backends start in one wave rather than two at vmcp's default of 10)", conc)
+	if r.opts.initConcurrency > 0 {
+		concNote = fmt.Sprintf("%d (-init-concurrency)", conc)
+	}
+
 	bs, err := r.fleet.startExamples(r.bins.example, "i", 20, delay)
 	defer stopAll(bs)
 	if err != nil {
 		return err
 	}
+	ex, err := r.initSuite(ctx, bs, conc, "example server")
+	stopAll(bs)
+	if err != nil {
+		return err
+	}
+	r.rep.table("INIT: initialize latency, every backend with a 20 ms initialize delay", initHeader, ex.rows,
+		fmt.Sprintf("Sequential sessions, each deleted after its initialize; CPU per session covers opening and DELETE, summed over all backends. "+
+			"The backends are example servers (go-sdk). backendInitConcurrency: %s. vmcp 1-backend p50 ÷ direct p50: %s. "+
+			"The \"no gateway\" rows are the floor under vmcp's: the generator itself opens a session on every backend at once, "+
+			"timed until the slowest has answered initialize and notifications/initialized (\"handshake\"), and, "+
+			"for \"+ lists\", every list its capabilities offer, as vmcp does for a new session. "+
+			"At 20 backends the floor is %s vmcp's 1-backend p50 (handshake alone: %s): "+
+			"the backends' own work after their delay shares the machine's %d cores, whatever the gateway does.",
+			concNote, fmtRatio(ratio(float64(ex.one.p50), float64(ex.direct.p50))), fmtRatio(ex.listFloor()), fmtRatio(ex.handshakeFloor()), runtime.NumCPU()))
+
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ns, err := r.fleet.startNulls(exe, "n", 20, delay)
+	defer stopAll(ns)
+	if err != nil {
+		return err
+	}
+	lean, err := r.initSuite(ctx, ns, conc, "null server")
+	if err != nil {
+		return err
+	}
+	r.rep.table("INIT with lean backends: the same, against null servers with the same 20 ms delay", initHeader, lean.rows,
+		fmt.Sprintf("As above, with every backend a null server: plain JSON, no SDK, the same four lists. "+
+			"With backends this cheap, what is left over their delay is mostly vmcp's own work. "+
+			"At 20 backends the floor is %s vmcp's 1-backend p50 (handshake alone: %s).",
+			fmtRatio(lean.listFloor()), fmtRatio(lean.handshakeFloor())))
+
+	rt := ex.ratio()
+	r.rep.check(rt > 0 && rt <= 1.5 && ex.ok(), "INIT",
+		"20-backend initialize p50 %s = %.3f× the 1-backend p50 %s; target ≤ 1.50×; with no gateway, 20 backends at once take %.3f× it (handshake alone %.3f×); "+
+			"against null servers, vmcp %.3f× and no gateway %.3f×",
+		fmtDur(ex.twenty.p50), rt, fmtDur(ex.one.p50), ex.listFloor(), ex.handshakeFloor(), lean.ratio(), lean.listFloor())
+	return nil
+}
+
+var initHeader = []string{"via", "backends", "samples", "errors", "p50", "mean", "p99",
+	"p50 ÷ the same via's 1-backend p50", "vmcp CPU/session", "backends CPU/session"}
+
+// initFigures are one INIT suite's results.
+type initFigures struct {
+	rows                [][]string
+	direct, one, twenty initResult
+	floors              [2]initResult // 20 backends, no gateway: handshake; handshake + lists
+}
+
+// ratio is vmcp's 20-backend p50 over its 1-backend p50: what the target
+// bounds. The floors are the no-gateway 20-backend p50s over the same.
+func (f *initFigures) ratio() float64          { return f.over(f.twenty) }
+func (f *initFigures) handshakeFloor() float64 { return f.over(f.floors[0]) }
+func (f *initFigures) listFloor() float64      { return f.over(f.floors[1]) }
+func (f *initFigures) over(r initResult) float64 {
+	return ratio(float64(r.p50), float64(f.one.p50))
+}
+func (f *initFigures) ok() bool { return f.one.errors == 0 && f.twenty.errors == 0 }
+
+// initSuite measures INIT against the 20 backends bs: one directly, vmcp in
+// front of 1, 10 and 20, and the no-gateway floors. kind names the backends
+// in error notes.
+func (r *runner) initSuite(ctx context.Context, bs []*backendProc, conc int, kind string) (initFigures, error) {
+	var f initFigures
 	n := r.size.initSamples
 	clients := make([]*mcpClient, len(bs))
 	for i, b := range bs {
@@ -178,29 +258,21 @@ func (r *runner) initScenario(ctx context.Context) error {
 		}
 		return ws
 	}
-	row := func(via string, backends int, res initResult, rt string) []string {
+	add := func(via string, backends int, res initResult, rt string) {
 		vmcpCPU := "–"
 		if d, ok := res.cpu["vmcp"]; ok {
 			vmcpCPU = fmtDur(d)
 		}
-		return []string{via, fmt.Sprint(backends), fmt.Sprint(res.samples), fmt.Sprint(res.errors),
-			fmtDur(res.p50), fmtDur(res.mean), fmtDur(res.p99), rt, vmcpCPU, fmtDur(res.cpu["backends"])}
-	}
-	noteErrors := func(via string, k int, res initResult) {
+		f.rows = append(f.rows, []string{via, fmt.Sprint(backends), fmt.Sprint(res.samples), fmt.Sprint(res.errors),
+			fmtDur(res.p50), fmtDur(res.mean), fmtDur(res.p99), rt, vmcpCPU, fmtDur(res.cpu["backends"])})
 		for _, e := range res.errSamples {
-			r.rep.note("INIT %s %d backends error: %s", via, k, e)
+			r.rep.note("INIT (%s) %s %d backends error: %s", kind, via, backends, e)
 		}
 	}
-	direct := measureInit(ctx, n, backends(1), openOne(clients[0]))
-	rows := [][]string{row("direct", 1, direct, "–")}
-	noteErrors("direct", 1, direct)
+	f.direct = measureInit(ctx, n, backends(1), openOne(clients[0]))
+	add("direct", 1, f.direct, "–")
 	// All 20 backends must start at once: with vmcp's default of 10 at a
 	// time, 20 backends would connect in two waves, 2× by construction.
-	conc := r.opts.initConcurrency
-	if conc == 0 {
-		conc = initWave
-	}
-	var one, twenty initResult
 	for _, k := range []int{1, 10, 20} {
 		cfg := &vmcpConfig{maxSessions: 5000, initConcurrency: conc}
 		for _, b := range bs[:k] {
@@ -208,7 +280,7 @@ func (r *runner) initScenario(ctx context.Context) error {
 		}
 		v, err := r.fleet.startVMCP(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, cfg)
 		if err != nil {
-			return err
+			return f, err
 		}
 		c := newMCPClient(v.url, 1)
 		res := measureInit(ctx, n, append(backends(k), watched{"vmcp", v.pid()}), openOne(c))
@@ -216,15 +288,13 @@ func (r *runner) initScenario(ctx context.Context) error {
 		v.stop(10 * time.Second)
 		switch k {
 		case 1:
-			one = res
+			f.one = res
 		case 20:
-			twenty = res
+			f.twenty = res
 		}
-		rows = append(rows, row("vmcp", k, res, fmtRatio(ratio(float64(res.p50), float64(one.p50)))))
-		noteErrors("vmcp", k, res)
+		add("vmcp", k, res, fmtRatio(ratio(float64(res.p50), float64(f.one.p50))))
 	}
 	// The floors: the generator opens every backend at once itself.
-	var floors [2]initResult // 20 backends: handshake; handshake + lists
 	for i, discover := range []bool{false, true} {
 		via := "no gateway, all at once: handshake"
 		if discover {
@@ -237,33 +307,13 @@ func (r *runner) initScenario(ctx context.Context) error {
 			if k == 1 {
 				first = res
 			} else {
-				floors[i] = res
+				f.floors[i] = res
 				rt = fmtRatio(ratio(float64(res.p50), float64(first.p50)))
 			}
-			rows = append(rows, row(via, k, res, rt))
-			noteErrors(via, k, res)
+			add(via, k, res, rt)
 		}
 	}
-	concNote := fmt.Sprintf("%d (set by the bench, so that 20 backends start in one wave rather than two at vmcp's default of 10)", conc)
-	if r.opts.initConcurrency > 0 {
-		concNote = fmt.Sprintf("%d (-init-concurrency)", conc)
-	}
-	hsFloor, listFloor := ratio(float64(floors[0].p50), float64(one.p50)), ratio(float64(floors[1].p50), float64(one.p50))
-	r.rep.table("INIT: initialize latency, every backend with a 20 ms initialize delay", []string{"via", "backends", "samples",
-		"errors", "p50", "mean", "p99", "p50 ÷ the same via's 1-backend p50", "vmcp CPU/session", "backends CPU/session"}, rows,
-		fmt.Sprintf("Sequential sessions, each deleted after its initialize; CPU per session covers opening and DELETE, summed over all backends. "+
-			"backendInitConcurrency: %s. vmcp 1-backend p50 ÷ direct p50: %s. "+
-			"The \"no gateway\" rows are the floor under vmcp's: the generator itself opens a session on every backend at once, "+
-			"timed until the slowest has answered initialize and notifications/initialized (\"handshake\"), and, "+
-			"for \"+ lists\", every list its capabilities offer, as vmcp does for a new session. "+
-			"At 20 backends the floor is %s vmcp's 1-backend p50 (handshake alone: %s): "+
-			"the backends' own work after their delay shares the machine's %d cores, whatever the gateway does.",
-			concNote, fmtRatio(ratio(float64(one.p50), float64(direct.p50))), fmtRatio(listFloor), fmtRatio(hsFloor), runtime.NumCPU()))
-	rt := ratio(float64(twenty.p50), float64(one.p50))
-	r.rep.check(rt > 0 && rt <= 1.5 && one.errors == 0 && twenty.errors == 0, "INIT",
-		"20-backend initialize p50 %s = %.3f× the 1-backend p50 %s; target ≤ 1.50×; with no gateway, 20 backends at once take %.3f× it (handshake alone %.3f×)",
-		fmtDur(twenty.p50), rt, fmtDur(one.p50), listFloor, hsFloor)
-	return nil
+	return f, nil
 }
 
 // initWave is the backendInitConcurrency INIT uses unless -init-concurrency

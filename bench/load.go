@@ -157,17 +157,22 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 }
 
 // sampleCPU reads the CPU time of each watched process and of the
-// generator itself. Processes with the same label are summed.
+// generator itself. Processes with the same label are summed; label+sysSuffix
+// holds the system (kernel) part of label's.
 func sampleCPU(ws []watched) map[string]time.Duration {
 	m := map[string]time.Duration{"generator": selfCPU()}
 	for _, w := range ws {
-		d, err := cpuTime(w.pid)
+		u, s, err := cpuTime(w.pid)
 		if err == nil {
-			m[w.label] += d
+			m[w.label] += u + s
+			m[w.label+sysSuffix] += s
 		}
 	}
 	return m
 }
+
+// sysSuffix marks, in sampleCPU's map, a label's system CPU time.
+const sysSuffix = " (system)"
 
 // openSessions opens n sessions, at most conc at a time. A session that
 // failed to open is nil in the result and its error is logged.

@@ -21,29 +21,30 @@ import (
 // is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// cpuTime returns a process's user+system CPU time, all threads included.
-func cpuTime(pid int) (time.Duration, error) {
+// cpuTime returns a process's user and system CPU time, all threads
+// included.
+func cpuTime(pid int) (user, sys time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name (field 2) may hold spaces; fields are counted from
 	// the closing parenthesis.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, errors.New("malformed /proc/PID/stat")
+		return 0, 0, errors.New("malformed /proc/PID/stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// f[0] is field 3 (state); utime is field 14, stime field 15.
 	if len(f) < 13 {
-		return 0, errors.New("short /proc/PID/stat")
+		return 0, 0, errors.New("short /proc/PID/stat")
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("parsing /proc/PID/stat: %w", err)
+		return 0, 0, fmt.Errorf("parsing /proc/PID/stat: %w", err)
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(ut) * time.Second / clockTicks, time.Duration(st) * time.Second / clockTicks, nil
 }
 
 // selfCPU returns this process's user+system CPU time from getrusage, with

@@ -205,14 +205,9 @@ func (f *fleet) startExample(bin, name string, initDelay time.Duration) (*backen
 // startExamples starts n example servers named prefix0..prefix(n-1) in
 // parallel.
 func (f *fleet) startExamples(bin, prefix string, n int, initDelay time.Duration) ([]*backendProc, error) {
-	out := make([]*backendProc, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { out[i], errs[i] = f.startExample(bin, fmt.Sprintf("%s%d", prefix, i), initDelay) })
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	return startN(n, func(i int) (*backendProc, error) {
+		return f.startExample(bin, fmt.Sprintf("%s%d", prefix, i), initDelay)
+	})
 }
 
 // vmcpConfig is what a bench run puts in vmcp's config file.
@@ -318,4 +313,25 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// startNulls starts n null servers named prefix0..prefix(n-1) in parallel,
+// each answering initialize after initDelay. exe is the bench's own binary.
+func (f *fleet) startNulls(exe, prefix string, n int, initDelay time.Duration) ([]*backendProc, error) {
+	return startN(n, func(i int) (*backendProc, error) {
+		return f.startServer(fmt.Sprintf("null server %s%d", prefix, i), []string{exe},
+			[]string{nullServerEnv + "=1", nullInitDelayEnv + "=" + initDelay.String()})
+	})
+}
+
+// startN starts n servers with start, in parallel.
+func startN(n int, start func(i int) (*backendProc, error)) ([]*backendProc, error) {
+	out := make([]*backendProc, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { out[i], errs[i] = start(i) })
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
