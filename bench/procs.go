@@ -317,10 +317,12 @@ func (t *tail) String() string {
 
 // startNulls starts n null servers named prefix0..prefix(n-1) in parallel,
 // each answering initialize after initDelay. exe is the bench's own binary.
+// Each gets one P, as the null proxy does: a server this small has no use
+// for more, and a spare P only wakes threads that cost CPU.
 func (f *fleet) startNulls(exe, prefix string, n int, initDelay time.Duration) ([]*backendProc, error) {
 	return startN(n, func(i int) (*backendProc, error) {
 		return f.startServer(fmt.Sprintf("null server %s%d", prefix, i), []string{exe},
-			[]string{nullServerEnv + "=1", nullInitDelayEnv + "=" + initDelay.String()})
+			[]string{nullServerEnv + "=1", nullInitDelayEnv + "=" + initDelay.String(), "GOMAXPROCS=1"})
 	})
 }
 
