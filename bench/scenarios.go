@@ -336,6 +336,7 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 			"The null proxy is a separate process that relays each HTTP/1.1 request to the backend and its response back, "+
 			"byte for byte, on one backend connection per client connection, with GOMAXPROCS=1: the reads and writes any proxy must make, "+
 			"and no MCP, sessions or JSON. HAProxy, when installed, runs as a one-thread HTTP reverse proxy with keep-alive to the backend. "+
+			"\"Of which in the kernel\" is the proxy's stime: its system calls and the loopback network work they do. "+
 			"vmcp per call ÷ null proxy per call: %s. "+
 			"Generator cores busy is its CPU time ÷ wall time: well under the machine's core count means it was not the bottleneck.",
 			r.size.rounds, fmtRatio(ratio(float64(per), float64(floor)))))
