@@ -46,7 +46,7 @@ func TestQuickS1(t *testing.T) {
 			t.Errorf("S1 %s: no latency or rate measured", mode)
 		}
 	}
-	wantInReport(t, r, "| S1 | direct |", "| S1 | vmcp |", "S1: vmcp", "S1: vmcp's GOMAXPROCS after the last round: ")
+	wantInReport(t, r, "| S1 | direct |", "| S1 | vmcp |", "S1: vmcp", "vmcp's GOMAXPROCS, from its /metrics: ")
 	for _, p := range []*proc{r.echo.vmcp.proc, r.echo.backend.proc} {
 		if !p.exited() {
 			t.Errorf("%s (pid %d) still running after run returned", p.name, p.pid())

@@ -99,6 +99,9 @@ func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
 		return nil, fmt.Errorf("vmcp: %w", err)
 	}
 	r.echo = &echoFixture{backend: b, vmcp: v, tool: tool}
+	if g, err := promGauges(ctx, v.base, "go_sched_gomaxprocs_threads"); err == nil {
+		r.rep.info("vmcp's GOMAXPROCS, from its /metrics: %.0f", g["go_sched_gomaxprocs_threads"])
+	}
 	hp, version, err := r.startHAProxy(ctx, b.url)
 	switch {
 	case err != nil:
@@ -166,9 +169,6 @@ func (r *runner) throughputScenario(ctx context.Context, id string, sessions, ca
 		ref = &m
 	}
 	r.recordThroughput(id, sessions, calls, direct, via, ref)
-	if g, err := promGauges(ctx, fx.vmcp.base, "go_sched_gomaxprocs_threads"); err == nil {
-		r.rep.info("%s: vmcp's GOMAXPROCS after the last round: %.0f", id, g["go_sched_gomaxprocs_threads"])
-	}
 
 	if id == "S16" && r.opts.cpuprofile != "" {
 		if err := r.profile(ctx, fx, sessions, via); err != nil {
@@ -291,9 +291,9 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// One P, as vmcp's governor gives vmcp under this load: with a spare
-	// P, Go's scheduler wakes a second thread around socket waits, which
-	// costs more CPU per call.
+	// One P: with a spare P, Go's scheduler wakes a second thread around
+	// socket waits, which costs more CPU per call; the floor is the
+	// cheapest relay.
 	np, err := r.fleet.startServer("null proxy", []string{exe}, []string{nullProxyEnv + "=" + fx.backend.url, "GOMAXPROCS=1"})
 	if err != nil {
 		return err
