@@ -215,6 +215,7 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 		}
 		fmt.Fprintf(log, "bench: %s took %v\n", id, time.Since(start).Round(time.Millisecond))
 	}
+	r.compareWithBaseline()
 	return r, ctx.Err()
 }
 
