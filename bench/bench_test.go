@@ -46,7 +46,10 @@ func TestQuickS1(t *testing.T) {
 			t.Errorf("S1 %s: no latency or rate measured", mode)
 		}
 	}
-	wantInReport(t, r, "| S1 | direct |", "| S1 | vmcp |", "S1: vmcp", "S1: vmcp's GOMAXPROCS after the last round: ")
+	via, direct := r.throughput["S1/vmcp"], r.throughput["S1/direct"]
+	wantInReport(t, r, "| S1 | direct |", "| S1 | vmcp |", "S1: vmcp", "vmcp's GOMAXPROCS, from its /metrics: ",
+		"| S1: vmcp calls/s ÷ direct | 0.82× | "+fmtRatio(ratio(via.rate(), direct.rate()))+" | ≥ 0.80× |",
+		"| S64: vmcp calls/s ÷ direct | 0.85× | not run |")
 	for _, p := range []*proc{r.echo.vmcp.proc, r.echo.backend.proc} {
 		if !p.exited() {
 			t.Errorf("%s (pid %d) still running after run returned", p.name, p.pid())

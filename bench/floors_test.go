@@ -34,8 +34,12 @@ func TestQuickFloors(t *testing.T) {
 		}
 	}
 	// HAProxy's row is there whenever haproxy is installed (CI installs it).
+	// So is the CPU target, which is relative to HAProxy's CPU.
 	if _, err := exec.LookPath("haproxy"); err == nil {
-		wantInReport(t, r, ", HTTP mode, 1 thread | 800 | 0 |")
+		wantInReport(t, r, ", HTTP mode, 1 thread | 800 | 0 |", "HAProxy's", "in the same run; target ≤ 1.50×")
+		if _, ok := r.figures["CPU vmcp ÷ HAProxy"]; !ok {
+			t.Error("no vmcp ÷ HAProxy CPU figure for the comparison with the old stack")
+		}
 	}
 }
 

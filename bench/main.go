@@ -99,7 +99,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.pool, "pool", 64, "vmcp's HTTP connection pool per backend: SCALE's bound on sockets per backend")
 	fs.IntVar(&o.initConcurrency, "init-concurrency", 0, "session.backendInitConcurrency for vmcp (0: vmcp's default, except INIT, which uses 20)")
 	fs.StringVar(&o.logLevel, "vmcp-log-level", "warn", "vmcp's --log-level")
-	fs.IntVar(&o.vmcpProcs, "vmcp-gomaxprocs", 0, "run vmcp with GOMAXPROCS set to this, which turns server.adaptiveProcs off (0: vmcp's default)")
+	fs.IntVar(&o.vmcpProcs, "vmcp-gomaxprocs", 0, "run vmcp with GOMAXPROCS set to this (0: Go's default, the CPUs vmcp may use)")
 	fs.BoolVar(&o.listen, "standalone-get", false, "S1, S16, S64: the generator opens each session's standalone GET stream after initialize, as the go-sdk and TypeScript SDK clients do, so the backend holds one whether called directly or through vmcp")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up on the whole run after this long")
 	if err := fs.Parse(args); err != nil {
@@ -193,9 +193,9 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 	r := &runner{opts: o, log: log, bins: bins, tmp: tmp, fleet: &fleet{}, rep: &report{started: time.Now(), loadAvg: loadAvg()}, size: sizesFor(o.quick)}
 	if o.vmcpProcs > 0 {
 		r.fleet.vmcpEnv = []string{"GOMAXPROCS=" + strconv.Itoa(o.vmcpProcs)}
-		r.rep.info("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs), which turns server.adaptiveProcs off", o.vmcpProcs)
+		r.rep.info("vmcp ran with GOMAXPROCS=%d (-vmcp-gomaxprocs)", o.vmcpProcs)
 	} else {
-		r.rep.info("vmcp ran with its default server.adaptiveProcs: one P while one is enough, Go's default when busier or starved (internal/maxprocs)")
+		r.rep.info("vmcp ran with Go's default GOMAXPROCS: the CPUs it may use")
 	}
 
 	defer r.fleet.stopAll()
@@ -215,6 +215,7 @@ func run(ctx context.Context, root string, o options, log io.Writer) (*runner, e
 		}
 		fmt.Fprintf(log, "bench: %s took %v\n", id, time.Since(start).Round(time.Millisecond))
 	}
+	r.compareWithBaseline()
 	return r, ctx.Err()
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,6 +37,23 @@ type check struct {
 // table adds a Markdown table section, or replaces the one with the same
 // title in place; notes follow it as plain lines.
 func (r *report) table(title string, header []string, rows [][]string, notes ...string) {
+	s := newTable(title, header, rows, notes...)
+	for i := range r.sections {
+		if r.sections[i].title == title {
+			r.sections[i] = s
+			return
+		}
+	}
+	r.sections = append(r.sections, s)
+}
+
+// tableFirst is table, but a new section goes before every other.
+func (r *report) tableFirst(title string, header []string, rows [][]string, notes ...string) {
+	r.sections = slices.DeleteFunc(r.sections, func(s section) bool { return s.title == title })
+	r.sections = slices.Insert(r.sections, 0, newTable(title, header, rows, notes...))
+}
+
+func newTable(title string, header []string, rows [][]string, notes ...string) section {
 	s := section{title: title}
 	s.lines = append(s.lines, "| "+strings.Join(header, " | ")+" |")
 	sep := make([]string, len(header))
@@ -50,13 +68,7 @@ func (r *report) table(title string, header []string, rows [][]string, notes ...
 		s.lines = append(s.lines, "")
 		s.lines = append(s.lines, notes...)
 	}
-	for i := range r.sections {
-		if r.sections[i].title == title {
-			r.sections[i] = s
-			return
-		}
-	}
-	r.sections = append(r.sections, s)
+	return s
 }
 
 func (r *report) check(pass bool, name, format string, args ...any) {

@@ -207,6 +207,8 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		return strings.Join(out, ", ")
 	}
 	rssRatio := ratio(float64(settled.mem.RSS), float64(base.mem.RSS))
+	r.figure("SCALE peak RSS", float64(after.mem.Peak)/(1<<20))
+	r.figure("SCALE RSS after", rssRatio)
 	rows := [][]string{
 		{"sessions × backends, calls per session", fmt.Sprintf("%d × %d, %d", n, nb, calls)},
 		{"errors (initialize, calls, DELETE): first / second burst", fmt.Sprintf("%d / %d", errs.count(), errs2.count())},

@@ -16,13 +16,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/gateway"
-	"github.com/vmcp/vmcp/internal/maxprocs"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -134,18 +132,8 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmcp: %v\n", err)
 		return 1
 	}
-	adaptive := cfg.Server.AdaptiveProcs && maxprocs.Enabled()
 	log.Info("vmcp listening", "url", fmt.Sprintf("http://%s%s", ln.Addr(), cfg.Path), "backends", len(cfg.Backends),
-		"version", version, "adaptive_procs", adaptive)
-	if adaptive {
-		// GOMAXPROCS is the process's, so the process, not the gateway, owns
-		// the governor; it stops, restoring Go's default, before serve returns.
-		pctx, stopProcs := context.WithCancel(context.Background())
-		var procs sync.WaitGroup
-		procs.Go(func() { maxprocs.Run(pctx, maxprocs.Options{Logger: log}) })
-		defer procs.Wait()
-		defer stopProcs()
-	}
+		"version", version)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln) }()
 

@@ -181,11 +181,7 @@ type Server struct {
 	// response is answered with JSON) or SSEAlways (every request from a
 	// client accepting SSE gets an event stream).
 	SSEResponses string `yaml:"sseResponses"`
-	// AdaptiveProcs runs vmcp on one P while one core is enough and on Go's
-	// default GOMAXPROCS when it is busier (see internal/maxprocs). A
-	// GOMAXPROCS environment variable turns it off.
-	AdaptiveProcs bool `yaml:"adaptiveProcs"`
-	Pprof         bool `yaml:"pprof"`
+	Pprof        bool   `yaml:"pprof"`
 }
 
 // Values of server.sseResponses.
@@ -226,7 +222,6 @@ func Default() *Config {
 			ShutdownGrace:   Duration(10 * time.Second),
 			EventBuffer:     256,
 			SSEResponses:    SSEAuto,
-			AdaptiveProcs:   true,
 		},
 	}
 }

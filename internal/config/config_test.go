@@ -55,7 +55,6 @@ func TestDefault(t *testing.T) {
 			ShutdownGrace:   Duration(10 * time.Second),
 			EventBuffer:     256,
 			SSEResponses:    "auto",
-			AdaptiveProcs:   true,
 			Pprof:           false,
 		},
 	}
@@ -233,7 +232,6 @@ server:
   eventBuffer: 16
   pprof: true
   sseResponses: always
-  adaptiveProcs: false
 `), WithLookupEnv(noEnv))
 	if err != nil {
 		t.Fatal(err)

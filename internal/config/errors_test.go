@@ -87,6 +87,12 @@ server:
 			`line 7: session: merge keys (<<) are not supported`,
 		}},
 
+		// A key vmcp no longer has reads like any other unknown key, so an
+		// old config fails at start instead of silently losing a setting.
+		{"removed key", minimal + "server:\n  adaptiveProcs: true\n", []string{
+			`line 6: server.adaptiveProcs: unknown field`,
+		}},
+
 		// Backends.
 		{"bad transport", minimal + "  - name: b\n    transport: grpc\n", []string{
 			`line 6: backends[1].transport: must be one of streamable-http, sse, stdio (got "grpc")`,

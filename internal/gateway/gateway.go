@@ -142,10 +142,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.stopSweep, g.sweepDone = cancel, make(chan struct{})
 	go func() {
 		defer close(g.sweepDone)
-		var wg sync.WaitGroup
-		wg.Go(func() { g.releaseMemory(ctx, releaseEvery) })
 		g.manager.Run(ctx)
-		wg.Wait()
 	}()
 	return g, nil
 }

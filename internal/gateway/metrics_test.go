@@ -38,6 +38,9 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 		`vmcp_requests_total{method="tools/call",outcome="ok"} 3`,
 		`vmcp_requests_total{method="other",outcome="error"} 1`,
 		"vmcp_sessions 1",
+		// What the README's Operations section tells operators to watch.
+		"go_sched_gomaxprocs_threads ", "go_gc_gomemlimit_bytes ",
+		"go_memstats_heap_inuse_bytes ", "process_resident_memory_bytes ",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
