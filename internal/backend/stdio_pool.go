@@ -87,18 +87,20 @@ func newWarmPool(x *stdioConnector) *warmPool {
 	return p
 }
 
-// profileKey identifies a handshake. Capabilities are compared as JSON
-// values, so key order and spacing do not matter.
+// profileKey identifies a handshake: the initialize params as sent,
+// compared as JSON values, so that key order and spacing do not matter.
 func profileKey(o ConnectOptions) string {
-	canon := func(raw json.RawMessage) string {
-		var v any
-		if json.Unmarshal(raw, &v) != nil {
-			return string(raw)
-		}
-		b, _ := json.Marshal(v) // maps marshal with sorted keys
-		return string(b)
+	pv := o.ProtocolVersion
+	if pv == "" {
+		pv = LatestProtocolVersion
 	}
-	return o.ProtocolVersion + "\x00" + canon(o.ClientInfo) + "\x00" + canon(o.Capabilities)
+	raw, err := initializeParams(pv, o)
+	var v any
+	if err != nil || json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	b, _ := json.Marshal(v) // maps marshal with sorted keys
+	return string(b)
 }
 
 // take returns a warm process initialized with opts' handshake, now

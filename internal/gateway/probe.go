@@ -224,8 +224,8 @@ func (g *Gateway) StartProbe() {
 		defer close(p.done)
 		probeAll(ctx, g.cfg, g.connectors, g.info, func(i int, r ProbeResult) {
 			g.breakers[i].RecordConnect(r.Err)
+			p.record(i, r) // before the log line, which tests wait for
 			logProbe(g.log, r)
-			p.record(i, r)
 		})
 	}()
 }
