@@ -128,3 +128,27 @@ func TestStdioWarmPoolBehindTheGateway(t *testing.T) {
 		t.Errorf("stdio processes %v run after Shutdown", pids)
 	}
 }
+
+// TestShutdownStopsTheStartupProbe: a probe still waiting for a backend
+// that never answers ends with the gateway, says nothing about it, and
+// leaves no goroutine or process behind.
+func TestShutdownStopsTheStartupProbe(t *testing.T) {
+	defer leakCheck(t)()
+	cfg := baseConfig(config.Backend{Name: "hang", Transport: config.TransportStdio, Command: []string{"sleep", "600"}},
+		stdioBackend(t, "local", 0))
+	cfg.Session.BackendInitTimeout = config.Duration(time.Hour)
+	gw := startGateway(t, cfg, gateway.Options{})
+	gw.StartProbe()
+	eventually(t, "the probe of local", func() bool { return strings.Contains(gw.Logs.String(), `msg="backend reachable" backend=local`) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(gw.Logs.String(), "backend=hang") {
+		t.Errorf("the stopped probe reported on the backend:\n%s", gw.Logs)
+	}
+	if pids, _ := fixture.Children("sleep"); len(pids) != 0 {
+		t.Errorf("probe processes %v run after Shutdown", pids)
+	}
+}
