@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,19 +14,6 @@ import (
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
 )
-
-// deadURL is an HTTP URL on which nothing listens: a port that was free a
-// moment ago.
-func deadURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/mcp"
-}
 
 // probeConfig writes a config with a reachable stdio backend and a
 // reachable HTTP backend, plus an unreachable one if dead is set.
@@ -44,7 +30,7 @@ func probeConfig(t *testing.T, dead bool) string {
     command: [%q, -transport, stdio, -name, local]
 `, web.URL, fixture.ExampleServerBinary(t))
 	if dead {
-		yaml += fmt.Sprintf("  - name: gone\n    transport: streamable-http\n    url: %s\n", deadURL(t))
+		yaml += fmt.Sprintf("  - name: gone\n    transport: streamable-http\n    url: %s\n", fixture.DeadURL(t))
 	}
 	path := filepath.Join(t.TempDir(), "vmcp.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {

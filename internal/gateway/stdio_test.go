@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,15 +32,6 @@ type stdioCounts struct {
 
 func readStdioCounts(t *testing.T, gw *running) stdioCounts {
 	t.Helper()
-	get := func(path string) []byte {
-		resp, err := http.Get(gw.Base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return b
-	}
 	var st struct {
 		Gateway struct {
 			Backends []struct {
@@ -51,10 +41,14 @@ func readStdioCounts(t *testing.T, gw *running) stdioCounts {
 			Stdio struct{ Processes, MaxProcesses int }
 		}
 	}
-	if err := json.Unmarshal(get("/status"), &st); err != nil {
+	getJSON(t, gw.Base+"/status", &st)
+	resp, err := http.Get(gw.Base + "/metrics")
+	if err != nil {
 		t.Fatal(err)
 	}
-	c := stdioCounts{total: st.Gateway.Stdio.Processes, max: st.Gateway.Stdio.MaxProcesses, byBackend: map[string]int{}, metrics: string(get("/metrics"))}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	c := stdioCounts{total: st.Gateway.Stdio.Processes, max: st.Gateway.Stdio.MaxProcesses, byBackend: map[string]int{}, metrics: string(metrics)}
 	for _, b := range st.Gateway.Backends {
 		if b.Processes != nil {
 			c.byBackend[b.Name] = *b.Processes
