@@ -73,7 +73,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: opts.Logger, procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses)}
 	var backends []session.Backend
 	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger, g.stdioShared(true))
+		c, err := newConnector(b, opts.Logger, stdioShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true})
 		if err != nil {
 			g.closeConnectors()
 			return nil, err
@@ -160,10 +160,6 @@ type stdioShared struct {
 	procs       *backend.ProcessLimit
 	initTimeout time.Duration
 	warm        bool // false: no warm pools (vmcp validate --probe)
-}
-
-func (g *Gateway) stdioShared(warm bool) stdioShared {
-	return stdioShared{procs: g.procs, initTimeout: g.cfg.Session.BackendInitTimeout.D(), warm: warm}
 }
 
 func newConnector(b config.Backend, log *slog.Logger, sh stdioShared) (backend.Connector, error) {
