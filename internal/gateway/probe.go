@@ -172,8 +172,12 @@ func safeReason(b config.Backend, msg string) string {
 	msg = strings.TrimPrefix(msg, fmt.Sprintf("backend %q: ", b.Name))
 	for _, secrets := range []map[string]string{b.Headers, b.Env} {
 		for _, v := range secrets {
-			if len(v) >= 4 {
-				msg = strings.ReplaceAll(msg, v, "[redacted]")
+			// "Bearer <token>": the token alone is as secret.
+			_, cred, _ := strings.Cut(v, " ")
+			for _, secret := range []string{v, cred} {
+				if len(secret) >= 4 {
+					msg = strings.ReplaceAll(msg, secret, "[redacted]")
+				}
 			}
 		}
 	}
