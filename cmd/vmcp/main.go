@@ -2,7 +2,7 @@
 // backend MCP servers.
 //
 //	vmcp serve [--config FILE] [--listen ADDR]   run the gateway (no config: built-in demo)
-//	vmcp validate --config FILE                  check a config and exit
+//	vmcp validate --config FILE [--probe]        check a config (and reach every backend) and exit
 //	vmcp version                                 print the version
 package main
 
@@ -33,8 +33,9 @@ func main() {
 const usage = `usage:
   vmcp serve [--config FILE] [--listen ADDR] [--log-level LEVEL]
              run the gateway; with no --config, a self-contained demo
-  vmcp validate --config FILE
-             check a config file and exit
+  vmcp validate --config FILE [--probe]
+             check a config file and exit; --probe also connects to and
+             initializes every backend, and fails if one is unreachable
   vmcp version
              print the version
 `
@@ -67,6 +68,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (YAML)")
+	probe := fs.Bool("probe", false, "also connect to and initialize every backend; exit 1 if one is unreachable")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -80,6 +82,27 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d backends)\n", *path, len(cfg.Backends))
+	if !*probe {
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	results := gateway.Probe(ctx, cfg, version, nil)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "vmcp validate: probe interrupted")
+		return 1
+	}
+	down := 0
+	for _, r := range results {
+		fmt.Fprintln(stdout, r)
+		if !r.Reachable() {
+			down++
+		}
+	}
+	if down > 0 {
+		fmt.Fprintf(stderr, "vmcp validate: %d of %d backends unreachable\n", down, len(cfg.Backends))
+		return 1
+	}
 	return 0
 }
 
@@ -136,6 +159,8 @@ func serve(args []string, stderr io.Writer) int {
 		"version", version)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln) }()
+	// The listener is up: probing the backends now delays nobody.
+	g.StartProbe()
 
 	select {
 	case err := <-served:

@@ -146,6 +146,11 @@ func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
     command: [%q, -transport, stdio, -name, local]
 `, web.URL, stdio), 0o600)
 	cmd, url, logs := startVMCP(t, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+	// The startup probe opens and closes one backend session of its own.
+	fixture.Eventually(t, "the startup probe of web", func() bool {
+		return strings.Contains(logs.String(), `msg="backend reachable" backend=web`)
+	})
+	probed := web.Stats.Deletes()
 	sid, _ := post(t, url, "", initBody)
 	if _, body := post(t, url, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"local_counter"}}`); !strings.Contains(body, `"text":"1"`) {
 		t.Fatalf("call: %s", body)
@@ -165,7 +170,7 @@ func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("vmcp did not exit after SIGTERM")
 	}
-	if n := web.Stats.Deletes(); n != 1 {
+	if n := web.Stats.Deletes() - probed; n != 1 {
 		t.Errorf("HTTP backend got %d DELETEs at shutdown, want 1", n)
 	}
 	// The stdio child logged through vmcp, tagged, and is gone.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -35,6 +36,21 @@ type StdioOptions struct {
 	MaxMessageBytes int
 	// Logger receives the child's stderr, one INFO record per line.
 	Logger *slog.Logger
+
+	// Warm is how many started and initialized processes to keep ready for
+	// new sessions; 0 keeps none (stdio_pool.go).
+	Warm int
+	// WarmIdleTimeout stops a warm process that no session took for this
+	// long; default 5m.
+	WarmIdleTimeout time.Duration
+	// InitTimeout bounds the start and initialize of a warm process (a
+	// session's own connect is bounded by its context); default 5s.
+	InitTimeout time.Duration
+	// Processes caps the children of all the connectors sharing it; nil sets
+	// no cap.
+	Processes *ProcessLimit
+	// Now is the warm pool's clock; default time.Now. Tests may fake it.
+	Now func() time.Time
 }
 
 const (
@@ -59,20 +75,57 @@ func NewStdio(opts StdioOptions) Connector {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &stdioConnector{opts: opts}
+	x := &stdioConnector{opts: opts}
+	if opts.Warm > 0 && len(opts.Command) > 0 {
+		x.pool = newWarmPool(x)
+	}
+	return x
 }
 
-type stdioConnector struct{ opts StdioOptions }
+// stdioConnector starts the children of one stdio backend. Its warm pool,
+// if any, is its own: Close stops it.
+type stdioConnector struct {
+	opts    StdioOptions
+	running atomic.Int64 // children started and not yet reaped
+	pool    *warmPool    // nil without StdioOptions.Warm
+}
 
-func (x *stdioConnector) Close() error { return nil }
+// Close stops the warm pool and terminates its idle processes. Processes
+// that sessions took are theirs to close.
+func (x *stdioConnector) Close() error {
+	if x.pool != nil {
+		x.pool.close()
+	}
+	return nil
+}
 
+// Connections is the number of this backend's processes running now, warm
+// ones included.
+func (x *stdioConnector) Connections() int { return int(x.running.Load()) }
+
+// Connect hands out a warm process initialized with the same handshake if
+// the pool has one, and starts a new one otherwise.
 func (x *stdioConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
+	if x.pool != nil {
+		if c, res := x.pool.take(opts); c != nil {
+			return c, res, nil
+		}
+	}
+	c, res, err := x.connectCold(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, res, nil
+}
+
+// connectCold starts a child and runs the handshake.
+func (x *stdioConnector) connectCold(ctx context.Context, opts ConnectOptions) (*client, *InitializeResult, error) {
 	o := x.opts
 	if len(o.Command) == 0 {
 		return nil, nil, opError(o.Name, "start", errors.New("no command"))
 	}
 	c := newClient(o.Name, o.Timeout, o.Logger, opts.Handler)
-	if err := startChild(c, o); err != nil {
+	if err := x.start(c); err != nil {
 		c.cancel()
 		return nil, nil, opError(o.Name, "start", err)
 	}
@@ -82,6 +135,25 @@ func (x *stdioConnector) Connect(ctx context.Context, opts ConnectOptions) (Clie
 		return nil, nil, err
 	}
 	return c, res, nil
+}
+
+// start starts c's child within the process limit; the child's slot is
+// given back once it is reaped.
+func (x *stdioConnector) start(c *client) error {
+	lim := x.opts.Processes
+	if !lim.acquire() {
+		return lim.limitError()
+	}
+	x.running.Add(1)
+	reaped := func() {
+		x.running.Add(-1)
+		lim.release()
+	}
+	if err := startChild(c, x.opts, reaped); err != nil {
+		reaped()
+		return err
+	}
+	return nil
 }
 
 // stdioConn is one child process.
@@ -105,8 +177,9 @@ type stdioConn struct {
 }
 
 // startChild starts the process and the goroutines that serve it, and
-// makes it c's conn.
-func startChild(c *client, o StdioOptions) error {
+// makes it c's conn. reaped runs once the child has been waited for, before
+// Close returns; it does not run if startChild fails.
+func startChild(c *client, o StdioOptions, reaped func()) error {
 	// Pipes are made by hand (not StdoutPipe) so that Wait does not close
 	// them under the reader: output the child wrote before exiting is still
 	// read.
@@ -159,6 +232,7 @@ func startChild(c *client, o StdioOptions) error {
 	go func() {
 		defer s.wg.Done()
 		s.exitErr = cmd.Wait()
+		reaped()
 		close(s.exited)
 		// Let the reader take what the child wrote last, then fail what is
 		// still pending even if a grandchild holds stdout open.

@@ -73,6 +73,7 @@ type Backend struct {
 	Env       map[string]string `yaml:"env"`       // stdio only: added to the child's environment
 	Keepalive *Keepalive        `yaml:"keepalive"` // nil: no keepalive pings
 	Breaker   *Breaker          `yaml:"breaker"`   // nil: the defaults
+	Stdio     *Stdio            `yaml:"stdio"`     // stdio only; nil: no warm pool
 }
 
 func (b *Backend) setDefaults() { b.Timeout = Duration(30 * time.Second) }
@@ -92,6 +93,23 @@ func (b *Breaker) setDefaults() {
 const (
 	DefaultBreakerThreshold = 5
 	DefaultBreakerCooldown  = 10 * time.Second
+)
+
+// Stdio tunes a stdio backend's processes. Warm processes are started and
+// initialized ahead of the sessions that will take them; each serves
+// exactly one session.
+type Stdio struct {
+	Warm        int      `yaml:"warm"`        // processes kept ready, 0 to MaxWarm
+	IdleTimeout Duration `yaml:"idleTimeout"` // a warm process unused this long is stopped, > 0
+}
+
+func (s *Stdio) setDefaults() { s.IdleTimeout = Duration(DefaultWarmIdleTimeout) }
+
+// Bounds and defaults of the stdio settings.
+const (
+	MaxWarm                  = 64
+	DefaultWarmIdleTimeout   = 5 * time.Minute
+	DefaultMaxStdioProcesses = 256
 )
 
 // Keepalive makes a session ping its backend client every Interval and
@@ -182,6 +200,10 @@ type Server struct {
 	// client accepting SSE gets an event stream).
 	SSEResponses string `yaml:"sseResponses"`
 	Pprof        bool   `yaml:"pprof"`
+	// MaxStdioProcesses caps the stdio backend processes this vmcp runs at
+	// once, warm ones included; a session that would need one more gets 503
+	// and Retry-After. 0 means no limit.
+	MaxStdioProcesses int `yaml:"maxStdioProcesses"`
 }
 
 // Values of server.sseResponses.
@@ -216,12 +238,13 @@ func Default() *Config {
 			Redis: Redis{KeyPrefix: "vmcp:"},
 		},
 		Server: Server{
-			MaxBodyBytes:    4 << 20,
-			MaxHeaderBytes:  64 << 10,
-			MaxMessageDepth: 64,
-			ShutdownGrace:   Duration(10 * time.Second),
-			EventBuffer:     256,
-			SSEResponses:    SSEAuto,
+			MaxBodyBytes:      4 << 20,
+			MaxHeaderBytes:    64 << 10,
+			MaxMessageDepth:   64,
+			ShutdownGrace:     Duration(10 * time.Second),
+			EventBuffer:       256,
+			SSEResponses:      SSEAuto,
+			MaxStdioProcesses: DefaultMaxStdioProcesses,
 		},
 	}
 }

@@ -56,6 +56,8 @@ func TestDefault(t *testing.T) {
 			EventBuffer:     256,
 			SSEResponses:    "auto",
 			Pprof:           false,
+
+			MaxStdioProcesses: 256,
 		},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
@@ -204,6 +206,7 @@ backends:
   - name: a
     transport: stdio
     command: [srv]
+    stdio: {warm: 2, idleTimeout: 90s}
   - name: b
     transport: sse
     url: http://b.internal:8080/sse
@@ -232,6 +235,7 @@ server:
   eventBuffer: 16
   pprof: true
   sseResponses: always
+  maxStdioProcesses: 40
 `), WithLookupEnv(noEnv))
 	if err != nil {
 		t.Fatal(err)
@@ -253,6 +257,10 @@ server:
 		AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"},
 		AllowedHosts:   []string{"vmcp.example.com", "vmcp.example.com:9000"},
 		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, SSEResponses: "always", Pprof: true,
+		MaxStdioProcesses: 40,
+	}
+	if got, want := cfg.Backends[0].Stdio, (&Stdio{Warm: 2, IdleTimeout: Duration(90 * time.Second)}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Backends[0].Stdio = %+v, want %+v", got, want)
 	}
 	if !reflect.DeepEqual(cfg.Server, wantServer) {
 		t.Errorf("Server = %+v\nwant %+v", cfg.Server, wantServer)

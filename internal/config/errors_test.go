@@ -178,6 +178,36 @@ server:
 			"line 5: backends[0].breaker.cooldown: must be greater than 0",
 		}},
 
+		{"stdio pool out of range", `backends:
+  - name: a
+    transport: stdio
+    command: [x]
+    stdio: {warm: 65, idleTimeout: 0s}
+  - name: b
+    transport: sse
+    url: http://127.0.0.1:1/sse
+    stdio: {warm: 1}
+`, []string{
+			"line 5: backends[0].stdio.warm: must be at most 64",
+			"line 5: backends[0].stdio.idleTimeout: must be greater than 0",
+			"line 9: backends[1].stdio: only valid with transport stdio",
+		}},
+		{"warm pools fill the process limit", `server:
+  maxStdioProcesses: 4
+backends:
+  - name: a
+    transport: stdio
+    command: [x]
+    stdio: {warm: 2}
+  - name: b
+    transport: stdio
+    command: [x]
+    stdio:
+      warm: 2
+`, []string{
+			"line 12: backends[1].stdio.warm: warm processes (4 in all so far) must stay below server.maxStdioProcesses (4)",
+		}},
+
 		// Types and ranges.
 		{"wrong types", `backends:
   - name: [a]

@@ -38,6 +38,7 @@ func validate(cfg *Config, d *decoder) {
 	v.aggregation(&cfg.Aggregation, names)
 	v.session(&cfg.Session)
 	v.store(&cfg.Store)
+	v.warmPools(cfg)
 }
 
 func (v *validator) fail(path, format string, args ...any) {
@@ -147,6 +148,9 @@ func (v *validator) backend(p string, b *Backend) {
 		if b.Env != nil {
 			v.fail(p+".env", "only valid with transport stdio")
 		}
+		if b.Stdio != nil {
+			v.fail(p+".stdio", "only valid with transport stdio")
+		}
 	case TransportStdio:
 		if len(b.Command) == 0 {
 			v.fail(p+".command", `required for transport stdio: the program and its arguments, such as [npx, "@playwright/mcp"]`)
@@ -201,10 +205,39 @@ func (v *validator) backend(p string, b *Backend) {
 		}
 		atLeastOne(v, p+".keepalive.maxFailures", k.MaxFailures)
 	}
+	if st := b.Stdio; st != nil {
+		if st.Warm > MaxWarm {
+			v.fail(p+".stdio.warm", "must be at most %d", MaxWarm)
+		}
+		if st.IdleTimeout <= 0 {
+			v.fail(p+".stdio.idleTimeout", "must be greater than 0")
+		}
+	}
 	if br := b.Breaker; br != nil {
 		atLeastOne(v, p+".breaker.failureThreshold", br.FailureThreshold)
 		if br.Cooldown <= 0 {
 			v.fail(p+".breaker.cooldown", "must be greater than 0")
+		}
+	}
+}
+
+// warmPools checks that the warm pools leave room under
+// server.maxStdioProcesses for at least one process started on demand.
+func (v *validator) warmPools(cfg *Config) {
+	limit := cfg.Server.MaxStdioProcesses
+	if limit == 0 {
+		return
+	}
+	total := 0
+	for i, b := range cfg.Backends {
+		if b.Stdio == nil || b.Transport != TransportStdio || b.Stdio.Warm == 0 {
+			continue
+		}
+		total += b.Stdio.Warm
+		if total >= limit {
+			p := fmt.Sprintf("backends[%d].stdio.warm", i)
+			v.fail(p, "warm processes (%d in all so far) must stay below server.maxStdioProcesses (%d)", total, limit)
+			return
 		}
 	}
 }

@@ -104,6 +104,7 @@ func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 	case errors.Is(err, session.ErrNoBackends),
 		errors.Is(err, session.ErrTooManyCalls),
 		errors.Is(err, backend.ErrUnavailable),
+		errors.Is(err, backend.ErrProcessLimit),
 		errors.Is(err, backend.ErrNoResponse),
 		errors.Is(err, backend.ErrSessionNotFound),
 		errors.Is(err, backend.ErrClosed),

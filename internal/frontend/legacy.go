@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
@@ -295,6 +296,10 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 		h.unavailable(w, msg.ID)
 		return
 	}
+	if errors.Is(err, backend.ErrProcessLimit) {
+		h.processLimit(w, msg.ID, err)
+		return
+	}
 	if err != nil {
 		h.log.Warn("initialize failed", "err", err)
 		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %v", err))
@@ -382,6 +387,10 @@ func (h *legacyHandler) sessionFor(w http.ResponseWriter, r *http.Request, id js
 		h.unavailable(w, id)
 		return nil, false
 	}
+	if errors.Is(err, backend.ErrProcessLimit) {
+		h.processLimit(w, id, err)
+		return nil, false
+	}
 	if err != nil {
 		writeHTTPError(w, http.StatusNotFound, id, errorf(codeSessionNotFound, "Session not found"))
 		return nil, false
@@ -394,4 +403,12 @@ func (h *legacyHandler) sessionFor(w http.ResponseWriter, r *http.Request, id js
 func (h *legacyHandler) unavailable(w http.ResponseWriter, id json.RawMessage) {
 	w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter.Seconds()))
 	writeHTTPError(w, http.StatusServiceUnavailable, id, errorf(codeServerError, "Session store unavailable; retry later"))
+}
+
+// processLimit answers 503 when a session needs a stdio backend process
+// and vmcp already runs as many as server.maxStdioProcesses allows.
+func (h *legacyHandler) processLimit(w http.ResponseWriter, id json.RawMessage, err error) {
+	h.log.Warn("session refused: stdio process limit reached", "err", err)
+	w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter.Seconds()))
+	writeHTTPError(w, http.StatusServiceUnavailable, id, errorf(codeServerError, "Too many backend server processes running; retry later"))
 }

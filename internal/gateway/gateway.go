@@ -47,6 +47,9 @@ type Gateway struct {
 	frontend   *frontend.Server
 	connectors []backend.Connector
 	breakers   []*session.Breaker // one per backend, in config order
+	procs      *backend.ProcessLimit
+	probe      prober          // the startup probe (probe.go)
+	info       json.RawMessage // vmcp's clientInfo and serverInfo
 	srvMu      sync.Mutex
 	srv        *h1server.Server // set by Serve
 
@@ -67,10 +70,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	g := &Gateway{cfg: cfg, log: opts.Logger}
+	g := &Gateway{cfg: cfg, log: opts.Logger, procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses)}
 	var backends []session.Backend
 	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger)
+		c, err := newConnector(b, opts.Logger, stdioShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true})
 		if err != nil {
 			g.closeConnectors()
 			return nil, err
@@ -90,8 +93,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.store = st
-	info, _ := json.Marshal(map[string]string{"name": "vmcp", "version": opts.Version})
+	info := clientInfo(opts.Version)
+	g.info = info
 	metrics := telemetry.New(func() int { return g.manager.Len() })
+	metrics.ObserveBackendConnections(g.backendConnections)
 	factory := session.NewFactory(session.FactoryOptions{
 		Observer:        metrics,
 		Backends:        backends,
@@ -147,7 +152,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-func newConnector(b config.Backend, log *slog.Logger) (backend.Connector, error) {
+// stdioShared is what every stdio connector of a gateway shares.
+type stdioShared struct {
+	procs       *backend.ProcessLimit
+	initTimeout time.Duration
+	warm        bool // false: no warm pools (vmcp validate --probe)
+}
+
+func newConnector(b config.Backend, log *slog.Logger, sh stdioShared) (backend.Connector, error) {
 	switch b.Transport {
 	case config.TransportStreamableHTTP, config.TransportSSE:
 		o := backend.HTTPOptions{Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(), Logger: log}
@@ -156,7 +168,12 @@ func newConnector(b config.Backend, log *slog.Logger) (backend.Connector, error)
 		}
 		return backend.NewStreamableHTTP(o), nil
 	case config.TransportStdio:
-		return backend.NewStdio(backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log}), nil
+		o := backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log,
+			Processes: sh.procs, InitTimeout: sh.initTimeout}
+		if b.Stdio != nil && sh.warm {
+			o.Warm, o.WarmIdleTimeout = b.Stdio.Warm, b.Stdio.IdleTimeout.D()
+		}
+		return backend.NewStdio(o), nil
 	}
 	return nil, fmt.Errorf("backend %q: unknown transport %q", b.Name, b.Transport)
 }
@@ -226,6 +243,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("draining requests: %w", err))
 			}
 		}
+		g.probe.stop()
 		g.stopSweep()
 		<-g.sweepDone
 		if err := g.manager.Shutdown(ctx); err != nil {
@@ -258,12 +276,40 @@ func (g *Gateway) status() any {
 		Name      string                `json:"name"`
 		Transport string                `json:"transport"`
 		Health    session.BreakerHealth `json:"health"`
+		Probe     *ProbeStatus          `json:"probe,omitempty"`
+		// Processes counts a stdio backend's running processes.
+		Processes *int `json:"processes,omitempty"`
 	}
 	bs := make([]backendStatus, 0, len(g.cfg.Backends))
+	probes := g.probe.statuses(len(g.cfg.Backends))
 	for i, b := range g.cfg.Backends {
-		bs = append(bs, backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health()})
+		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health(), Probe: probes[i]}
+		if n, ok := connections(g.connectors[i]); ok {
+			st.Processes = &n
+		}
+		bs = append(bs, st)
 	}
-	return map[string]any{"backends": bs, "store": g.storeType()}
+	stdio := map[string]int{"processes": g.procs.Running(), "maxProcesses": g.procs.Max()}
+	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio}
+}
+
+// connections is what a connector reports it holds open, if it counts.
+func connections(c backend.Connector) (int, bool) {
+	if cc, ok := c.(interface{ Connections() int }); ok {
+		return cc.Connections(), true
+	}
+	return 0, false
+}
+
+// backendConnections feeds vmcp_backend_connections.
+func (g *Gateway) backendConnections() map[string]int {
+	out := make(map[string]int, len(g.connectors))
+	for i, c := range g.connectors {
+		if n, ok := connections(c); ok {
+			out[g.cfg.Backends[i].Name] = n
+		}
+	}
+	return out
 }
 
 // ready is /readyz: ready unless every backend's circuit breaker is

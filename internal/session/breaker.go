@@ -205,6 +205,10 @@ func (b *Breaker) record(err error, connecting bool) {
 	}
 }
 
+// RecordConnect counts the outcome of a connect made outside a session
+// (the startup probe) as a session's initialize would count.
+func (b *Breaker) RecordConnect(err error) { b.record(err, true) }
+
 type exchange int
 
 const (
@@ -220,7 +224,7 @@ func outcome(err error, connecting bool) exchange {
 		jsonrpc.AsError(err) != nil:
 		return answered
 	case errors.Is(err, context.Canceled), errors.Is(err, backend.ErrClosed),
-		errors.Is(err, ErrCircuitOpen):
+		errors.Is(err, ErrCircuitOpen), errors.Is(err, backend.ErrProcessLimit):
 		return inconclusive // we gave up, not the backend
 	case errors.Is(err, backend.ErrUnavailable):
 		return unreachable

@@ -94,7 +94,9 @@ type backendInit struct {
 }
 
 // New connects every backend in parallel and returns a ready Session built
-// around meta. Backends that fail are left out and logged; if all fail the
+// around meta. Backends that fail are left out and logged, except that a
+// stdio backend refused by the process limit fails the whole session with
+// an error wrapping backend.ErrProcessLimit; if all fail the
 // session still exists but its calls return an error wrapping
 // ErrNoBackends. If meta already lists backend sessions, each is resumed by
 // its stored ID instead of initialized anew.
@@ -133,6 +135,18 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		})
 	}
 	wg.Wait()
+	for _, r := range results {
+		if errors.Is(r.err, backend.ErrProcessLimit) {
+			// vmcp, not the backend, is out of room: a session without the
+			// backend would be a worse answer than "retry later".
+			for _, r := range results {
+				if r.client != nil {
+					r.client.Close()
+				}
+			}
+			return nil, r.err
+		}
+	}
 
 	// The session counts as seen when it is ready, not when its creation
 	// began: connecting the backends may take longer than a short

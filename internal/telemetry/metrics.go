@@ -83,6 +83,33 @@ func (m *Metrics) ObserveKeepalive(backend string, ok bool) {
 	m.keepalive.WithLabelValues(backend, outcome).Inc()
 }
 
+// ObserveBackendConnections registers the gauge
+// vmcp_backend_connections{backend}: each backend's open sockets or stdio
+// processes, as counts reports them by configured backend name at scrape
+// time. counts must be safe for concurrent use; call this once.
+func (m *Metrics) ObserveBackendConnections(counts func() map[string]int) {
+	m.reg.MustRegister(connections{
+		desc: prometheus.NewDesc("vmcp_backend_connections",
+			"Open connections to each backend: stdio processes running (warm ones included).", []string{"backend"}, nil),
+		counts: counts,
+	})
+}
+
+// connections reads the counts at scrape time, so no goroutine has to keep
+// a gauge up to date.
+type connections struct {
+	desc   *prometheus.Desc
+	counts func() map[string]int
+}
+
+func (c connections) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c connections) Collect(ch chan<- prometheus.Metric) {
+	for name, n := range c.counts() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), name)
+	}
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -26,7 +26,38 @@ func text(s string) *mcp.CallToolResult {
 
 func main() {
 	fmt.Fprintln(os.Stderr, "stdioserver: started")
-	s := mcp.NewServer(&mcp.Implementation{Name: "stdioserver", Version: "test"}, nil)
+	// With STDIOSERVER_ROOTS set, the server asks for roots once it is
+	// initialized, as server-filesystem does, and again on
+	// roots/list_changed; it gives up after that many milliseconds. The
+	// roots tool returns the last answer.
+	var roots atomic.Value
+	roots.Store("none")
+	listRoots := func(ss *mcp.ServerSession) {
+		ms, _ := strconv.Atoi(os.Getenv("STDIOSERVER_ROOTS"))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
+		defer cancel()
+		res, err := ss.ListRoots(ctx, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "roots: gave up")
+			return
+		}
+		got := ""
+		for _, r := range res.Roots {
+			got += r.URI + " "
+		}
+		roots.Store(got)
+	}
+	var opts *mcp.ServerOptions
+	if os.Getenv("STDIOSERVER_ROOTS") != "" {
+		opts = &mcp.ServerOptions{
+			InitializedHandler:      func(_ context.Context, r *mcp.InitializedRequest) { go listRoots(r.Session) },
+			RootsListChangedHandler: func(_ context.Context, r *mcp.RootsListChangedRequest) { go listRoots(r.Session) },
+		}
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "stdioserver", Version: "test"}, opts)
+	mcp.AddTool(s, &mcp.Tool{Name: "roots"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return text(roots.Load().(string)), nil, nil
+	})
 	var count atomic.Int64
 	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
 		return text(in.Text), nil, nil

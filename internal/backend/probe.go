@@ -1,0 +1,27 @@
+package backend
+
+import "context"
+
+// Probe checks that a backend can be reached: it connects one backend
+// session with opts, runs the initialize handshake and closes the session
+// again. A stdio backend gets a process of its own, outside its warm pool,
+// so that a probe neither takes a warm process nor teaches the pool its
+// handshake.
+func Probe(ctx context.Context, x Connector, opts ConnectOptions) (*InitializeResult, error) {
+	var c Client
+	var res *InitializeResult
+	var err error
+	if sx, ok := x.(*stdioConnector); ok {
+		var sc *client
+		if sc, res, err = sx.connectCold(ctx, opts); err == nil {
+			c = sc
+		}
+	} else {
+		c, res, err = x.Connect(ctx, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = c.Close()
+	return res, nil
+}
