@@ -135,7 +135,11 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	adaptive := cfg.Server.AdaptiveProcs && maxprocs.Enabled()
-	log.Info("vmcp listening", "url", fmt.Sprintf("http://%s%s", ln.Addr(), cfg.Path), "backends", len(cfg.Backends),
+	scheme := "http"
+	if g.TLS() {
+		scheme = "https"
+	}
+	log.Info("vmcp listening", "url", fmt.Sprintf("%s://%s%s", scheme, ln.Addr(), cfg.Path), "backends", len(cfg.Backends),
 		"version", version, "adaptive_procs", adaptive)
 	if adaptive {
 		// GOMAXPROCS is the process's, so the process, not the gateway, owns
