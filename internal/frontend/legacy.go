@@ -174,6 +174,9 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 		if startSSE(w, st, 0) == nil {
 			st.serve(wctx, w, 0, h.stop, s.Done(), h.opts.WriteTimeout)
 		}
+		if !st.primed() {
+			cancel() // the client has no event ID: nothing can resume the call
+		}
 	}
 	// Whoever wins writing serves; the handler waits on writerDone when a
 	// writer goroutine won, which it may have done from any goroutine.

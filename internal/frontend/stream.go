@@ -146,10 +146,14 @@ func (st *stream) primed() bool {
 	return st.sent
 }
 
-func (st *stream) markSent() {
+// markSent sets whether the client holds an event ID of the stream and
+// reports whether that changed it.
+func (st *stream) markSent(sent bool) bool {
 	st.mu.Lock()
-	st.sent = true
-	st.mu.Unlock()
+	defer st.mu.Unlock()
+	changed := st.sent != sent
+	st.sent = sent
+	return changed
 }
 
 func (st *stream) lastDelivered() int64 {
@@ -215,10 +219,15 @@ const heartbeat = 25 * time.Second
 func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64, stop, closed <-chan struct{}, writeTimeout time.Duration) error {
 	out := sseWriter{w: w, rc: http.NewResponseController(w), timeout: writeTimeout}
 	if _, done, _ := st.pending(after); !done {
+		// Marked before the flush: a client may read the event ID and
+		// hang up before the flush returns.
+		first := st.markSent(true)
 		if err := out.write(nil, true); err != nil {
+			if first {
+				st.markSent(false)
+			}
 			return err
 		}
-		st.markSent()
 	}
 	var buf []byte
 	var tick <-chan time.Time
