@@ -24,7 +24,6 @@ type CA struct {
 	CAFile string
 	Pool   *x509.CertPool
 
-	dir    string
 	cert   *x509.Certificate
 	key    *ecdsa.PrivateKey
 	serial atomic.Int64
@@ -51,10 +50,10 @@ func NewCA(t testing.TB) *CA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &CA{dir: t.TempDir(), cert: cert, key: key, Pool: x509.NewCertPool()}
+	ca := &CA{cert: cert, key: key, Pool: x509.NewCertPool()}
 	ca.Pool.AddCert(cert)
 	ca.serial.Store(1)
-	ca.CAFile = filepath.Join(ca.dir, "ca.pem")
+	ca.CAFile = filepath.Join(t.TempDir(), "ca.pem")
 	writeFile(t, ca.CAFile, pemBlock("CERTIFICATE", der))
 	return ca
 }
@@ -92,12 +91,13 @@ func (ca *CA) Issue(t testing.TB) Pair {
 	return Pair{Serial: serial, CertPEM: pemBlock("CERTIFICATE", der), Key: pemBlock("PRIVATE KEY", kb)}
 }
 
-// Files writes a newly issued pair to cert.pem and key.pem in the CA's
-// directory and returns their paths.
+// Files writes a newly issued pair to cert.pem and key.pem in a new
+// temporary directory and returns their paths.
 func (ca *CA) Files(t testing.TB) (certFile, keyFile string, p Pair) {
 	t.Helper()
 	p = ca.Issue(t)
-	certFile, keyFile = filepath.Join(ca.dir, "cert.pem"), filepath.Join(ca.dir, "key.pem")
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	p.Write(t, certFile, keyFile)
 	return certFile, keyFile, p
 }
