@@ -27,7 +27,7 @@ type stream struct {
 	done      bool    // the response was pushed: no more events
 	wake      chan struct{}
 	delivered int64              // highest seq a writer wrote
-	sent      bool               // a writer flushed an event ID to the client
+	sent      bool               // the client was sent an event ID (set as its flush starts)
 	detach    context.CancelFunc // ends the attached writer, if any
 	pushed    func()             // called after each push; see onPush
 }
