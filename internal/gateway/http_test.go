@@ -18,6 +18,16 @@ import (
 	"github.com/vmcp/vmcp/internal/gateway"
 )
 
+// jsonRequest is a POST of body in session sid from a client that accepts
+// only JSON, so its answer is never an SSE stream.
+func jsonRequest(ctx context.Context, url, sid, body string) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Mcp-Session-Id", sid)
+	return req
+}
+
 // hangUpCancelsCall makes a plain-JSON tools/call through hc, hangs up
 // once the backend runs it, and checks that the backend sees the call
 // cancelled, on the wire, with notifications/cancelled.
@@ -26,11 +36,7 @@ func hangUpCancelsCall(t *testing.T, hc *http.Client, r *protoRig) {
 	sid := rawInitWith(t, hc, r.gw.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.gw.URL,
-		strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"p_wait_cancel","arguments":{}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Mcp-Session-Id", sid)
+	req := jsonRequest(ctx, r.gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"p_wait_cancel","arguments":{}}}`)
 	done := make(chan error, 1)
 	go func() {
 		resp, err := hc.Do(req)
@@ -110,10 +116,7 @@ func bodyThatNeverArrives(t *testing.T) {
 
 	sid := rawInit(t, gw.URL)
 	t.Run("long JSON call", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, gw.URL, strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ex_sleep_ms","arguments":{"ms":1000}}}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("Mcp-Session-Id", sid)
+		req := jsonRequest(context.Background(), gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ex_sleep_ms","arguments":{"ms":1000}}}`)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
