@@ -56,9 +56,11 @@ func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byt
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	*bp = buf.b
 	if err == nil && r.Body != http.NoBody {
-		// ServeHTTP set a read deadline for the body. The call may run
-		// long, or answer with a stream; on HTTP/1 a deadline firing in
-		// net/http's background read would cancel it.
+		// ServeHTTP set a read deadline for the body; the call may run
+		// long, or answer with a stream, and no deadline may outlive the
+		// body. (On HTTP/1 net/http also clears it when the body ends and
+		// it starts the background read that notices a client going; a
+		// deadline firing there would cancel the request.)
 		http.NewResponseController(w).SetReadDeadline(time.Time{})
 	}
 	if err != nil {
