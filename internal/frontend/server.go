@@ -131,8 +131,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A body must arrive within ReadTimeout, whoever reads it: the
 		// POST handler, which clears the deadline once it has the body
 		// (see readBody), or net/http draining it after any other
-		// handler. Unlike http.Server.ReadTimeout, it covers the body
-		// only, not the handler's run.
+		// handler.
 		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
 	}
 	// The MCP endpoint is nearly every request: an exact match skips the
