@@ -155,7 +155,11 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmcp: %v\n", err)
 		return 1
 	}
-	log.Info("vmcp listening", "url", fmt.Sprintf("http://%s%s", ln.Addr(), cfg.Path), "backends", len(cfg.Backends),
+	scheme := "http"
+	if g.TLS() {
+		scheme = "https"
+	}
+	log.Info("vmcp listening", "url", fmt.Sprintf("%s://%s%s", scheme, ln.Addr(), cfg.Path), "backends", len(cfg.Backends),
 		"version", version)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln) }()

@@ -70,6 +70,15 @@ func TestVersionAndValidate(t *testing.T) {
 	if code := run([]string{"serve", "--config", bad, "--listen", "127.0.0.1:0"}, &out, &errb); code == 0 || strings.Contains(errb.String(), "listening") {
 		t.Errorf("serve with a bad config: %d %q", code, errb.String())
 	}
+	// A TLS file that is not there stops serve before it listens too.
+	noKey := filepath.Join(dir, "no-key.yaml")
+	os.WriteFile(noKey, fmt.Appendf(nil, "backends:\n  - name: a\n    transport: streamable-http\n    url: http://127.0.0.1:1/mcp\nserver:\n  tls:\n    certFile: %s\n    keyFile: %s\n",
+		filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")), 0o600)
+	errb.Reset()
+	if code := run([]string{"serve", "--config", noKey, "--listen", "127.0.0.1:0"}, &out, &errb); code == 0 ||
+		strings.Contains(errb.String(), "listening") || !strings.Contains(errb.String(), "no-key.yaml:7: server.tls.certFile: with keyFile: open ") {
+		t.Errorf("serve with a missing TLS file: %d %q", code, errb.String())
+	}
 }
 
 // startVMCP runs the binary and returns its MCP URL, read from its log.

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/vmcp/vmcp/internal/sockio"
 )
 
 // h1Pool is vmcp's own HTTP/1.1 client for one Streamable HTTP backend: a
@@ -270,7 +268,6 @@ func (p *h1Pool) dial(ctx context.Context) (*h1Conn, error) {
 			peek = newPeeker(rc)
 		}
 	}
-	nc = sockio.Wrap(nc)
 	if p.tls != nil {
 		tc := tls.Client(nc, p.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {

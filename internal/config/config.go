@@ -187,6 +187,12 @@ type Server struct {
 	MaxBodyBytes    int64 `yaml:"maxBodyBytes"`
 	MaxHeaderBytes  int   `yaml:"maxHeaderBytes"`
 	MaxMessageDepth int   `yaml:"maxMessageDepth"` // JSON nesting limit
+	// ReadTimeout bounds reading a request's body, from the end of its
+	// head: a body that has not arrived by then gets 408 and a closed
+	// connection.
+	ReadTimeout Duration `yaml:"readTimeout"`
+	// TLS, when set, serves HTTPS (and HTTP/2) instead of plain HTTP.
+	TLS *TLS `yaml:"tls"`
 	// AllowedOrigins are Origins (scheme://host[:port]) accepted besides
 	// the localhost ones.
 	AllowedOrigins []string `yaml:"allowedOrigins"`
@@ -205,6 +211,21 @@ type Server struct {
 	// and Retry-After. 0 means no limit.
 	MaxStdioProcesses int `yaml:"maxStdioProcesses"`
 }
+
+// TLS is the listener's certificate, and the CA that client certificates
+// must chain to for mutual TLS. The files are read at startup, to
+// validate them, and again whenever the certificate or key file changes
+// on disk.
+type TLS struct {
+	CertFile string `yaml:"certFile"` // PEM, leaf first, then intermediates
+	KeyFile  string `yaml:"keyFile"`  // PEM
+	// ClientCAFile, if set, requires every client to present a
+	// certificate that chains to one of its PEM certificates.
+	ClientCAFile string `yaml:"clientCAFile"`
+}
+
+// MaxReadTimeout is the largest server.readTimeout accepted.
+const MaxReadTimeout = 10 * time.Minute
 
 // Values of server.sseResponses.
 const (
@@ -241,6 +262,7 @@ func Default() *Config {
 			MaxBodyBytes:      4 << 20,
 			MaxHeaderBytes:    64 << 10,
 			MaxMessageDepth:   64,
+			ReadTimeout:       Duration(30 * time.Second),
 			ShutdownGrace:     Duration(10 * time.Second),
 			EventBuffer:       256,
 			SSEResponses:      SSEAuto,

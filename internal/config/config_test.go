@@ -52,6 +52,7 @@ func TestDefault(t *testing.T) {
 			MaxBodyBytes:    4 << 20,
 			MaxHeaderBytes:  64 << 10,
 			MaxMessageDepth: 64,
+			ReadTimeout:     Duration(30 * time.Second),
 			ShutdownGrace:   Duration(10 * time.Second),
 			EventBuffer:     256,
 			SSEResponses:    "auto",
@@ -229,6 +230,7 @@ server:
   maxBodyBytes: 1048576
   maxHeaderBytes: 8192
   maxMessageDepth: 32
+  readTimeout: 5s
   allowedOrigins: [https://app.example.com, "http://localhost:3000"]
   allowedHosts: [vmcp.example.com, "vmcp.example.com:9000"]
   shutdownGrace: 1m30s
@@ -253,7 +255,7 @@ server:
 		t.Errorf("Store = %+v", cfg.Store)
 	}
 	wantServer := Server{
-		MaxBodyBytes: 1 << 20, MaxHeaderBytes: 8192, MaxMessageDepth: 32,
+		MaxBodyBytes: 1 << 20, MaxHeaderBytes: 8192, MaxMessageDepth: 32, ReadTimeout: Duration(5 * time.Second),
 		AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"},
 		AllowedHosts:   []string{"vmcp.example.com", "vmcp.example.com:9000"},
 		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, SSEResponses: "always", Pprof: true,

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vmcp/vmcp/internal/certs"
 )
 
 var (
@@ -83,6 +86,13 @@ func (v *validator) server(cfg *Config) {
 	atLeastOne(v, "server.maxBodyBytes", s.MaxBodyBytes)
 	atLeastOne(v, "server.maxHeaderBytes", s.MaxHeaderBytes)
 	atLeastOne(v, "server.maxMessageDepth", s.MaxMessageDepth)
+	if s.ReadTimeout <= 0 || s.ReadTimeout.D() > MaxReadTimeout {
+		p := "server.readTimeout"
+		v.fail(p, "must be greater than 0 and at most %v (got %s)", MaxReadTimeout, v.got(p, s.ReadTimeout.String()))
+	}
+	if s.TLS != nil {
+		v.tls(s.TLS)
+	}
 	if s.SSEResponses != SSEAuto && s.SSEResponses != SSEAlways {
 		v.fail("server.sseResponses", "must be one of auto, always (got %s)", v.got("server.sseResponses", s.SSEResponses))
 	}
@@ -98,6 +108,28 @@ func (v *validator) server(cfg *Config) {
 		p := fmt.Sprintf("server.allowedHosts[%d]", i)
 		if h == "" || strings.ContainsAny(h, "/@ \t\r\n") {
 			v.fail(p, "must be a host name or host:port, such as vmcp.example.com (got %s)", v.got(p, h))
+		}
+	}
+}
+
+// tls checks that the listener's files exist and hold what they should,
+// so that a bad file stops vmcp before it listens.
+func (v *validator) tls(t *TLS) {
+	const p = "server.tls"
+	if t.CertFile == "" {
+		v.fail(p+".certFile", "required: the PEM file of the server's certificate")
+	}
+	if t.KeyFile == "" {
+		v.fail(p+".keyFile", "required: the PEM file of the certificate's private key")
+	}
+	if t.CertFile != "" && t.KeyFile != "" {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			v.fail(p+".certFile", "with keyFile: %v", err)
+		}
+	}
+	if t.ClientCAFile != "" {
+		if _, err := certs.LoadPool(t.ClientCAFile); err != nil {
+			v.fail(p+".clientCAFile", "%v", err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,8 @@ func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads a capped body. It answers 413 itself and returns ok=false.
+// readBody reads a capped body within the read deadline ServeHTTP set. On
+// failure it answers 413, 408 or 400 itself and returns ok=false.
 func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, bool) {
 	if r.ContentLength > h.opts.MaxBodyBytes {
 		writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
@@ -54,12 +56,28 @@ func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byt
 	buf := bytesBuffer{b: (*bp)[:0]}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	*bp = buf.b
+	if err == nil && r.Body != http.NoBody {
+		// ServeHTTP set a read deadline for the body; the call may run
+		// long, or answer with a stream, and no deadline may outlive the
+		// body. (On HTTP/1 net/http also clears it when the body ends and
+		// it starts the background read that notices a client going; a
+		// deadline firing there would cancel the request.)
+		http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		h.bufs.Put(bp)
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if r.ProtoMajor == 1 {
+				// The rest of the body may still come; the connection
+				// cannot carry another request.
+				w.Header().Set("Connection", "close")
+			}
+			writeHTTPError(w, http.StatusRequestTimeout, nil, errorf(codeInvalidRequest, "request body did not arrive within %v", h.opts.ReadTimeout))
+		default:
 			writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "reading request body: %v", err))
 		}
 		return nil, false
@@ -131,17 +149,25 @@ func (h *legacyHandler) observe(method string, start time.Time, err error) {
 // as an SSE stream of a priming event, whatever the backend sent during the
 // call (progress, logging, sampling…), then the response.
 //
-// The handler runs the call itself, detached from the connection: a client
-// that loses the stream resumes with GET and Last-Event-ID, and the call's
-// events wait in the stream's buffer. A writer goroutine starts only when
-// the backend sends something before the response, or when the call runs
-// past primeDelay (so the client soon holds a resumable event ID).
+// The handler runs the call itself, detached from the connection once the
+// client holds an event ID of the stream: a client that loses the stream
+// then resumes with GET and Last-Event-ID, and the call's events wait in
+// the stream's buffer. Until then the client has nothing to resume with,
+// so its going away cancels the call, as on the plain-JSON path. A writer
+// goroutine starts only when the backend sends something before the
+// response, or when the call runs past primeDelay (so the client soon
+// holds a resumable event ID).
 func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *session.Session, c *clientSession, msg *jsonrpc.Message) {
 	start := time.Now()
 	st := c.newStream()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	defer c.track(msg.ID, cancel)()
+	defer context.AfterFunc(r.Context(), func() {
+		if !st.primed() {
+			cancel()
+		}
+	})()
 	serve := func() {
 		// Attach before the priming event: once the client has an event
 		// ID it may resume with GET, and that writer must win over this
@@ -149,7 +175,10 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 		wctx, detach := st.attach(r.Context())
 		defer detach()
 		if startSSE(w, st, 0) == nil {
-			st.serve(wctx, w, 0, h.stop, s.Done())
+			st.serve(wctx, w, 0, h.stop, s.Done(), h.opts.WriteTimeout)
+		}
+		if !st.primed() {
+			cancel() // the client has no event ID: nothing can resume the call
 		}
 	}
 	// Whoever wins writing serves; the handler waits on writerDone when a
@@ -231,7 +260,7 @@ func (h *legacyHandler) get(w http.ResponseWriter, r *http.Request) {
 	if err := startSSE(w, st, after); err != nil {
 		return
 	}
-	st.serve(wctx, w, after, h.stop, s.Done())
+	st.serve(wctx, w, after, h.stop, s.Done(), h.opts.WriteTimeout)
 }
 
 // isJSONMediaType reports whether a Content-Type is application/json, with

@@ -7,6 +7,7 @@ package frontend
 import (
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -21,6 +22,14 @@ type Options struct {
 	Path string
 	// MaxBodyBytes caps a request body (413 beyond); default 4 MiB.
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a request's body, from the end of its
+	// head; default 30s. A body that has not arrived by then is answered
+	// 408 and its connection closed.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each write to an SSE stream, so a client that
+	// stops reading cannot hold its writer; default 30s. A stream has no
+	// deadline between writes.
+	WriteTimeout time.Duration
 	// MaxMessageDepth caps JSON nesting; default 64.
 	MaxMessageDepth int
 	// RetryAfter is sent with 503 when admission fails; default 30s.
@@ -83,6 +92,12 @@ func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 4 << 20
 	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 30 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
 	if opts.MaxMessageDepth <= 0 {
 		opts.MaxMessageDepth = 64
 	}
@@ -112,6 +127,13 @@ func New(opts Options) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != http.NoBody {
+		// A body must arrive within ReadTimeout, whoever reads it: the
+		// POST handler, which clears the deadline once it has the body
+		// (see readBody), or net/http draining it after any other
+		// handler.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
+	}
 	// The MCP endpoint is nearly every request: an exact match skips the
 	// mux's pattern matching and its allocations.
 	if r.URL.Path == s.opts.Path {
@@ -119,6 +141,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// ConnState is the http.Server's ConnState hook. An SSE stream's last
+// write leaves its write deadline on an HTTP/1 connection, for the
+// handler's return to flush within it; when the connection goes idle the
+// hook clears it, so the next request on the connection starts with none.
+func (s *Server) ConnState(c net.Conn, state http.ConnState) {
+	if state == http.StateIdle {
+		c.SetWriteDeadline(time.Time{})
+	}
 }
 
 // Path is the MCP endpoint's path.

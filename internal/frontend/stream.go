@@ -27,6 +27,7 @@ type stream struct {
 	done      bool    // the response was pushed: no more events
 	wake      chan struct{}
 	delivered int64              // highest seq a writer wrote
+	sent      bool               // the client was sent an event ID (set as its flush starts)
 	detach    context.CancelFunc // ends the attached writer, if any
 	pushed    func()             // called after each push; see onPush
 }
@@ -137,6 +138,24 @@ func (st *stream) markDelivered(seq int64) {
 	st.mu.Unlock()
 }
 
+// primed reports whether the client was sent an event ID of the stream,
+// and so can resume it.
+func (st *stream) primed() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.sent
+}
+
+// markSent sets whether the client holds an event ID of the stream and
+// reports whether that changed it.
+func (st *stream) markSent(sent bool) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	changed := st.sent != sent
+	st.sent = sent
+	return changed
+}
+
 func (st *stream) lastDelivered() int64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -191,10 +210,22 @@ const heartbeat = 25 * time.Second
 // (shutdown, session closed). It flushes what is already buffered first
 // (the priming event) unless the whole stream can go out at once; the last
 // batch is left for the handler's return to send with the closing chunk.
-func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64, stop, closed <-chan struct{}) error {
-	rc := http.NewResponseController(w)
+//
+// Each write must reach the connection within writeTimeout, so a client
+// that stops reading cannot hold the writer forever. Between writes no
+// deadline is set, so a healthy stream lives as long as its client. The
+// deadline set for the last batch stays for the handler's return; on
+// HTTP/1 the server's ConnState hook clears it (see [Server.ConnState]).
+func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64, stop, closed <-chan struct{}, writeTimeout time.Duration) error {
+	out := sseWriter{w: w, rc: http.NewResponseController(w), timeout: writeTimeout}
 	if _, done, _ := st.pending(after); !done {
-		if err := rc.Flush(); err != nil {
+		// Marked before the flush: a client may read the event ID and
+		// hang up before the flush returns.
+		first := st.markSent(true)
+		if err := out.write(nil, true); err != nil {
+			if first {
+				st.markSent(false)
+			}
 			return err
 		}
 	}
@@ -221,10 +252,7 @@ func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64,
 			case <-closed:
 				return nil
 			case <-tick:
-				if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
-					return err
-				}
-				if err := rc.Flush(); err != nil {
+				if err := out.write([]byte(": keepalive\n\n"), true); err != nil {
 					return err
 				}
 				continue
@@ -237,18 +265,47 @@ func (st *stream) serve(ctx context.Context, w http.ResponseWriter, after int64,
 			buf = append(buf, "\nevent: message\n"...)
 			buf = appendData(buf, e.data)
 		}
-		if _, err := w.Write(buf); err != nil {
+		// The last batch is left for the handler's return to flush, with
+		// the closing chunk.
+		if err := out.write(buf, !done); err != nil {
 			return err
 		}
 		after = evs[len(evs)-1].seq
 		st.markDelivered(after)
 		if done {
-			return nil // the handler's return flushes, with the closing chunk
+			return nil
 		}
-		if err := rc.Flush(); err != nil {
+	}
+}
+
+// sseWriter writes a stream to its client, each write bounded in time.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+// write writes b with a write deadline. With flush it sends b at once and
+// then clears the deadline, so that an idle stream has none: on HTTP/2 a
+// stream's deadline is a timer that resets the stream when it fires,
+// writing or not.
+func (o *sseWriter) write(b []byte, flush bool) error {
+	// A ResponseWriter without deadlines (ErrNotSupported) writes
+	// unbounded, as it would anyway.
+	o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
+	if len(b) > 0 {
+		if _, err := o.w.Write(b); err != nil {
 			return err
 		}
 	}
+	if !flush {
+		return nil
+	}
+	if err := o.rc.Flush(); err != nil {
+		return err
+	}
+	o.rc.SetWriteDeadline(time.Time{})
+	return nil
 }
 
 // appendData appends data as SSE data lines. JSON from a backend may hold

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +17,9 @@ import (
 
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/certs"
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/frontend"
-	"github.com/vmcp/vmcp/internal/h1server"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/telemetry"
@@ -51,7 +52,8 @@ type Gateway struct {
 	probe      prober          // the startup probe (probe.go)
 	info       json.RawMessage // vmcp's clientInfo and serverInfo
 	srvMu      sync.Mutex
-	srv        *h1server.Server // set by Serve
+	srv        *http.Server // set by Serve
+	tls        *tls.Config  // nil: plain HTTP
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -71,6 +73,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.Version = "dev"
 	}
 	g := &Gateway{cfg: cfg, log: opts.Logger, procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses)}
+	if t := cfg.Server.TLS; t != nil {
+		var err error
+		if g.tls, err = serverTLS(t, opts.Logger); err != nil {
+			return nil, err
+		}
+	}
 	var backends []session.Backend
 	for _, b := range cfg.Backends {
 		c, err := newConnector(b, opts.Logger, stdioShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true})
@@ -129,6 +137,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Manager:         g.manager,
 		Path:            cfg.Path,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		ReadTimeout:     cfg.Server.ReadTimeout.D(),
 		MaxMessageDepth: cfg.Server.MaxMessageDepth,
 		EventBuffer:     cfg.Server.EventBuffer,
 		AlwaysStream:    cfg.Server.SSEResponses == config.SSEAlways,
@@ -208,23 +217,53 @@ const idleConnTimeout = 2 * time.Minute
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // clean shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
-	fallback := &http.Server{
+	srv := &http.Server{
 		Handler:           withPprof(g.cfg.Server.Pprof, g.frontend),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       idleConnTimeout,
 		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ConnState:         g.frontend.ConnState,
+		TLSConfig:         g.tls,
 	}
 	// Long-lived SSE streams must not hold the drain open at shutdown.
-	fallback.RegisterOnShutdown(g.frontend.CloseStreams)
+	srv.RegisterOnShutdown(g.frontend.CloseStreams)
 	g.srvMu.Lock()
-	g.srv = &h1server.Server{Fallback: fallback, Path: g.frontend.Path(), Logger: g.log}
+	g.srv = srv
 	g.srvMu.Unlock()
-	err := g.srv.Serve(ln)
+	var err error
+	if g.tls != nil {
+		// The certificate comes from TLSConfig; ServeTLS adds HTTP/2
+		// to the protocols offered by ALPN.
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
+}
+
+// TLS reports whether Serve speaks HTTPS.
+func (g *Gateway) TLS() bool { return g.tls != nil }
+
+// serverTLS is the listener's TLS config: the certificate from files,
+// reloaded when they change, and with a client CA, mutual TLS.
+func serverTLS(t *config.TLS, log *slog.Logger) (*tls.Config, error) {
+	r, err := certs.NewReloader(t.CertFile, t.KeyFile, 0, log)
+	if err != nil {
+		return nil, fmt.Errorf("server.tls: %w", err)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
+	if t.ClientCAFile != "" {
+		pool, err := certs.LoadPool(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server.tls.clientCAFile: %w", err)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 // Shutdown stops accepting, lets requests in flight finish within ctx,

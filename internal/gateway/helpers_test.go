@@ -53,7 +53,11 @@ func startGateway(t *testing.T, cfg *config.Config, opts gateway.Options) *runni
 			t.Errorf("serve: %v", err)
 		}
 	})
-	base := "http://" + ln.Addr().String()
+	scheme := "http"
+	if g.TLS() {
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
 	return &running{Gateway: g, URL: base + "/mcp", Base: base, Logs: logs}
 }
 
@@ -96,13 +100,18 @@ func callText(t *testing.T, cs *mcp.ClientSession, name string, args map[string]
 // rawPost sends one JSON-RPC body and returns the status, headers and body.
 func rawPost(t *testing.T, url, sid string, body string) (int, http.Header, string) {
 	t.Helper()
+	return rawPostWith(t, http.DefaultClient, url, sid, body)
+}
+
+func rawPostWith(t *testing.T, hc *http.Client, url, sid string, body string) (int, http.Header, string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if sid != "" {
 		req.Header.Set("Mcp-Session-Id", sid)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +123,12 @@ func rawPost(t *testing.T, url, sid string, body string) (int, http.Header, stri
 // rawInit initializes a session over plain HTTP and returns its ID.
 func rawInit(t *testing.T, url string) string {
 	t.Helper()
-	code, h, body := rawPost(t, url, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	return rawInitWith(t, http.DefaultClient, url)
+}
+
+func rawInitWith(t *testing.T, hc *http.Client, url string) string {
+	t.Helper()
+	code, h, body := rawPostWith(t, hc, url, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	if code != http.StatusOK || h.Get("Mcp-Session-Id") == "" {
 		t.Fatalf("initialize: %d %s", code, body)
 	}

@@ -1,11 +1,14 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +27,9 @@ type protoBackend struct {
 	subscribed   map[string]bool
 	cancelled    chan struct{} // closed when a call saw its context cancelled
 	cancelOnce   sync.Once
-	reqCancelled chan error // outcome of a request the backend gave up on
+	reqCancelled chan error   // outcome of a request the backend gave up on
+	waiting      atomic.Int64 // wait_cancel calls begun
+	cancelNotes  atomic.Int64 // notifications/cancelled received
 }
 
 func startProtoBackend(t *testing.T, pageSize int, extraTools int) *protoBackend {
@@ -91,6 +96,7 @@ func startProtoBackend(t *testing.T, pageSize int, extraTools int) *protoBackend
 		return text("logged"), nil
 	})
 	tool("wait_cancel", func(ctx context.Context, r *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		b.waiting.Add(1)
 		select {
 		case <-ctx.Done():
 			b.cancelOnce.Do(func() { close(b.cancelled) })
@@ -126,7 +132,18 @@ func startProtoBackend(t *testing.T, pageSize int, extraTools int) *protoBackend
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: r.Params.URI, Text: "file"}}}, nil
 	})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Count cancellations as they arrive on the wire: the go-sdk
+		// server also cancels a call whose HTTP request ends.
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(`"notifications/cancelled"`)) {
+				b.cancelNotes.Add(1)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()

@@ -169,11 +169,16 @@ func TestSSEResponsesAlwaysStreamsQuickAnswers(t *testing.T) {
 // ssePost sends a JSON-RPC request accepting SSE and returns the response.
 func ssePost(t *testing.T, url, sid, body string) *http.Response {
 	t.Helper()
+	return ssePostWith(t, http.DefaultClient, url, sid, body)
+}
+
+func ssePostWith(t *testing.T, hc *http.Client, url, sid, body string) *http.Response {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Session-Id", sid)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,11 +484,16 @@ func nextEventID(t *testing.T, br *bufio.Reader) string {
 // resume opens the session's GET stream from the event lastID.
 func resume(t *testing.T, url, sid, lastID string) *http.Response {
 	t.Helper()
+	return resumeWith(t, http.DefaultClient, url, sid, lastID)
+}
+
+func resumeWith(t *testing.T, hc *http.Client, url, sid, lastID string) *http.Response {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Mcp-Session-Id", sid)
 	req.Header.Set("Last-Event-ID", lastID)
-	get, err := http.DefaultClient.Do(req)
+	get, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,0 @@
-//go:build !race
-
-package sockio
-
-func raceRelease() {}
-
-func raceAcquire() {}
