@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 const (
@@ -181,6 +182,7 @@ func (c *client) goTracked(f func()) bool {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer recovery.Recover(c.log, nil, "backend", c.name)
 		f()
 	}()
 	return true
@@ -216,9 +218,15 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 		c.cancelServing(m.Params)
 	case m.IsNotification():
 		if h != nil {
-			h.Notify(ctx, m.Method, m.Params)
+			c.notifyHandler(ctx, h, m)
 		}
 	case m.IsRequest():
+		if _, forCall := ctx.Value(handlerKey{}).(Handler); !forCall {
+			// Not sent for a client's call: on the standalone stream, or
+			// while only vmcp's own calls (initialize, the listing) were in
+			// flight. It lives as long as the client, not as that call.
+			ctx = c.ctx
+		}
 		c.goTracked(func() {
 			hctx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -284,7 +292,20 @@ func (c *client) cancelServing(params json.RawMessage) {
 	}
 }
 
-func (c *client) answer(ctx context.Context, h Handler, m *jsonrpc.Message) []byte {
+// notifyHandler runs h.Notify on the reader's goroutine. A panic there is
+// the handler's, not the backend's: it is logged and costs only that
+// notification, not the connection.
+func (c *client) notifyHandler(ctx context.Context, h Handler, m *jsonrpc.Message) {
+	defer recovery.Recover(c.log, nil, "backend", c.name, "method", m.Method)
+	h.Notify(ctx, m.Method, m.Params)
+}
+
+// answer runs the handler for a backend request and encodes its answer; a
+// handler that panics answers an internal error.
+func (c *client) answer(ctx context.Context, h Handler, m *jsonrpc.Message) (out []byte) {
+	defer recovery.Recover(c.log, func(err error) {
+		out = jsonrpc.AppendError(nil, m.ID, jsonrpc.Errorf(jsonrpc.CodeInternalError, "%s: %v", m.Method, err))
+	}, "backend", c.name, "method", m.Method)
 	if h == nil {
 		if m.Method == "ping" {
 			return jsonrpc.AppendResult(nil, m.ID, json.RawMessage("{}"))

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 // StdioOptions configure a stdio backend: one child process per Connect,
@@ -154,6 +156,11 @@ func startChild(c *client, o StdioOptions) error {
 	}()
 	go func() {
 		defer s.wg.Done()
+		// Without a reader the child would block on a full stderr pipe.
+		defer recovery.Recover(c.log, func(err error) {
+			s.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
+			_, _ = io.Copy(io.Discard, s.stderr)
+		}, "backend", o.Name, "during", "reading stderr")
 		s.logStderr()
 	}()
 	go func() {

@@ -93,7 +93,14 @@ func (q *streamQueue) forget(h *httpConn) {
 func (h *httpConn) listen(q *streamQueue) {
 	ctx := h.c.ctx
 	st := &h.stream
+	released := false
+	defer func() {
+		if !released { // listenOnce panicked: the slot must not leak
+			q.release()
+		}
+	}()
 	status, progressed, retry, err := h.listenOnce(ctx, &st.lastID)
+	released = true
 	q.release()
 	if ctx.Err() != nil {
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -113,6 +114,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		created:   meta.Created,
 		members:   make(map[string]*member, len(f.opts.Backends)),
 		done:      make(chan struct{}),
+		ready:     make(chan struct{}),
 		factory:   f,
 		listings:  make(map[string]aggregate.Backend, len(f.opts.Backends)),
 		clientCap: parseClientCaps(meta.ClientCapabilities),
@@ -129,6 +131,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 				return
 			}
 			defer func() { <-sem }()
+			defer recovery.Recover(f.log, func(err error) { results[i] = backendInit{err: fmt.Errorf("backend %q: initialize: %w", b.Name, err)} }, "backend", b.Name)
 			results[i] = f.connect(ctx, b, meta, resume[b.Name], &relay{s: s, backend: b.Name})
 		})
 	}
@@ -180,6 +183,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	s.mu.Lock()
 	s.meta = m
 	s.mu.Unlock()
+	s.markReady()
 	for _, name := range s.order {
 		s.members[name].startKeepalive()
 	}
@@ -215,7 +219,7 @@ func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Met
 	if res.Resumed {
 		st.Capabilities, st.ProtocolVersion = prev.Capabilities, prev.ProtocolVersion
 	}
-	listing, err := list(ctx, c, b.Name, st.Capabilities)
+	listing, err := f.list(ctx, c, b.Name, st.Capabilities)
 	if err != nil {
 		c.Close()
 		return backendInit{err: err}
@@ -226,7 +230,7 @@ func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Met
 // list fetches everything a backend offers, following pagination cursors.
 // The lists are independent, so they are fetched at once: a backend's
 // listing costs one round trip per page instead of four in a row.
-func list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMessage) (aggregate.Backend, error) {
+func (f *Factory) list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMessage) (aggregate.Backend, error) {
 	var caps struct {
 		Tools     json.RawMessage `json:"tools"`
 		Resources json.RawMessage `json:"resources"`
@@ -254,7 +258,10 @@ func list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMe
 	if caps.Prompts != nil {
 		jobs = append(jobs, job{method: "prompts/list", key: "prompts", dst: &out.Prompts})
 	}
-	run := func(j *job) { *j.dst, j.err = listAll(ctx, c, j.method, j.key) }
+	run := func(j *job) {
+		defer recovery.Recover(f.log, func(err error) { j.err = err }, "backend", name, "during", j.method)
+		*j.dst, j.err = listAll(ctx, c, j.method, j.key)
+	}
 	if len(jobs) == 1 {
 		run(&jobs[0])
 	} else {

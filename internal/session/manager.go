@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -446,6 +447,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		var wg sync.WaitGroup
 		for _, id := range ids {
 			wg.Go(func() {
+				defer recovery.Recover(m.log, nil, "during", "shutdown")
 				if !m.opts.Shared {
 					m.end(ctx, id, nil, false)
 				} else if s := m.detach(id); s != nil {
@@ -480,6 +482,7 @@ func (m *Manager) goBackground(f func()) {
 	m.mu.Unlock()
 	go func() {
 		defer m.bg.Done()
+		defer recovery.Recover(m.log, nil, "during", "session background work")
 		f()
 	}()
 }

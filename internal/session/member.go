@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 // member is one backend inside a session: its connector and the live
@@ -135,7 +136,8 @@ func (m *member) close() error {
 }
 
 // goTracked runs f on a goroutine that close waits for. It reports false,
-// and does not run f, once the member is closed. m.mu must be held.
+// and does not run f, once the member is closed. m.mu must be held. A
+// panic in f is logged and ends only f.
 func (m *member) goTrackedLocked(f func()) bool {
 	if m.closed {
 		return false
@@ -143,6 +145,7 @@ func (m *member) goTrackedLocked(f func()) bool {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer recovery.Recover(m.s.factory.log, nil, "backend", m.name)
 		f()
 	}()
 	return true

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -64,7 +65,7 @@ func (m *member) replace(ctx context.Context, failed backend.Client, probe bool)
 // does not abandon the others waiting for it.
 func (m *member) fly(ctx context.Context, f *flight, probe bool) {
 	defer f.cancel()
-	c, st, err := m.renew(ctx, f.from, probe)
+	c, st, err := m.renewSafely(ctx, f.from, probe)
 	swapped := false
 	m.mu.Lock()
 	switch {
@@ -92,6 +93,15 @@ func (m *member) fly(ctx context.Context, f *flight, probe bool) {
 			m.s.factory.log.Debug("closing replaced backend client", "backend", m.name, "err", err)
 		}
 	}
+}
+
+// renewSafely is renew, with a panic turned into that backend's error, so
+// the calls waiting for the flight get an answer.
+func (m *member) renewSafely(ctx context.Context, old backend.Client, probe bool) (c backend.Client, st store.Backend, err error) {
+	defer recovery.Recover(m.s.factory.log, func(perr error) {
+		c, st, err = nil, store.Backend{}, fmt.Errorf("backend %q: re-initializing: %w", m.name, perr)
+	}, "backend", m.name, "during", "re-initialize")
+	return m.renew(ctx, old, probe)
 }
 
 // renew pings old when asked to and keeps it if the backend still knows

@@ -16,6 +16,7 @@ import (
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -47,6 +48,14 @@ type Session struct {
 	lmu       sync.Mutex                   // guards listings
 	listings  map[string]aggregate.Backend // each backend's last listing
 	refreshMu sync.Mutex                   // serialises catalog refreshes
+
+	// ready is closed once the session is built (ready.go); hmu guards
+	// the notifications held until then.
+	ready     chan struct{}
+	readyOnce sync.Once
+	hmu       sync.Mutex
+	held      []heldNote
+	flushing  bool
 
 	pmu      sync.Mutex      // guards progress and busy
 	progress map[string]Peer // progress token -> the call's Peer
@@ -172,12 +181,19 @@ func (s *Session) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 
+	// Refreshes and backend requests waiting for the session to be ready
+	// count as in flight: let them run (and see it closed) rather than
+	// wait forever.
+	s.markReady()
 	s.inflight.Wait()
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.order))
 	for i, name := range s.order {
 		m := s.members[name]
-		wg.Go(func() { errs[i] = m.close() })
+		wg.Go(func() {
+			defer recovery.Recover(s.factory.log, func(err error) { errs[i] = err }, "backend", name)
+			errs[i] = m.close()
+		})
 	}
 	wg.Wait()
 	s.closeErr = errors.Join(errs...)
