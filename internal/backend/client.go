@@ -87,7 +87,7 @@ func (c *client) Call(ctx context.Context, method string, params json.RawMessage
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, &SettingTimeout{Setting: "backends[].timeout", After: c.timeout})
 		defer cancel()
 	}
 	id := c.nextID.Add(1)
@@ -115,7 +115,7 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, &SettingTimeout{Setting: "backends[].timeout", After: c.timeout})
 		defer cancel()
 	}
 	if err := c.conn.send(ctx, jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+32), nil, method, params)); err != nil {
@@ -130,6 +130,9 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 func (c *client) callError(ctx context.Context, method string, err error) error {
 	switch {
 	case ctx.Err() != nil:
+		if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) {
+			return opError(c.name, method, cause) // names the setting, if one set it
+		}
 		return opError(c.name, method, ctx.Err())
 	case c.closed.Load():
 		return opError(c.name, method, ErrClosed)

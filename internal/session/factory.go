@@ -196,9 +196,9 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 // towards its breaker.
 func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
 	if !b.Breaker.Allow() {
-		return backendInit{err: circuitOpen(b.Name)}
+		return backendInit{err: circuitOpen(b.Name, b.Breaker)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 	defer cancel()
 	r := f.connectAndList(ctx, b, meta, prev, h)
 	if r.err != nil && prev.SessionID != "" && errors.Is(r.err, backend.ErrSessionNotFound) {
@@ -311,4 +311,10 @@ func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.
 		params = append(params, '}')
 	}
 	return nil, fmt.Errorf("more than %d pages", maxPages)
+}
+
+// initTimeout is the cause of a backend connect's deadline: the error then
+// names the setting to change.
+func (f *Factory) initTimeout() error {
+	return &backend.SettingTimeout{Setting: "session.backendInitTimeout", After: f.opts.InitTimeout}
 }

@@ -183,7 +183,7 @@ func (f *Factory) endBackendSessions(ctx context.Context, meta *store.Metadata, 
 		}
 		wg.Go(func() {
 			defer recovery.Recover(f.log, nil, "backend", b.Name, "during", "ending a backend session")
-			ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+			ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 			defer cancel()
 			c, _, err := b.Connector.Connect(ctx, backend.ConnectOptions{
 				ProtocolVersion: backend.LatestProtocolVersion,

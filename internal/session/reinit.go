@@ -109,7 +109,7 @@ func (m *member) renewSafely(ctx context.Context, old backend.Client, probe bool
 func (m *member) renew(ctx context.Context, old backend.Client, probe bool) (backend.Client, store.Backend, error) {
 	f := m.s.factory
 	if probe && old != nil {
-		pctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+		pctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 		_, err := old.Call(pctx, "ping", nil)
 		cancel()
 		m.breaker.record(err, false)
@@ -118,9 +118,9 @@ func (m *member) renew(ctx context.Context, old backend.Client, probe bool) (bac
 		}
 	}
 	if !m.breaker.Allow() {
-		return nil, store.Backend{}, circuitOpen(m.name)
+		return nil, store.Backend{}, circuitOpen(m.name, m.breaker)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 	defer cancel()
 	opts := f.connectOptions(m.s.clientCapabilities(), "", &relay{s: m.s, backend: m.name})
 	c, res, err := m.connector.Connect(ctx, opts)
