@@ -38,6 +38,8 @@ type Session struct {
 	catalog atomic.Pointer[aggregate.Catalog]
 	// initErr is set when every backend failed: calls return it.
 	initErr error
+	// unavailable lists the backends that failed to initialize; set by New.
+	unavailable []UnavailableBackend
 
 	factory   *Factory
 	clientCap clientCaps
@@ -122,6 +124,23 @@ func (s *Session) list(f func(*aggregate.Catalog) []json.RawMessage) ([]json.Raw
 	}
 	return f(s.catalog.Load()), nil
 }
+
+// MetaBackends is the _meta key of vmcp's initialize result that tells a
+// client which backends its session started without:
+// "vmcp/backends": {"unavailable": [{"name": "files", "reason": "timeout"}]}.
+const MetaBackends = "vmcp/backends"
+
+// UnavailableBackend is a configured backend a session started without.
+// Reason is a category (backend.Category, or "circuit open"), never the
+// backend's own text.
+type UnavailableBackend struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Unavailable lists, in config order, the backends that failed to
+// initialize when the session started. The slice must not be modified.
+func (s *Session) Unavailable() []UnavailableBackend { return s.unavailable }
 
 // BackendSession describes one backend session for bookkeeping. Its
 // SessionID is a secret.
