@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/aggregate"
@@ -57,7 +58,8 @@ type KeepaliveObserver interface {
 type Factory struct {
 	opts     FactoryOptions
 	log      *slog.Logger
-	catalogs *catalogs // shared by the sessions it makes
+	catalogs *catalogs     // shared by the sessions it makes
+	seq      atomic.Uint64 // numbers the sessions it makes, for logs
 }
 
 // NewFactory returns a Factory.
@@ -111,6 +113,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	// delivers server-to-client messages to the session from the start.
 	s := &Session{
 		id:        meta.ID,
+		seq:       f.seq.Add(1),
 		created:   meta.Created,
 		members:   make(map[string]*member, len(f.opts.Backends)),
 		done:      make(chan struct{}),

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -213,5 +214,48 @@ func TestPanickingBackendFailsOnlyThatBackend(t *testing.T) {
 	}
 	if !strings.Contains(out, recovery.ErrPanic.Error()) {
 		t.Errorf("the failed backend's error does not say it panicked:\n%s", out)
+	}
+}
+
+// The debug log gives each session's end with its reason.
+func TestDebugLogGivesEndReasons(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartFaulty(t, "web")
+	var logs syncBuffer
+	clk := fixture.NewClock(time.Unix(1_700_000_000, 0))
+	m := session.NewManager(session.ManagerOptions{
+		Store:       store.NewMemory(),
+		Factory:     newFactory(t, nil, session.CallLimits{}, httpBackend("web", web.URL)),
+		TTL:         time.Hour,
+		IdleTimeout: time.Minute,
+		Now:         clk.Now,
+		Logger:      slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	create := func() *session.Session {
+		s, err := m.Create(context.Background(), session.CreateRequest{Identity: "a", ProtocolVersion: "2025-06-18", ClientCapabilities: []byte(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	del := create()
+	if err := m.Delete(context.Background(), del.ID()); err != nil {
+		t.Fatal(err)
+	}
+	create()
+	clk.Advance(2 * time.Minute)
+	m.Sweep(context.Background())
+	create()
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, reason := range []string{"DELETE", "idle", "shutdown"} {
+		if !strings.Contains(out, `msg="session ended"`) || !strings.Contains(out, "reason="+reason) {
+			t.Errorf("no session end with reason %s in:\n%s", reason, out)
+		}
+	}
+	if n := strings.Count(out, `msg="session started"`); n != 3 {
+		t.Errorf("%d session starts logged, want 3:\n%s", n, out)
 	}
 }

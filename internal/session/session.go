@@ -29,6 +29,7 @@ var ErrClosed = errors.New("session closed")
 // waits for calls in flight, then closes every backend client exactly once.
 type Session struct {
 	id       string
+	seq      uint64 // names the session in logs, which must not show id
 	created  time.Time
 	lastSeen atomic.Int64 // unix nanos
 
@@ -238,7 +239,10 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 		defer s.trackCall(p, params)()
 		ctx = backend.WithHandler(ctx, &relay{s: s, backend: backendName, peer: p})
 	}
-	return m.call(ctx, method, params)
+	start := time.Now()
+	res, err := m.call(ctx, method, params)
+	s.logCall(ctx, backendName, method, params, start, err)
+	return res, err
 }
 
 // Errors for requests the catalog cannot route. They map to -32602.
