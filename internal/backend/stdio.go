@@ -35,7 +35,8 @@ type StdioOptions struct {
 	KillGrace time.Duration
 	// MaxMessageBytes caps one line from the child; default 32 MiB.
 	MaxMessageBytes int
-	// Logger receives the child's stderr, one INFO record per line.
+	// Logger receives the child's stderr, one INFO record per line
+	// ("backend stderr", with the text in attribute line).
 	Logger *slog.Logger
 }
 
@@ -249,7 +250,12 @@ func (s *stdioConn) exitError() error {
 	return fmt.Errorf("%w: process exited (%s)", ErrUnavailable, status)
 }
 
+// logStderr logs each line the child writes to stderr as that child's text,
+// in an attribute (msg "backend stderr", line=…), so that a child's own log
+// format never reads as vmcp's. The configured env values, which may be
+// secrets, are redacted from it.
 func (s *stdioConn) logStderr() {
+	redact := redactor(slices.Collect(maps.Values(s.opts.Env)))
 	r := bufio.NewReaderSize(s.stderr, 4<<10)
 	var line []byte
 	for {
@@ -267,7 +273,7 @@ func (s *stdioConn) logStderr() {
 			line = line[:n-1]
 		}
 		if len(line) > 0 {
-			s.c.log.Info(string(line), "backend", s.opts.Name, "stream", "stderr")
+			s.c.log.Info("backend stderr", "backend", s.opts.Name, "line", redact.Replace(string(line)))
 		}
 		line = line[:0]
 		if err != nil {
