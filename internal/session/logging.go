@@ -20,7 +20,11 @@ func (m *Manager) logStart(ctx context.Context, s *Session, how string) {
 	for _, u := range s.unavailable {
 		missing = append(missing, u.Name+" ("+u.Reason+")")
 	}
-	m.log.Debug("session started", "session", s.seq, "by", how, "backends", len(s.order)-len(missing), "unavailable", missing)
+	attrs := []any{"session", s.seq, "by", how, "backends", len(s.order) - len(missing)}
+	if len(missing) > 0 {
+		attrs = append(attrs, "unavailable", missing)
+	}
+	m.log.Debug("session started", attrs...)
 }
 
 // logEnd records a session's end and why: DELETE, ttl, idle, shutdown…
