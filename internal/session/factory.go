@@ -264,7 +264,7 @@ func (f *Factory) list(ctx context.Context, c backend.Client, name string, capsR
 	}
 	run := func(j *job) {
 		defer recovery.Recover(f.log, func(err error) { j.err = err }, "backend", name, "during", j.method)
-		*j.dst, j.err = listAll(ctx, c, j.method, j.key)
+		*j.dst, j.err = listAll(ctx, c, name, j.method, j.key)
 	}
 	if len(jobs) == 1 {
 		run(&jobs[0])
@@ -277,7 +277,7 @@ func (f *Factory) list(ctx context.Context, c backend.Client, name string, capsR
 	}
 	for _, j := range jobs {
 		if j.err != nil {
-			return out, fmt.Errorf("backend %q: %s: %w", name, j.method, j.err)
+			return out, j.err
 		}
 	}
 	return out, nil
@@ -287,7 +287,9 @@ func (f *Factory) list(ctx context.Context, c backend.Client, name string, capsR
 // cannot hold a session's initialize forever.
 const maxPages = 1000
 
-func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.RawMessage, error) {
+// listAll fetches every page of one list. Its errors name the backend and
+// the method (the client's own do already).
+func listAll(ctx context.Context, c backend.Client, name, method, key string) ([]json.RawMessage, error) {
 	var items []json.RawMessage
 	params := json.RawMessage(`{}`)
 	for range maxPages {
@@ -297,12 +299,12 @@ func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.
 		}
 		raw, err := jsonrpc.Member(res, key)
 		if err != nil {
-			return nil, fmt.Errorf("invalid result: %w", err)
+			return nil, fmt.Errorf("backend %q: %s: invalid result: %w", name, method, err)
 		}
 		if raw != nil && string(raw) != "null" {
 			pageItems, err := jsonrpc.Elements(raw)
 			if err != nil {
-				return nil, fmt.Errorf("invalid %s: %w", key, err)
+				return nil, fmt.Errorf("backend %q: %s: invalid %s: %w", name, method, key, err)
 			}
 			items = append(items, pageItems...)
 		}
@@ -314,7 +316,7 @@ func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.
 		params = jsonrpc.AppendString([]byte(`{"cursor":`), cursor)
 		params = append(params, '}')
 	}
-	return nil, fmt.Errorf("more than %d pages", maxPages)
+	return nil, fmt.Errorf("backend %q: %s: more than %d pages", name, method, maxPages)
 }
 
 // initTimeout is the cause of a backend connect's deadline: the error then

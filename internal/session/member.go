@@ -40,6 +40,23 @@ func newMember(s *Session, b Backend, c backend.Client, limiter *callLimiter) *m
 	}
 }
 
+// settled is the current client once any replacement under way has
+// finished: a backend may announce list_changed during the handshake of
+// the client replacing the old one, and that list is the new client's.
+func (m *member) settled(ctx context.Context) backend.Client {
+	m.mu.Lock()
+	f := m.flight
+	m.mu.Unlock()
+	if f != nil {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return m.current()
+}
+
 func (m *member) current() backend.Client {
 	m.mu.Lock()
 	defer m.mu.Unlock()

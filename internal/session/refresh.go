@@ -31,12 +31,12 @@ func (s *Session) refresh(backendName, method string) {
 		if m == nil {
 			return
 		}
-		c := m.current()
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		defer cancel()
+		c := m.settled(ctx)
 		if c == nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
-		defer cancel()
 		caps := s.backendCapabilities(backendName)
 		listing, err := s.factory.list(ctx, c, backendName, caps)
 		if err != nil {
