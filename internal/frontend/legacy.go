@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 )
@@ -160,6 +161,7 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 		if writing.CompareAndSwap(false, true) {
 			go func() {
 				defer close(writerDone)
+				defer recovery.Recover(h.log, nil, "during", "writing a call's response stream")
 				serve()
 			}()
 		}

@@ -378,9 +378,16 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			m.Sweep(ctx)
+			m.sweepSafely(ctx)
 		}
 	}
+}
+
+// sweepSafely is one Sweep; a panic in it (closing some session) is logged
+// and costs that sweep, not the expiry of every later session.
+func (m *Manager) sweepSafely(ctx context.Context) {
+	defer recovery.Recover(m.log, nil, "during", "session expiry")
+	m.Sweep(ctx)
 }
 
 // Sweep closes every session past its TTL or idle timeout and returns how
