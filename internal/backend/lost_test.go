@@ -102,3 +102,29 @@ func TestCategoryNeverEchoesBackendText(t *testing.T) {
 		}
 	}
 }
+
+// A legacy SSE server that restarted and answers the POST with the
+// TypeScript SDK's 400 has lost the session too.
+func TestSSELostSessionAs400(t *testing.T) {
+	t.Parallel()
+	f := startHTTP(t, modeLegacySSE)
+	x := NewSSE(HTTPOptions{Name: "legacy", URL: f.url()})
+	t.Cleanup(func() { x.Close() })
+	c, _ := connect(t, x, ConnectOptions{})
+	mustCall(t, c, "count", nil)
+	old := *f.handler.Load()
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			old.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null}`))
+	})
+	f.handler.Store(&h)
+	_, err := callTool(context.Background(), c, "count", nil, nil)
+	if !errors.Is(err, ErrSessionNotFound) || !strings.Contains(err.Error(), `backend "legacy"`) {
+		t.Fatalf("err = %v, want ErrSessionNotFound naming the backend", err)
+	}
+}
