@@ -21,9 +21,13 @@ import (
 //     order, up to maxHeld, and delivered once the session is ready and
 //     the client has somewhere to receive them.
 
-// maxHeld bounds the notifications held for a session; beyond it the
-// oldest are dropped.
-const maxHeld = 64
+// maxHeld and maxHeldBytes bound the notifications held for a session
+// (whose client may never open a stream); beyond them the oldest are
+// dropped.
+const (
+	maxHeld      = 64
+	maxHeldBytes = 1 << 20
+)
 
 // heldNote is a notification waiting for the session to be ready.
 type heldNote struct {
@@ -72,10 +76,12 @@ func (s *Session) notify(ctx context.Context, r *relay, method string, params js
 		}
 		s.hmu.Lock()
 	}
-	if len(s.held) == maxHeld {
+	s.held = append(s.held, heldNote{r: r, method: method, params: params})
+	s.heldBytes += len(params)
+	for len(s.held) > maxHeld || (s.heldBytes > maxHeldBytes && len(s.held) > 1) {
+		s.heldBytes -= len(s.held[0].params)
 		s.held = s.held[1:]
 	}
-	s.held = append(s.held, heldNote{r: r, method: method, params: params})
 	s.hmu.Unlock()
 	s.flushHeld() // the session may have become ready meanwhile
 }
@@ -100,6 +106,7 @@ func (s *Session) flushHeld() {
 			break
 		}
 		s.held = s.held[1:]
+		s.heldBytes -= len(n.params)
 		s.hmu.Unlock()
 		p.Notify(context.Background(), n.method, n.params)
 		s.hmu.Lock()

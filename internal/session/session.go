@@ -58,6 +58,7 @@ type Session struct {
 	readyOnce sync.Once
 	hmu       sync.Mutex
 	held      []heldNote
+	heldBytes int // of the held notifications' params
 	flushing  bool
 
 	pmu      sync.Mutex      // guards progress and busy
