@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 const (
@@ -86,7 +87,7 @@ func (c *client) Call(ctx context.Context, method string, params json.RawMessage
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, &SettingTimeout{Setting: "backends[].timeout", After: c.timeout})
 		defer cancel()
 	}
 	id := c.nextID.Add(1)
@@ -114,7 +115,7 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, &SettingTimeout{Setting: "backends[].timeout", After: c.timeout})
 		defer cancel()
 	}
 	if err := c.conn.send(ctx, jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+32), nil, method, params)); err != nil {
@@ -129,6 +130,9 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 func (c *client) callError(ctx context.Context, method string, err error) error {
 	switch {
 	case ctx.Err() != nil:
+		if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) {
+			return opError(c.name, method, cause) // names the setting, if one set it
+		}
 		return opError(c.name, method, ctx.Err())
 	case c.closed.Load():
 		return opError(c.name, method, ErrClosed)
@@ -181,6 +185,7 @@ func (c *client) goTracked(f func()) bool {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer recovery.Recover(c.log, nil, "backend", c.name)
 		f()
 	}()
 	return true
@@ -216,9 +221,15 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 		c.cancelServing(m.Params)
 	case m.IsNotification():
 		if h != nil {
-			h.Notify(ctx, m.Method, m.Params)
+			c.notifyHandler(ctx, h, m)
 		}
 	case m.IsRequest():
+		if _, forCall := ctx.Value(handlerKey{}).(Handler); !forCall {
+			// Not sent for a client's call: on the standalone stream, or
+			// while only vmcp's own calls (initialize, the listing) were in
+			// flight. It lives as long as the client, not as that call.
+			ctx = c.ctx
+		}
 		c.goTracked(func() {
 			hctx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -284,7 +295,20 @@ func (c *client) cancelServing(params json.RawMessage) {
 	}
 }
 
-func (c *client) answer(ctx context.Context, h Handler, m *jsonrpc.Message) []byte {
+// notifyHandler runs h.Notify on the reader's goroutine. A panic there is
+// the handler's, not the backend's: it is logged and costs only that
+// notification, not the connection.
+func (c *client) notifyHandler(ctx context.Context, h Handler, m *jsonrpc.Message) {
+	defer recovery.Recover(c.log, nil, "backend", c.name, "method", m.Method)
+	h.Notify(ctx, m.Method, m.Params)
+}
+
+// answer runs the handler for a backend request and encodes its answer; a
+// handler that panics answers an internal error.
+func (c *client) answer(ctx context.Context, h Handler, m *jsonrpc.Message) (out []byte) {
+	defer recovery.Recover(c.log, func(err error) {
+		out = jsonrpc.AppendError(nil, m.ID, jsonrpc.Errorf(jsonrpc.CodeInternalError, "%s: %v", m.Method, err))
+	}, "backend", c.name, "method", m.Method)
 	if h == nil {
 		if m.Method == "ping" {
 			return jsonrpc.AppendResult(nil, m.ID, json.RawMessage("{}"))

@@ -264,24 +264,31 @@ func mediaType(ct string) string {
 	return strings.ToLower(ct)
 }
 
-// statusError maps a non-2xx response. A JSON-RPC error body wins (it is
+// statusError maps a non-2xx response. On a request that carried a
+// session ID, an answer saying the backend lost the session (sessionLost)
+// is ErrSessionNotFound. Otherwise a JSON-RPC error body wins (it is
 // returned as a *jsonrpc.Error; one saying "session not found" is mapped by
-// the client). Otherwise a 404 on a request that carried a session ID means
-// the backend forgot the session. The body text is never put in the error:
-// it could echo a session ID or header.
+// the client). The body text is never put in the error: it could echo a
+// session ID or header.
 func (s *httpShared) statusError(resp *response, hadSession bool) error {
+	var rpcErr *jsonrpc.Error
+	lost := false
 	if b, err := s.readBody(io.LimitReader(resp.body, 1<<20), 0); err == nil {
-		m, derr := jsonrpc.Decode(b.Bytes(), 0)
-		s.putBuf(b)
-		if derr == nil && m.Error != nil {
-			return m.Error
+		if m, derr := jsonrpc.Decode(b.Bytes(), 0); derr == nil {
+			rpcErr = m.Error
 		}
+		lost = hadSession && sessionLost(resp.status, rpcErr, b.Bytes())
+		s.putBuf(b)
+	} else {
+		lost = hadSession && sessionLost(resp.status, nil, nil)
 	}
 	switch {
-	case resp.status == http.StatusNotFound && hadSession:
-		return fmt.Errorf("%w (HTTP 404)", ErrSessionNotFound)
+	case lost:
+		return fmt.Errorf("%w (HTTP %d)", ErrSessionNotFound, resp.status)
+	case rpcErr != nil:
+		return rpcErr
 	case resp.status >= 500:
-		return fmt.Errorf("%w: HTTP %d", ErrUnavailable, resp.status)
+		return fmt.Errorf("%w: %w", ErrUnavailable, &HTTPStatusError{resp.status})
 	}
 	return fmt.Errorf("unexpected HTTP status %d %s", resp.status, http.StatusText(resp.status))
 }

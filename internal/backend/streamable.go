@@ -157,7 +157,8 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 }
 
 // shutdown sends DELETE to end the backend session. A 405 means the backend
-// does not let clients end sessions, and a 404 that it already forgot it.
+// does not let clients end sessions, and a lost-session answer (404, or the
+// TypeScript SDK's 400) that it already forgot it.
 // detach leaves the backend session open for another replica to resume.
 // The client's cancelled context has already ended the standalone stream;
 // the pooled connections stay with the connector.
@@ -176,10 +177,13 @@ func (h *httpConn) shutdown() error {
 	}
 	defer discard(resp)
 	switch {
-	case resp.status/100 == 2, resp.status == http.StatusMethodNotAllowed, resp.status == http.StatusNotFound:
+	case resp.status/100 == 2, resp.status == http.StatusMethodNotAllowed:
 		return nil
 	}
-	return fmt.Errorf("DELETE: unexpected HTTP status %d", resp.status)
+	if err := h.s.statusError(resp, true); !errors.Is(err, ErrSessionNotFound) {
+		return fmt.Errorf("DELETE: %w", err)
+	}
+	return nil // already gone: what DELETE was for
 }
 
 // leaveQueue takes the standalone stream out of its queue, if it waits

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 // member is one backend inside a session: its connector and the live
@@ -37,6 +38,23 @@ func newMember(s *Session, b Backend, c backend.Client, limiter *callLimiter) *m
 		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive,
 		client: c, stop: make(chan struct{}),
 	}
+}
+
+// settled is the current client once any replacement under way has
+// finished: a backend may announce list_changed during the handshake of
+// the client replacing the old one, and that list is the new client's.
+func (m *member) settled(ctx context.Context) backend.Client {
+	m.mu.Lock()
+	f := m.flight
+	m.mu.Unlock()
+	if f != nil {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return m.current()
 }
 
 func (m *member) current() backend.Client {
@@ -135,7 +153,8 @@ func (m *member) close() error {
 }
 
 // goTracked runs f on a goroutine that close waits for. It reports false,
-// and does not run f, once the member is closed. m.mu must be held.
+// and does not run f, once the member is closed. m.mu must be held. A
+// panic in f is logged and ends only f.
 func (m *member) goTrackedLocked(f func()) bool {
 	if m.closed {
 		return false
@@ -143,6 +162,7 @@ func (m *member) goTrackedLocked(f func()) bool {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer recovery.Recover(m.s.factory.log, nil, "backend", m.name)
 		f()
 	}()
 	return true

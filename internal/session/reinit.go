@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -64,7 +65,7 @@ func (m *member) replace(ctx context.Context, failed backend.Client, probe bool)
 // does not abandon the others waiting for it.
 func (m *member) fly(ctx context.Context, f *flight, probe bool) {
 	defer f.cancel()
-	c, st, err := m.renew(ctx, f.from, probe)
+	c, st, err := m.renewSafely(ctx, f.from, probe)
 	swapped := false
 	m.mu.Lock()
 	switch {
@@ -94,12 +95,21 @@ func (m *member) fly(ctx context.Context, f *flight, probe bool) {
 	}
 }
 
+// renewSafely is renew, with a panic turned into that backend's error, so
+// the calls waiting for the flight get an answer.
+func (m *member) renewSafely(ctx context.Context, old backend.Client, probe bool) (c backend.Client, st store.Backend, err error) {
+	defer recovery.Recover(m.s.factory.log, func(perr error) {
+		c, st, err = nil, store.Backend{}, fmt.Errorf("backend %q: re-initializing: %w", m.name, perr)
+	}, "backend", m.name, "during", "re-initialize")
+	return m.renew(ctx, old, probe)
+}
+
 // renew pings old when asked to and keeps it if the backend still knows
 // its session; otherwise it connects a new client, if the breaker allows.
 func (m *member) renew(ctx context.Context, old backend.Client, probe bool) (backend.Client, store.Backend, error) {
 	f := m.s.factory
 	if probe && old != nil {
-		pctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+		pctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 		_, err := old.Call(pctx, "ping", nil)
 		cancel()
 		m.breaker.record(err, false)
@@ -108,9 +118,9 @@ func (m *member) renew(ctx context.Context, old backend.Client, probe bool) (bac
 		}
 	}
 	if !m.breaker.Allow() {
-		return nil, store.Backend{}, circuitOpen(m.name)
+		return nil, store.Backend{}, circuitOpen(m.name, m.breaker)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 	defer cancel()
 	opts := f.connectOptions(m.s.clientCapabilities(), "", &relay{s: m.s, backend: m.name})
 	c, res, err := m.connector.Connect(ctx, opts)
