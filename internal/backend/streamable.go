@@ -38,6 +38,7 @@ type streamableConnector struct {
 func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
 	s := x.s
 	c := newClient(s.name, s.timeout, s.log, opts.Handler)
+	c.ids = &s.ids
 	h := &httpConn{c: c, s: s}
 	c.conn = h
 
@@ -69,7 +70,6 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 }
 
 func (x *streamableConnector) Close() error {
-	x.s.rt.closeIdle()
 	x.s.tr.CloseIdleConnections()
 	return nil
 }
@@ -82,8 +82,8 @@ type httpConn struct {
 	// Set during Connect, read-only afterwards.
 	sid     string
 	pv      string  // negotiated protocol version
-	post    *header // POST headers
-	get     *header // GET and DELETE headers
+	post    http.Header // POST headers
+	get     http.Header // GET and DELETE headers
 	capture bool    // take the session ID from the initialize response
 
 	stream streamState  // the standalone GET stream
@@ -101,7 +101,7 @@ func (h *httpConn) negotiated(pv string) {
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
 	hadSession := h.sid != ""
-	resp, err := h.s.rt.do(ctx, http.MethodPost, h.post, req, h.capture)
+	resp, err := h.s.do(ctx, http.MethodPost, h.post, req)
 	if err != nil {
 		return nil, transportError(err)
 	}
@@ -112,21 +112,32 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 		defer discard(resp)
 		return nil, h.s.statusError(resp, hadSession)
 	}
+	// What this call buffers counts against the process-wide budget until
+	// it returns.
+	res := &reservation{b: h.s.budget}
+	defer res.release()
 	switch resp.mediaType {
 	case "application/json":
 		defer resp.body.Close()
-		b, err := h.s.readBody(resp.body, resp.contentLength)
+		b, err := h.s.readBudgeted(ctx, resp.body, resp.contentLength, res)
 		if err != nil {
 			return nil, h.bodyError(err)
 		}
+		defer h.s.putBuf(b)
+		// Decoding copies the message: charge the copy too.
+		if err := res.reserve(ctx, res.held+int64(len(b.Bytes()))); err != nil {
+			return nil, err
+		}
 		m, derr := jsonrpc.Decode(b.Bytes(), 0)
-		h.s.putBuf(b)
 		if derr != nil || m.Method != "" {
 			return nil, errors.New("invalid JSON-RPC response")
 		}
+		if !answers(m, id) {
+			return nil, h.mismatch()
+		}
 		return m, nil
 	case "text/event-stream":
-		return h.readStream(ctx, resp, id)
+		return h.readStream(ctx, resp, id, res)
 	default:
 		discard(resp)
 		if resp.status == http.StatusAccepted {
@@ -134,6 +145,26 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 		}
 		return nil, fmt.Errorf("unexpected response Content-Type %q", resp.mediaType)
 	}
+}
+
+// answers reports whether response m answers request id. An error with a
+// null id (the backend could not read the request's) answers too: it came
+// back on this request's own exchange.
+func answers(m *jsonrpc.Message, id int64) bool {
+	if got, ok := parseID(m.ID); ok {
+		return got == id
+	}
+	return m.Error != nil && (len(m.ID) == 0 || string(m.ID) == "null")
+}
+
+// mismatch is the error for a response that answers another request. It
+// is never delivered: a backend framing bug on a pooled connection can
+// shift answers by one, and this one may be another session's. Idle
+// connections are closed, so the one that carried it is not reused.
+func (h *httpConn) mismatch() error {
+	h.s.tr.CloseIdleConnections()
+	h.s.log.Warn("backend answered with another request's id; response dropped", "backend", h.s.name)
+	return ErrMismatchedID
 }
 
 // bodyError classifies a failure while reading a response body.
@@ -193,7 +224,7 @@ func (h *httpConn) leaveQueue() {
 // resumeHeader is the header of a GET that resumes a stream after lastID.
 // It is built per use: resumption is rare, and may happen during
 // initialize, before the session's headers exist.
-func (h *httpConn) resumeHeader(lastID string) *header {
+func (h *httpConn) resumeHeader(lastID string) http.Header {
 	return h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, h.pv, hdrLastEventID, lastID)
 }
 
@@ -212,10 +243,15 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 	if resp.status/100 != 2 || resp.mediaType != "text/event-stream" {
 		return resp.status, false, 0, fmt.Errorf("HTTP %d", resp.status)
 	}
+	res := &reservation{b: h.s.budget}
+	defer res.release()
 	r := h.s.readers.Get().(*sseReader)
-	r.reset(resp.body)
 	defer func() { r.release(); h.s.readers.Put(r) }()
+	if err := r.reset(ctx, resp.body, res); err != nil {
+		return resp.status, false, 0, err
+	}
 	for {
+		r.trim()
 		ev, err := r.next()
 		if err != nil {
 			return resp.status, progressed, retry, err
