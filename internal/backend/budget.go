@@ -14,20 +14,26 @@ var ErrOverBudget = errors.New("backend response over the buffered-bytes budget"
 // Budget bounds the bytes of backend responses that all connectors buffer
 // at once, so that many concurrent large answers cannot grow the process
 // without bound. It is a byte semaphore: a response being read holds a
-// reservation for the buffer it grows, released when the call is done
-// with it. It is safe for concurrent use; the zero value is not usable.
+// reservation for the buffers it grows, released when the call is done
+// with them. Reservations wait for room rather than fail, except where
+// waiting could never end: a response larger than the whole budget, or
+// one whose growth would leave every reservation waiting for another.
+// It is safe for concurrent use; the zero value is not usable.
 type Budget struct {
 	name  string // the config key, for errors
 	total int64
 
 	mu      sync.Mutex
 	avail   int64
-	waiters []*budgetWaiter // oldest first
+	peak    int64           // the most ever reserved at once
+	holders int             // reservations holding bytes
+	waiters []*budgetWaiter // first reservations waiting, oldest first
+	growers []*budgetWaiter // holders waiting to grow, oldest first
 }
 
 type budgetWaiter struct {
 	n     int64
-	ready chan struct{} // closed once n bytes were granted
+	ready chan error // receives nil once n bytes were granted, or why not
 }
 
 // NewBudget returns a budget of total bytes; name is the setting that
@@ -36,76 +42,129 @@ func NewBudget(total int64, name string) *Budget {
 	return &Budget{name: name, total: total, avail: total}
 }
 
-// acquire waits for n bytes, in arrival order, until ctx ends. A request
-// larger than the whole budget fails at once.
+// acquire waits, in arrival order and behind holders waiting to grow, for
+// a reservation's first n bytes, until ctx ends.
 func (b *Budget) acquire(ctx context.Context, n int64) error {
 	if n > b.total {
 		return b.exceeded(n)
 	}
 	b.mu.Lock()
-	if len(b.waiters) == 0 && n <= b.avail {
-		b.avail -= n
+	if len(b.growers) == 0 && len(b.waiters) == 0 && n <= b.avail {
+		b.take(n)
+		b.holders++
 		b.mu.Unlock()
 		return nil
 	}
-	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	w := &budgetWaiter{n: n, ready: make(chan error, 1)}
 	b.waiters = append(b.waiters, w)
 	b.mu.Unlock()
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		b.mu.Lock()
-		for i, x := range b.waiters {
-			if x == w {
-				b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
-				b.mu.Unlock()
-				return ctx.Err()
-			}
-		}
+	return b.wait(ctx, w, &b.waiters, true)
+}
+
+// grow adds more bytes to a reservation that holds held, waiting for room
+// while another holder can still free some.
+func (b *Budget) grow(ctx context.Context, held, more int64) error {
+	if held+more > b.total {
+		return b.exceeded(held + more)
+	}
+	b.mu.Lock()
+	if more <= b.avail {
+		b.take(more)
 		b.mu.Unlock()
-		// Granted meanwhile: give it back.
-		b.release(n)
-		return ctx.Err()
+		return nil
 	}
+	if len(b.growers)+1 >= b.holders {
+		// Every other holder already waits to grow: none would ever free
+		// room.
+		b.mu.Unlock()
+		return b.exceeded(held + more)
+	}
+	w := &budgetWaiter{n: more, ready: make(chan error, 1)}
+	b.growers = append(b.growers, w)
+	b.mu.Unlock()
+	return b.wait(ctx, w, &b.growers, false)
 }
 
-// tryAcquire takes n bytes if they are free now. It may go before
-// waiters: it grows a reservation whose call, once done, frees it all.
-func (b *Budget) tryAcquire(n int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if n > b.avail {
-		return false
-	}
-	b.avail -= n
-	return true
-}
-
-func (b *Budget) release(n int64) {
-	if n == 0 {
-		return
+// wait waits for w in queue q. first says whether w is a reservation's
+// first bytes.
+func (b *Budget) wait(ctx context.Context, w *budgetWaiter, q *[]*budgetWaiter, first bool) error {
+	select {
+	case err := <-w.ready:
+		return err
+	case <-ctx.Done():
 	}
 	b.mu.Lock()
-	b.avail += n
-	var wake []*budgetWaiter
-	for len(b.waiters) > 0 && b.waiters[0].n <= b.avail {
-		w := b.waiters[0]
-		b.waiters = b.waiters[1:]
-		b.avail -= w.n
-		wake = append(wake, w)
+	for i, x := range *q {
+		if x == w {
+			*q = append((*q)[:i], (*q)[i+1:]...)
+			b.mu.Unlock()
+			if !first {
+				// One waiter fewer may leave the rest deadlocked.
+				b.release(0, false)
+			}
+			return ctx.Err()
+		}
 	}
 	b.mu.Unlock()
-	for _, w := range wake {
-		close(w.ready)
+	if err := <-w.ready; err == nil {
+		b.release(w.n, first) // granted meanwhile: give it back
+	}
+	return ctx.Err()
+}
+
+// release gives back n bytes; ends says the reservation now holds none.
+func (b *Budget) release(n int64, ends bool) {
+	b.mu.Lock()
+	b.avail += n
+	if ends {
+		b.holders--
+	}
+	type grant struct {
+		w   *budgetWaiter
+		err error
+	}
+	var wake []grant
+	// Holders waiting to grow go first: granting them lets calls finish.
+	for i := 0; i < len(b.growers); {
+		if w := b.growers[i]; w.n <= b.avail {
+			b.take(w.n)
+			b.growers = append(b.growers[:i], b.growers[i+1:]...)
+			wake = append(wake, grant{w, nil})
+			continue
+		}
+		i++
+	}
+	for len(b.growers) == 0 && len(b.waiters) > 0 && b.waiters[0].n <= b.avail {
+		w := b.waiters[0]
+		b.waiters = b.waiters[1:]
+		b.take(w.n)
+		b.holders++
+		wake = append(wake, grant{w, nil})
+	}
+	// If every holder waits to grow, none can: fail the newest, whose
+	// release then lets the others on.
+	if n := len(b.growers); n > 0 && n >= b.holders {
+		w := b.growers[n-1]
+		b.growers = b.growers[:n-1]
+		wake = append(wake, grant{w, b.exceeded(b.total - b.avail + w.n)})
+	}
+	b.mu.Unlock()
+	for _, g := range wake {
+		g.w.ready <- g.err
 	}
 }
 
-// inUse reports the bytes reserved now (for tests and status).
-func (b *Budget) inUse() int64 {
+// take reserves n bytes; b.mu is held and n fits.
+func (b *Budget) take(n int64) {
+	b.avail -= n
+	b.peak = max(b.peak, b.total-b.avail)
+}
+
+// Usage reports the bytes reserved now and the most ever reserved at once.
+func (b *Budget) Usage() (now, peak int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.total - b.avail
+	return b.total - b.avail, b.peak
 }
 
 func (b *Budget) exceeded(n int64) error {
@@ -113,38 +172,35 @@ func (b *Budget) exceeded(n int64) error {
 }
 
 // reservation is what one call holds of a Budget while it buffers a
-// response. The first reserve may wait for room; growing a reservation
-// that already holds bytes never waits (two calls each holding part of the
-// budget and waiting for more would wait for ever), and fails instead.
-// It is used by one goroutine; release must be called once the buffer is
-// no longer needed, and may be called more than once.
+// response. It is used by one goroutine; release must be called once the
+// buffers are no longer needed, and may be called more than once.
 type reservation struct {
 	b    *Budget // nil: no budget
 	held int64
 }
 
-// reserve makes the reservation cover n bytes in all.
+// reserve makes the reservation cover n bytes in all, waiting for room.
 func (r *reservation) reserve(ctx context.Context, n int64) error {
 	if r == nil || r.b == nil || n <= r.held {
 		return nil
 	}
-	more := n - r.held
+	var err error
 	if r.held == 0 {
-		if err := r.b.acquire(ctx, more); err != nil {
-			return err
-		}
-	} else if !r.b.tryAcquire(more) {
-		return r.b.exceeded(n)
+		err = r.b.acquire(ctx, n)
+	} else {
+		err = r.b.grow(ctx, r.held, n-r.held)
 	}
-	r.held = n
-	return nil
+	if err == nil {
+		r.held = n
+	}
+	return err
 }
 
 // release gives back everything held.
 func (r *reservation) release() {
-	if r == nil || r.b == nil {
+	if r == nil || r.b == nil || r.held == 0 {
 		return
 	}
-	r.b.release(r.held)
+	r.b.release(r.held, true)
 	r.held = 0
 }

@@ -243,6 +243,10 @@ func (s *httpShared) readBudgeted(ctx context.Context, r io.Reader, hint int64, 
 		s.putBuf(b)
 		return nil, err
 	}
+	// A pooled buffer is charged as it is.
+	if err := res.reserve(ctx, int64(cap(b.buf))); err != nil {
+		return fail(err)
+	}
 	// One byte more than the body, so that the read that sees EOF has room.
 	want := 4 << 10
 	if hint > 0 {
@@ -253,7 +257,7 @@ func (s *httpShared) readBudgeted(ctx context.Context, r io.Reader, hint int64, 
 			if len(b.buf) > s.max {
 				return fail(tooLarge(s.max))
 			}
-			n := min(max(want, 2*cap(b.buf)), s.max+1)
+			n := min(max(want, growth(cap(b.buf))), s.max+1)
 			if err := res.reserve(ctx, int64(n)); err != nil {
 				return fail(err)
 			}
@@ -275,7 +279,7 @@ func (s *httpShared) readBudgeted(ctx context.Context, r io.Reader, hint int64, 
 }
 
 func (s *httpShared) putBuf(b *bodyBuf) {
-	if cap(b.buf) <= 1<<20 {
+	if cap(b.buf) <= pooledBuffer {
 		s.bufs.Put(b)
 	}
 }

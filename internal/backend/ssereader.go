@@ -52,33 +52,53 @@ func (r *sseReader) grow(buf []byte, need, other int) ([]byte, error) {
 	if need <= cap(buf) {
 		return buf, nil
 	}
-	n := max(min(2*cap(buf), r.max+1), need, 512)
+	n := max(min(growth(cap(buf)), r.max+1), need)
 	if err := r.res.reserve(r.ctx, int64(n+other)); err != nil {
 		return nil, err
 	}
 	return append(make([]byte, 0, n), buf...), nil
 }
 
+// chargeCopy charges n bytes more than the buffers, for the copy that
+// decoding an event makes.
+func (r *sseReader) chargeCopy(n int) error {
+	return r.res.reserve(r.ctx, int64(cap(r.data)+cap(r.line)+n))
+}
+
 // trim drops buffers grown beyond what a typical event needs and gives
 // their bytes back, for a long-lived stream between events.
 func (r *sseReader) trim() {
-	if cap(r.data) > 64<<10 || cap(r.line) > 64<<10 {
+	if cap(r.data) > pooledBuffer || cap(r.line) > pooledBuffer {
 		r.data, r.line = nil, nil
 		r.res.release()
 	}
 }
 
-// release drops references to the body and oversized buffers before the
-// reader goes back to its pool.
+// release drops references to the body and large buffers before the
+// reader goes back to its pool: what the pool keeps is charged to the
+// next call's budget, and most events are small.
 func (r *sseReader) release() {
 	r.br.Reset(nil)
 	r.ctx, r.res = nil, nil
-	if cap(r.data) > 1<<20 {
+	if cap(r.data) > pooledBuffer {
 		r.data = nil
 	}
-	if cap(r.line) > 1<<20 {
+	if cap(r.line) > pooledBuffer {
 		r.line = nil
 	}
+}
+
+// pooledBuffer is the largest buffer kept in a pool for reuse.
+const pooledBuffer = 64 << 10
+
+// growth is the capacity a buffer of capacity c grows to: doubling while
+// small, then by a quarter, so that a large answer is not charged to the
+// budget at up to twice its size.
+func growth(c int) int {
+	if c < 256<<10 {
+		return max(2*c, 512)
+	}
+	return c + c/4
 }
 
 // next returns the next event. An event cut short by the end of the stream

@@ -119,21 +119,29 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 	switch resp.mediaType {
 	case "application/json":
 		defer resp.body.Close()
+		if n := resp.contentLength; n > 0 && n <= int64(h.s.max) {
+			// The body and the copy decoding makes of it, reserved at
+			// once: a call that waits for room then never fails for lack
+			// of it halfway through.
+			if err := res.reserve(ctx, 2*(n+1)); err != nil {
+				return nil, err
+			}
+		}
 		b, err := h.s.readBudgeted(ctx, resp.body, resp.contentLength, res)
 		if err != nil {
 			return nil, h.bodyError(err)
 		}
 		defer h.s.putBuf(b)
 		// Decoding copies the message: charge the copy too.
-		if err := res.reserve(ctx, res.held+int64(len(b.Bytes()))); err != nil {
+		if err := res.reserve(ctx, int64(cap(b.buf)+len(b.buf))); err != nil {
 			return nil, err
 		}
 		m, derr := jsonrpc.Decode(b.Bytes(), 0)
 		if derr != nil || m.Method != "" {
-			return nil, errors.New("invalid JSON-RPC response")
+			return nil, h.corrupt(errors.New("invalid JSON-RPC response"))
 		}
 		if !answers(m, id) {
-			return nil, h.mismatch()
+			return nil, h.corrupt(ErrMismatchedID)
 		}
 		return m, nil
 	case "text/event-stream":
@@ -157,14 +165,15 @@ func answers(m *jsonrpc.Message, id int64) bool {
 	return m.Error != nil && (len(m.ID) == 0 || string(m.ID) == "null")
 }
 
-// mismatch is the error for a response that answers another request. It
-// is never delivered: a backend framing bug on a pooled connection can
-// shift answers by one, and this one may be another session's. Idle
-// connections are closed, so the one that carried it is not reused.
-func (h *httpConn) mismatch() error {
+// corrupt handles a response that cannot be this request's answer: one
+// that is not JSON-RPC, or that answers another request. It is never
+// delivered: a backend framing bug on a pooled connection can shift
+// answers by one, and this one may be another session's. Idle connections
+// are closed, so that the one that carried it is not reused.
+func (h *httpConn) corrupt(err error) error {
 	h.s.tr.CloseIdleConnections()
-	h.s.log.Warn("backend answered with another request's id; response dropped", "backend", h.s.name)
-	return ErrMismatchedID
+	h.s.log.Warn("backend sent a response that does not answer the request; dropped", "backend", h.s.name, "error", err)
+	return err
 }
 
 // bodyError classifies a failure while reading a response body.

@@ -110,6 +110,9 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 		if len(ev.data) == 0 {
 			continue // e.g. a priming event
 		}
+		if err := r.chargeCopy(len(ev.data)); err != nil {
+			return nil, true, err
+		}
 		m, derr := jsonrpc.Decode(ev.data, 0)
 		if derr != nil {
 			h.s.log.Debug("malformed message on response stream", "backend", h.s.name, "error", derr)
@@ -121,7 +124,7 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 			}
 			// A response on this request's stream answers another request:
 			// never deliver it, and do not wait for ours either.
-			return nil, true, h.mismatch()
+			return nil, true, h.corrupt(ErrMismatchedID)
 		}
 		h.c.deliver(ctx, handler, m, h.send)
 	}

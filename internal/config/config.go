@@ -73,7 +73,34 @@ type Backend struct {
 	Env       map[string]string `yaml:"env"`       // stdio only: added to the child's environment
 	Keepalive *Keepalive        `yaml:"keepalive"` // nil: no keepalive pings
 	Breaker   *Breaker          `yaml:"breaker"`   // nil: the defaults
+	// MaxConnections bounds the sockets to the backend (streamable-http
+	// and sse), whatever the number of sessions; 0: DefaultMaxConnections.
+	MaxConnections int `yaml:"maxConnections"`
+	// MaxResponseBytes caps one message from the backend (a response
+	// body, an SSE event, a stdio line); 0: DefaultMaxResponseBytes.
+	MaxResponseBytes int `yaml:"maxResponseBytes"`
+	// TLS configures connections to an https backend (streamable-http and
+	// sse); nil: the system's roots, no client certificate.
+	TLS *BackendTLS `yaml:"tls"`
 }
+
+// BackendTLS holds the PEM files for TLS to one backend. Parse has checked
+// that they load.
+type BackendTLS struct {
+	// CAFile holds the certificates that verify the backend, in place of
+	// the system's roots.
+	CAFile string `yaml:"caFile"`
+	// CertFile and KeyFile, set together, are the client certificate vmcp
+	// presents (mutual TLS).
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// Backend limits' defaults.
+const (
+	DefaultMaxConnections   = 64
+	DefaultMaxResponseBytes = 32 << 20
+)
 
 func (b *Backend) setDefaults() { b.Timeout = Duration(30 * time.Second) }
 
@@ -186,6 +213,10 @@ type Server struct {
 	// GOMAXPROCS environment variable turns it off.
 	AdaptiveProcs bool `yaml:"adaptiveProcs"`
 	Pprof         bool `yaml:"pprof"`
+	// MaxBufferedResponseBytes bounds the bytes of backend responses
+	// buffered at once across all sessions and backends. A call whose
+	// response does not fit fails and says so.
+	MaxBufferedResponseBytes int64 `yaml:"maxBufferedResponseBytes"`
 }
 
 // Values of server.sseResponses.
@@ -227,6 +258,8 @@ func Default() *Config {
 			EventBuffer:     256,
 			SSEResponses:    SSEAuto,
 			AdaptiveProcs:   true,
+
+			MaxBufferedResponseBytes: 256 << 20,
 		},
 	}
 }

@@ -69,8 +69,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, log: opts.Logger}
 	var backends []session.Backend
+	// One budget for the response bytes every backend buffers at once.
+	budget := backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")
 	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger)
+		c, err := newConnector(b, opts.Logger, budget)
 		if err != nil {
 			g.closeConnectors()
 			return nil, err
@@ -150,16 +152,28 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-func newConnector(b config.Backend, log *slog.Logger) (backend.Connector, error) {
+func newConnector(b config.Backend, log *slog.Logger, budget *backend.Budget) (backend.Connector, error) {
 	switch b.Transport {
 	case config.TransportStreamableHTTP, config.TransportSSE:
-		o := backend.HTTPOptions{Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(), Logger: log}
+		o := backend.HTTPOptions{
+			Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(),
+			MaxConnsPerHost: b.MaxConnections, MaxMessageBytes: b.MaxResponseBytes,
+			Budget: budget, Logger: log,
+		}
+		if b.TLS != nil {
+			tc, err := b.TLS.ClientConfig()
+			if err != nil {
+				return nil, fmt.Errorf("backend %q: %w", b.Name, err)
+			}
+			o.TLS = tc
+		}
 		if b.Transport == config.TransportSSE {
 			return backend.NewSSE(o), nil
 		}
 		return backend.NewStreamableHTTP(o), nil
 	case config.TransportStdio:
-		return backend.NewStdio(backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log}), nil
+		return backend.NewStdio(backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(),
+			MaxMessageBytes: b.MaxResponseBytes, Logger: log}), nil
 	}
 	return nil, fmt.Errorf("backend %q: unknown transport %q", b.Name, b.Transport)
 }
