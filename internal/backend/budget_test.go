@@ -60,4 +60,3 @@ func TestBudget(t *testing.T) {
 		t.Errorf("usage %d, peak %d; want 0 and 6", now, peak)
 	}
 }
-

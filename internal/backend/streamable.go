@@ -81,10 +81,10 @@ type httpConn struct {
 
 	// Set during Connect, read-only afterwards.
 	sid     string
-	pv      string  // negotiated protocol version
+	pv      string      // negotiated protocol version
 	post    http.Header // POST headers
 	get     http.Header // GET and DELETE headers
-	capture bool    // take the session ID from the initialize response
+	capture bool        // take the session ID from the initialize response
 
 	stream streamState  // the standalone GET stream
 	q      *streamQueue // where it waits for a slot; nil: no stream
