@@ -126,19 +126,20 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 }
 
 // callError maps a transport error: the context's own error if ctx ended
-// (so callers can errors.Is it), ErrClosed with ErrInFlight if the client
-// closed meanwhile (the request may have reached the backend, so it must
-// not be re-sent), a backend JSON-RPC error as it is, anything else named
-// after the backend.
+// (so callers can errors.Is it), a backend JSON-RPC error or "session not
+// found" as it is, ErrClosed with ErrInFlight if the client closed
+// meanwhile (the request may have reached the backend, so it must not be
+// re-sent), anything else named after the backend.
 func (c *client) callError(ctx context.Context, method string, err error) error {
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		return opError(c.name, method, ctx.Err())
-	case c.closed.Load():
-		return opError(c.name, method, fmt.Errorf("%w: %w", ErrClosed, ErrInFlight))
 	}
+	// What the backend answered stands, even if the client closed since.
 	if e, ok := err.(*jsonrpc.Error); ok {
 		return rpcError(c.name, method, e)
+	}
+	if !errors.Is(err, ErrSessionNotFound) && c.closed.Load() {
+		return opError(c.name, method, fmt.Errorf("%w: %w", ErrClosed, ErrInFlight))
 	}
 	return opError(c.name, method, err)
 }

@@ -322,12 +322,14 @@ const budgetKey = "server.maxBufferedResponseBytes"
 func TestResponseOverBudgetFails(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []httpMode{modeSSEResponses, modeJSONResponses} {
-		budget := NewBudget(64<<10, budgetKey)
+		// Above what pooled buffers (charged as they are) take for a small
+		// answer.
+		budget := NewBudget(256<<10, budgetKey)
 		f := startHTTP(t, mode)
 		x := NewStreamableHTTP(HTTPOptions{Name: "files", URL: f.url(), Budget: budget})
 		defer x.Close()
 		c, _ := connect(t, x, ConnectOptions{})
-		_, err := callTool(context.Background(), c, "echo", map[string]string{"text": strings.Repeat("x", 100<<10)}, nil)
+		_, err := callTool(context.Background(), c, "echo", map[string]string{"text": strings.Repeat("x", 300<<10)}, nil)
 		if !errors.Is(err, ErrOverBudget) || !strings.Contains(err.Error(), budgetKey) || !strings.Contains(err.Error(), `backend "files"`) {
 			t.Errorf("mode %d: err = %v, want ErrOverBudget naming %s and the backend", mode, err, budgetKey)
 		}

@@ -66,12 +66,12 @@ func (r *sseReader) chargeCopy(n int) error {
 }
 
 // trim drops buffers grown beyond what a typical event needs and gives
-// their bytes back, for a long-lived stream between events.
+// back all that is reserved, for a long-lived stream between events.
 func (r *sseReader) trim() {
 	if cap(r.data) > pooledBuffer || cap(r.line) > pooledBuffer {
 		r.data, r.line = nil, nil
-		r.res.release()
 	}
+	r.res.release()
 }
 
 // release drops references to the body and large buffers before the

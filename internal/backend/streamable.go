@@ -256,9 +256,12 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 	defer res.release()
 	r := h.s.readers.Get().(*sseReader)
 	defer func() { r.release(); h.s.readers.Put(r) }()
-	if err := r.reset(ctx, resp.body, res); err != nil {
-		return resp.status, false, 0, err
-	}
+	// The stream lives as long as the session and mostly waits: it must
+	// not hold budget while it does, or a call waiting for room would wait
+	// for it. Only what an event grows beyond the buffers it has is
+	// charged, and given back once the event is handled.
+	_ = r.reset(ctx, resp.body, nil)
+	r.res = res
 	for {
 		r.trim()
 		ev, err := r.next()

@@ -57,6 +57,8 @@ func TestDefault(t *testing.T) {
 			SSEResponses:    "auto",
 			AdaptiveProcs:   true,
 			Pprof:           false,
+
+			MaxBufferedResponseBytes: 256 << 20,
 		},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
@@ -255,6 +257,7 @@ server:
 		AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"},
 		AllowedHosts:   []string{"vmcp.example.com", "vmcp.example.com:9000"},
 		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, SSEResponses: "always", Pprof: true,
+		MaxBufferedResponseBytes: 256 << 20,
 	}
 	if !reflect.DeepEqual(cfg.Server, wantServer) {
 		t.Errorf("Server = %+v\nwant %+v", cfg.Server, wantServer)
