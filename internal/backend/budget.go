@@ -204,3 +204,49 @@ func (r *reservation) release() {
 	r.b.release(r.held, true)
 	r.held = 0
 }
+
+// Hold keeps the budget that calls' responses were charged to until
+// Release, for a caller that goes on holding the results (writing them to
+// its own client, say): the budget then bounds them there too. Without a
+// Hold in its context a call gives its reservation back as it returns.
+// A Hold is safe for concurrent use; Release is idempotent.
+type Hold struct {
+	mu       sync.Mutex
+	held     []*reservation
+	released bool
+}
+
+type holdKey struct{}
+
+// WithHold returns a context whose calls leave their reservations with
+// the returned Hold. The caller must call Release.
+func WithHold(ctx context.Context) (context.Context, *Hold) {
+	h := new(Hold)
+	return context.WithValue(ctx, holdKey{}, h), h
+}
+
+// keep hands r to the Hold in ctx, if any, and reports whether it did.
+func keep(ctx context.Context, r *reservation) bool {
+	h, _ := ctx.Value(holdKey{}).(*Hold)
+	if h == nil || r.b == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		return false
+	}
+	h.held = append(h.held, r)
+	return true
+}
+
+// Release gives back what the calls left with h.
+func (h *Hold) Release() {
+	h.mu.Lock()
+	held := h.held
+	h.held, h.released = nil, true
+	h.mu.Unlock()
+	for _, r := range held {
+		r.release()
+	}
+}

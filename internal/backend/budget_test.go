@@ -60,3 +60,42 @@ func TestBudget(t *testing.T) {
 		t.Errorf("usage %d, peak %d; want 0 and 6", now, peak)
 	}
 }
+
+// TestHoldKeepsTheBudgetUntilReleased: with a Hold in its context, a
+// call's reservation outlives the call until the caller is done with the
+// result.
+func TestHoldKeepsTheBudgetUntilReleased(t *testing.T) {
+	t.Parallel()
+	budget := NewBudget(1<<20, "server.maxBufferedResponseBytes")
+	_, c := filesClientWith(t, HTTPOptions{Budget: budget})
+	ctx, hold := WithHold(context.Background())
+	if _, err := callTool(ctx, c, "echo", map[string]string{"text": strings.Repeat("x", 100<<10)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := budget.Usage(); now < 100<<10 {
+		t.Errorf("%d bytes reserved while the result is held, want at least the answer", now)
+	}
+	hold.Release()
+	hold.Release()
+	if now, _ := budget.Usage(); now != 0 {
+		t.Errorf("%d bytes reserved after Release", now)
+	}
+	// Without a Hold the call gives it back as it returns.
+	if _, err := callTool(context.Background(), c, "echo", map[string]string{"text": "x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := budget.Usage(); now != 0 {
+		t.Errorf("%d bytes reserved after a call without a Hold", now)
+	}
+}
+
+// filesClientWith is filesClient with options.
+func filesClientWith(t *testing.T, opts HTTPOptions) (*httpFixture, Client) {
+	t.Helper()
+	f := startHTTP(t, modeSSEResponses)
+	opts.Name, opts.URL = "files", f.url()
+	x := NewStreamableHTTP(opts)
+	t.Cleanup(func() { x.Close() })
+	c, _ := connect(t, x, ConnectOptions{})
+	return f, c
+}

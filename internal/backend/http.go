@@ -278,6 +278,17 @@ func (s *httpShared) readBudgeted(ctx context.Context, r io.Reader, hint int64, 
 	return b, nil
 }
 
+// decodeBuffer decodes a body and hands b back to the pool. A large body
+// is not copied: the message keeps its buffer, which the pool would not
+// keep anyway.
+func (s *httpShared) decodeBuffer(b *bodyBuf) (*jsonrpc.Message, *jsonrpc.Error) {
+	if cap(b.buf) > pooledBuffer {
+		return jsonrpc.DecodeOwned(b.buf, 0)
+	}
+	defer s.putBuf(b)
+	return jsonrpc.Decode(b.buf, 0)
+}
+
 func (s *httpShared) putBuf(b *bodyBuf) {
 	if cap(b.buf) <= pooledBuffer {
 		s.bufs.Put(b)

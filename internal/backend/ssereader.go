@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
 // sseReader parses a text/event-stream. It keeps only what MCP uses: data
@@ -59,10 +61,15 @@ func (r *sseReader) grow(buf []byte, need, other int) ([]byte, error) {
 	return append(make([]byte, 0, n), buf...), nil
 }
 
-// chargeCopy charges n bytes more than the buffers, for the copy that
-// decoding an event makes.
-func (r *sseReader) chargeCopy(n int) error {
-	return r.res.reserve(r.ctx, int64(cap(r.data)+cap(r.line)+n))
+// decode decodes the data of the event just read. A large event is not
+// copied: the message takes the data buffer, and the reader starts a new
+// one for the next event.
+func (r *sseReader) decode(data []byte) (*jsonrpc.Message, *jsonrpc.Error) {
+	if cap(r.data) > pooledBuffer {
+		r.data = nil
+		return jsonrpc.DecodeOwned(data, 0)
+	}
+	return jsonrpc.Decode(data, 0)
 }
 
 // trim drops buffers grown beyond what a typical event needs and gives
@@ -134,6 +141,12 @@ func (r *sseReader) next() (sseEvent, error) {
 		case "data":
 			if len(r.data)+len(value)+1 > r.max {
 				return sseEvent{}, tooLarge(r.max)
+			}
+			if len(r.data) == 0 && len(r.line) > 0 && len(value) > 0 && &line[0] == &r.line[0] {
+				// The event's first data line was long enough to be
+				// gathered in r.line: take that buffer rather than copy it.
+				r.data, r.line = value, r.data[:0]
+				continue
 			}
 			var err error
 			if r.data, err = r.grow(r.data, len(r.data)+len(value)+1, cap(r.line)); err != nil {

@@ -99,7 +99,7 @@ func (h *httpConn) negotiated(pv string) {
 	h.get = h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, pv)
 }
 
-func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
+func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (m *jsonrpc.Message, err error) {
 	hadSession := h.sid != ""
 	resp, err := h.s.do(ctx, http.MethodPost, h.post, req)
 	if err != nil {
@@ -113,17 +113,21 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 		return nil, h.s.statusError(resp, hadSession)
 	}
 	// What this call buffers counts against the process-wide budget until
-	// it returns.
+	// it returns, or, with a Hold in ctx, until the caller is done with
+	// the result.
 	res := &reservation{b: h.s.budget}
-	defer res.release()
+	defer func() {
+		if m == nil || !keep(ctx, res) {
+			res.release()
+		}
+	}()
 	switch resp.mediaType {
 	case "application/json":
 		defer resp.body.Close()
 		if n := resp.contentLength; n > 0 && n <= int64(h.s.max) {
-			// The body and the copy decoding makes of it, reserved at
-			// once: a call that waits for room then never fails for lack
-			// of it halfway through.
-			if err := res.reserve(ctx, 2*(n+1)); err != nil {
+			// The whole body, reserved at once: a call that waits for
+			// room then never fails for lack of it halfway through.
+			if err := res.reserve(ctx, n+1); err != nil {
 				return nil, err
 			}
 		}
@@ -131,12 +135,7 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 		if err != nil {
 			return nil, h.bodyError(err)
 		}
-		defer h.s.putBuf(b)
-		// Decoding copies the message: charge the copy too.
-		if err := res.reserve(ctx, int64(cap(b.buf)+len(b.buf))); err != nil {
-			return nil, err
-		}
-		m, derr := jsonrpc.Decode(b.Bytes(), 0)
+		m, derr := h.s.decodeBuffer(b)
 		if derr != nil || m.Method != "" {
 			return nil, h.corrupt(errors.New("invalid JSON-RPC response"))
 		}
@@ -178,7 +177,7 @@ func (h *httpConn) corrupt(err error) error {
 
 // bodyError classifies a failure while reading a response body.
 func (h *httpConn) bodyError(err error) error {
-	if errors.Is(err, ErrTooLarge) {
+	if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget) {
 		return err
 	}
 	return transportError(err)

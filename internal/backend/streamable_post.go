@@ -110,10 +110,7 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 		if len(ev.data) == 0 {
 			continue // e.g. a priming event
 		}
-		if err := r.chargeCopy(len(ev.data)); err != nil {
-			return nil, true, err
-		}
-		m, derr := jsonrpc.Decode(ev.data, 0)
+		m, derr := r.decode(ev.data)
 		if derr != nil {
 			h.s.log.Debug("malformed message on response stream", "backend", h.s.name, "error", derr)
 			continue

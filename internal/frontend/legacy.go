@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
@@ -114,6 +115,10 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer c.track(msg.ID, cancel)()
+	// The backend's answer stays charged to the response budget until it
+	// is written.
+	ctx, hold := backend.WithHold(ctx)
+	defer hold.Release()
 	result, err := dispatch(ctx, s, msg.Method, msg.Params)
 	h.respond(w, msg.ID, result, err)
 	h.observe(msg.Method, start, err)
@@ -141,6 +146,8 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	defer c.track(msg.ID, cancel)()
+	ctx, hold := backend.WithHold(ctx)
+	defer hold.Release()
 	serve := func() {
 		// Attach before the priming event: once the client has an event
 		// ID it may resume with GET, and that writer must win over this
