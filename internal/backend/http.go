@@ -31,7 +31,8 @@ type HTTPOptions struct {
 	Timeout time.Duration
 	// MaxConnsPerHost is the connection pool size; default 64. It bounds the
 	// sockets to the backend whatever the number of sessions, except that a
-	// legacy SSE session also holds one stream of its own.
+	// legacy SSE session also holds one stream of its own. Over TLS the
+	// backend may offer HTTP/2, which carries many calls per socket.
 	MaxConnsPerHost int
 	// MaxStreams bounds the standalone GET streams (Streamable HTTP, only
 	// for clients with a connect-time Handler) held open at once. Each holds

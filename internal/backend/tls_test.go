@@ -25,10 +25,14 @@ type tlsBackend struct {
 	clientVerify atomic.Bool
 }
 
-func startTLS(t *testing.T, files *testfix.TLSFiles, mutual bool) *tlsBackend {
+func startTLS(t *testing.T, files *testfix.TLSFiles, mutual, legacySSE bool) *tlsBackend {
 	t.Helper()
 	f := newFixture()
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return f.server }, nil)
+	get := func(*http.Request) *mcp.Server { return f.server }
+	var h http.Handler = mcp.NewStreamableHTTPHandler(get, nil)
+	if legacySSE {
+		h = mcp.NewSSEHandler(get, nil)
+	}
 	b := &tlsBackend{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.proto.Store(r.Proto)
@@ -48,7 +52,7 @@ func startTLS(t *testing.T, files *testfix.TLSFiles, mutual bool) *tlsBackend {
 }
 
 // tlsConnector makes a connector with the tls settings of a config file.
-func tlsConnector(t *testing.T, url string, c *config.BackendTLS) Connector {
+func tlsConnector(t *testing.T, url string, c *config.BackendTLS, legacySSE bool) Connector {
 	t.Helper()
 	opts := HTTPOptions{Name: "secure", URL: url}
 	if c != nil {
@@ -59,6 +63,9 @@ func tlsConnector(t *testing.T, url string, c *config.BackendTLS) Connector {
 		opts.TLS = tc
 	}
 	x := NewStreamableHTTP(opts)
+	if legacySSE {
+		x = NewSSE(opts)
+	}
 	t.Cleanup(func() { x.Close() })
 	return x
 }
@@ -71,17 +78,21 @@ func TestTLSBackend(t *testing.T) {
 		mutual bool
 		tls    *config.BackendTLS
 		fail   string // in the error, if the connection must fail
+		sse    bool   // legacy SSE transport
 	}{
-		{"with caFile", false, &config.BackendTLS{CAFile: files.CAFile}, ""},
-		{"mutual with certFile and keyFile", true, &config.BackendTLS{CAFile: files.CAFile, CertFile: files.ClientCert, KeyFile: files.ClientKey}, ""},
-		{"without the CA", false, nil, "certificate"},
-		{"with another CA", false, &config.BackendTLS{CAFile: files.OtherCAFile}, "certificate"},
-		{"mutual without a client certificate", true, &config.BackendTLS{CAFile: files.CAFile}, "certificate"},
+		{"sse with caFile", false, &config.BackendTLS{CAFile: files.CAFile}, "", true},
+		{"sse mutual", true, &config.BackendTLS{CAFile: files.CAFile, CertFile: files.ClientCert, KeyFile: files.ClientKey}, "", true},
+		{"sse without the CA", false, nil, "certificate", true},
+		{"with caFile", false, &config.BackendTLS{CAFile: files.CAFile}, "", false},
+		{"mutual with certFile and keyFile", true, &config.BackendTLS{CAFile: files.CAFile, CertFile: files.ClientCert, KeyFile: files.ClientKey}, "", false},
+		{"without the CA", false, nil, "certificate", false},
+		{"with another CA", false, &config.BackendTLS{CAFile: files.OtherCAFile}, "certificate", false},
+		{"mutual without a client certificate", true, &config.BackendTLS{CAFile: files.CAFile}, "certificate", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := startTLS(t, files, tc.mutual)
-			x := tlsConnector(t, srv.url, tc.tls)
+			srv := startTLS(t, files, tc.mutual, tc.sse)
+			x := tlsConnector(t, srv.url, tc.tls, tc.sse)
 			c, _, err := x.Connect(context.Background(), ConnectOptions{})
 			if tc.fail != "" {
 				if err == nil {
@@ -102,7 +113,7 @@ func TestTLSBackend(t *testing.T) {
 					t.Errorf("count = %s, want %s", got, want)
 				}
 			}
-			if p, _ := srv.proto.Load().(string); p != "HTTP/2.0" {
+			if p, _ := srv.proto.Load().(string); p != "HTTP/2.0" && !tc.sse {
 				t.Errorf("protocol %q, want HTTP/2.0 over TLS", p)
 			}
 			if tc.mutual && !srv.clientVerify.Load() {
