@@ -98,10 +98,9 @@ func (b *Budget) wait(ctx context.Context, w *budgetWaiter, q *[]*budgetWaiter, 
 		if x == w {
 			*q = append((*q)[:i], (*q)[i+1:]...)
 			b.mu.Unlock()
-			if !first {
-				// One waiter fewer may leave the rest deadlocked.
-				b.release(0, false)
-			}
+			// One waiter fewer may let the next one in, or leave the
+			// growers all waiting on one another.
+			b.release(0, false)
 			return ctx.Err()
 		}
 	}
