@@ -48,7 +48,9 @@ type client struct {
 	log     *slog.Logger
 	handler Handler // connect-time handler; may be nil
 	conn    conn
-	nextID  atomic.Int64
+	// ids numbers requests; a transport may share one counter between
+	// clients (see httpShared.ids).
+	ids *atomic.Int64
 
 	// ctx lives as long as the client; Close cancels it, which stops the
 	// goroutines the client owns.
@@ -78,7 +80,7 @@ type serving struct {
 
 func newClient(name string, timeout time.Duration, log *slog.Logger, h Handler) *client {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &client{name: name, timeout: timeout, log: log, handler: h, ctx: ctx, cancel: cancel}
+	return &client{name: name, timeout: timeout, log: log, handler: h, ids: new(atomic.Int64), ctx: ctx, cancel: cancel}
 }
 
 func (c *client) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
@@ -90,7 +92,7 @@ func (c *client) Call(ctx context.Context, method string, params json.RawMessage
 		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, &SettingTimeout{Setting: "backends[].timeout", After: c.timeout})
 		defer cancel()
 	}
-	id := c.nextID.Add(1)
+	id := c.ids.Add(1)
 	var idBuf [20]byte
 	idRaw := strconv.AppendInt(idBuf[:0], id, 10)
 	req := jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+48), idRaw, method, params)
@@ -125,8 +127,10 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 }
 
 // callError maps a transport error: the context's own error if ctx ended
-// (so callers can errors.Is it), ErrClosed if the client closed meanwhile,
-// a backend JSON-RPC error as it is, anything else named after the backend.
+// (so callers can errors.Is it), a backend JSON-RPC error or "session not
+// found" as it is, ErrClosed with ErrInFlight if the client closed
+// meanwhile (the request may have reached the backend, so it must not be
+// re-sent), anything else named after the backend.
 func (c *client) callError(ctx context.Context, method string, err error) error {
 	switch {
 	case ctx.Err() != nil:
@@ -134,11 +138,13 @@ func (c *client) callError(ctx context.Context, method string, err error) error 
 			return opError(c.name, method, cause) // names the setting, if one set it
 		}
 		return opError(c.name, method, ctx.Err())
-	case c.closed.Load():
-		return opError(c.name, method, ErrClosed)
 	}
+	// What the backend answered stands, even if the client closed since.
 	if e, ok := err.(*jsonrpc.Error); ok {
 		return rpcError(c.name, method, e)
+	}
+	if !errors.Is(err, ErrSessionNotFound) && c.closed.Load() {
+		return opError(c.name, method, fmt.Errorf("%w: %w", ErrClosed, ErrInFlight))
 	}
 	return opError(c.name, method, err)
 }

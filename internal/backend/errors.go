@@ -14,8 +14,13 @@ import (
 	"github.com/vmcp/vmcp/internal/recovery"
 )
 
-// ErrTooLarge means a message from the backend exceeded the size limit.
-var ErrTooLarge = errors.New("backend message too large")
+var (
+	// ErrTooLarge means a message from the backend exceeded the size limit.
+	ErrTooLarge = errors.New("backend message too large")
+	// ErrMismatchedID means the backend answered a request with another
+	// request's JSON-RPC id. The answer is dropped, never delivered.
+	ErrMismatchedID = errors.New("backend response does not match the request's id")
+)
 
 // opError names the backend and the operation that failed. Transports build
 // the cause (wrapping one of the package's sentinel errors where one
@@ -163,7 +168,7 @@ func redactor(values []string) *strings.Replacer {
 	return strings.NewReplacer(pairs...)
 }
 
-// tooLarge reports a message beyond limit bytes.
+// tooLarge reports a message beyond limit bytes, naming the setting.
 func tooLarge(limit int) error {
-	return fmt.Errorf("%w: exceeds the %d-byte limit", ErrTooLarge, limit)
+	return fmt.Errorf("%w: exceeds maxResponseBytes (%d bytes)", ErrTooLarge, limit)
 }

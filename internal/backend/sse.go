@@ -22,8 +22,11 @@ func NewSSE(opts HTTPOptions) Connector {
 	if err != nil {
 		return brokenConnector{err}
 	}
-	streams := http.DefaultTransport.(*http.Transport).Clone()
+	// The streams get the pool's settings (TLS, proxy) but no bound: each
+	// session holds its own.
+	streams := s.tr.Clone()
 	streams.DisableKeepAlives = true
+	streams.MaxConnsPerHost, streams.MaxIdleConnsPerHost, streams.MaxIdleConns = 0, 0, 0
 	return &sseConnector{
 		s:       s,
 		streams: streams,

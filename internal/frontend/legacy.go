@@ -135,6 +135,10 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer c.track(msg.ID, cancel)()
+	// The backend's answer stays charged to the response budget until it
+	// is written.
+	ctx, hold := backend.WithHold(ctx)
+	defer hold.Release()
 	result, err := dispatch(ctx, s, msg.Method, msg.Params)
 	h.respond(w, msg.ID, result, err)
 	h.observe(msg.Method, start, err)
@@ -170,6 +174,8 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 			cancel()
 		}
 	})()
+	ctx, hold := backend.WithHold(ctx)
+	defer hold.Release()
 	serve := func() {
 		// Attach before the priming event: once the client has an event
 		// ID it may resume with GET, and that writer must win over this

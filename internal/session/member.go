@@ -111,13 +111,17 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 }
 
 // lost reports whether a call on c failed because c no longer has a
-// backend session: the backend forgot it, or another call has already
-// replaced c and closed it.
+// backend session, in a way that says the backend did not run it: the
+// backend forgot the session, or another call had already replaced c and
+// closed it before this call was sent. A call whose client closed while it
+// was under way (ErrInFlight) may have run, and is never re-sent; nor is
+// one that failed for any other reason (ErrUnavailable after the request
+// was written, say).
 func (m *member) lost(c backend.Client, err error) bool {
 	if errors.Is(err, backend.ErrSessionNotFound) {
 		return true
 	}
-	return errors.Is(err, backend.ErrClosed) && m.current() != c
+	return errors.Is(err, backend.ErrClosed) && !errors.Is(err, backend.ErrInFlight) && m.current() != c
 }
 
 func (m *member) markSuspect(c backend.Client) {
