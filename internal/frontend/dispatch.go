@@ -108,6 +108,9 @@ func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 		errors.Is(err, backend.ErrNoResponse),
 		errors.Is(err, backend.ErrSessionNotFound),
 		errors.Is(err, backend.ErrClosed),
+		errors.Is(err, backend.ErrTooLarge),
+		errors.Is(err, backend.ErrOverBudget),
+		errors.Is(err, backend.ErrMismatchedID),
 		errors.Is(err, context.DeadlineExceeded):
 		return jsonrpc.Errorf(codeServerError, "%v", err)
 	case errors.Is(err, context.Canceled):

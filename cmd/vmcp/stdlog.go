@@ -1,0 +1,28 @@
+package main
+
+import (
+	"bytes"
+	"log"
+	"log/slog"
+)
+
+// routeStdlibLog sends what the standard library logs on its own (net/http's
+// Transport reports an unsolicited response from a backend with log.Printf)
+// into vmcp's log at WARN. Such a line quotes the backend's raw bytes,
+// which can carry its Mcp-Session-Id or echoed credentials, so everything
+// after "starting with" is dropped.
+func routeStdlibLog(l *slog.Logger) {
+	log.SetFlags(0)
+	log.SetOutput(stdlibWriter{l})
+}
+
+type stdlibWriter struct{ log *slog.Logger }
+
+func (w stdlibWriter) Write(p []byte) (int, error) {
+	line := bytes.TrimRight(p, "\n")
+	if i := bytes.Index(line, []byte(" starting with")); i >= 0 {
+		line = append(line[:i:i], " (backend bytes not logged)"...)
+	}
+	w.log.Warn(string(line), "source", "net/http")
+	return len(p), nil
+}
