@@ -183,7 +183,7 @@ func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
 		t.Errorf("HTTP backend got %d DELETEs at shutdown, want 1", n)
 	}
 	// The stdio child logged through vmcp, tagged, and is gone.
-	if !strings.Contains(logs.String(), "backend=local stream=stderr") {
+	if !strings.Contains(logs.String(), `msg="backend stderr" backend=local line=`) {
 		t.Errorf("stdio child's stderr not in vmcp's log:\n%s", logs)
 	}
 	if strings.Contains(logs.String(), sid) {

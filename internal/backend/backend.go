@@ -113,8 +113,14 @@ var (
 	// ErrUnauthorized means the backend refused vmcp's credential (HTTP
 	// 401 or 403): fresh credentials and a new client may help.
 	ErrUnauthorized = errors.New("backend refused the credential")
-	// ErrClosed means the client was closed.
+	// ErrClosed means the client was closed. Alone it means the call was
+	// refused before anything was sent; with ErrInFlight, that the client
+	// closed while the call was under way.
 	ErrClosed = errors.New("backend client closed")
+	// ErrInFlight marks a call that failed after its request may have
+	// reached the backend. Such a call must not be re-sent: a tool that
+	// pays, books or deletes would run twice.
+	ErrInFlight = errors.New("the request may have reached the backend")
 	// ErrNoResponse means the backend ended a response stream cleanly
 	// without the response and without an event ID to resume it from
 	// (an SSE polling server with no event store): it is reachable, but

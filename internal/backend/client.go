@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 const (
@@ -47,7 +48,9 @@ type client struct {
 	log     *slog.Logger
 	handler Handler // connect-time handler; may be nil
 	conn    conn
-	nextID  atomic.Int64
+	// ids numbers requests; a transport may share one counter between
+	// clients (see httpShared.ids).
+	ids *atomic.Int64
 
 	// ctx lives as long as the client; Close cancels it, which stops the
 	// goroutines the client owns.
@@ -77,7 +80,7 @@ type serving struct {
 
 func newClient(name string, timeout time.Duration, log *slog.Logger, h Handler) *client {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &client{name: name, timeout: timeout, log: log, handler: h, ctx: ctx, cancel: cancel}
+	return &client{name: name, timeout: timeout, log: log, handler: h, ids: new(atomic.Int64), ctx: ctx, cancel: cancel}
 }
 
 func (c *client) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
@@ -86,10 +89,10 @@ func (c *client) Call(ctx context.Context, method string, params json.RawMessage
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, &SettingTimeout{Setting: "backends[].timeout", After: c.timeout})
 		defer cancel()
 	}
-	id := c.nextID.Add(1)
+	id := c.ids.Add(1)
 	var idBuf [20]byte
 	idRaw := strconv.AppendInt(idBuf[:0], id, 10)
 	req := jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+48), idRaw, method, params)
@@ -114,7 +117,7 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, &SettingTimeout{Setting: "backends[].timeout", After: c.timeout})
 		defer cancel()
 	}
 	if err := c.conn.send(ctx, jsonrpc.AppendRequest(make([]byte, 0, len(method)+len(params)+32), nil, method, params)); err != nil {
@@ -124,17 +127,24 @@ func (c *client) Notify(ctx context.Context, method string, params json.RawMessa
 }
 
 // callError maps a transport error: the context's own error if ctx ended
-// (so callers can errors.Is it), ErrClosed if the client closed meanwhile,
-// a backend JSON-RPC error as it is, anything else named after the backend.
+// (so callers can errors.Is it), a backend JSON-RPC error or "session not
+// found" as it is, ErrClosed with ErrInFlight if the client closed
+// meanwhile (the request may have reached the backend, so it must not be
+// re-sent), anything else named after the backend.
 func (c *client) callError(ctx context.Context, method string, err error) error {
 	switch {
 	case ctx.Err() != nil:
+		if cause := context.Cause(ctx); errors.Is(cause, context.DeadlineExceeded) {
+			return opError(c.name, method, cause) // names the setting, if one set it
+		}
 		return opError(c.name, method, ctx.Err())
-	case c.closed.Load():
-		return opError(c.name, method, ErrClosed)
 	}
+	// What the backend answered stands, even if the client closed since.
 	if e, ok := err.(*jsonrpc.Error); ok {
 		return rpcError(c.name, method, e)
+	}
+	if !errors.Is(err, ErrSessionNotFound) && c.closed.Load() {
+		return opError(c.name, method, fmt.Errorf("%w: %w", ErrClosed, ErrInFlight))
 	}
 	return opError(c.name, method, err)
 }
@@ -181,6 +191,7 @@ func (c *client) goTracked(f func()) bool {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer recovery.Recover(c.log, nil, "backend", c.name)
 		f()
 	}()
 	return true
@@ -216,9 +227,15 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 		c.cancelServing(m.Params)
 	case m.IsNotification():
 		if h != nil {
-			h.Notify(ctx, m.Method, m.Params)
+			c.notifyHandler(ctx, h, m)
 		}
 	case m.IsRequest():
+		if _, forCall := ctx.Value(handlerKey{}).(Handler); !forCall {
+			// Not sent for a client's call: on the standalone stream, or
+			// while only vmcp's own calls (initialize, the listing) were in
+			// flight. It lives as long as the client, not as that call.
+			ctx = c.ctx
+		}
 		c.goTracked(func() {
 			hctx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -284,7 +301,20 @@ func (c *client) cancelServing(params json.RawMessage) {
 	}
 }
 
-func (c *client) answer(ctx context.Context, h Handler, m *jsonrpc.Message) []byte {
+// notifyHandler runs h.Notify on the reader's goroutine. A panic there is
+// the handler's, not the backend's: it is logged and costs only that
+// notification, not the connection.
+func (c *client) notifyHandler(ctx context.Context, h Handler, m *jsonrpc.Message) {
+	defer recovery.Recover(c.log, nil, "backend", c.name, "method", m.Method)
+	h.Notify(ctx, m.Method, m.Params)
+}
+
+// answer runs the handler for a backend request and encodes its answer; a
+// handler that panics answers an internal error.
+func (c *client) answer(ctx context.Context, h Handler, m *jsonrpc.Message) (out []byte) {
+	defer recovery.Recover(c.log, func(err error) {
+		out = jsonrpc.AppendError(nil, m.ID, jsonrpc.Errorf(jsonrpc.CodeInternalError, "%s: %v", m.Method, err))
+	}, "backend", c.name, "method", m.Method)
 	if h == nil {
 		if m.Method == "ping" {
 			return jsonrpc.AppendResult(nil, m.ID, json.RawMessage("{}"))

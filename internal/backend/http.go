@@ -3,15 +3,16 @@ package backend
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
@@ -30,7 +31,8 @@ type HTTPOptions struct {
 	Timeout time.Duration
 	// MaxConnsPerHost is the connection pool size; default 64. It bounds the
 	// sockets to the backend whatever the number of sessions, except that a
-	// legacy SSE session also holds one stream of its own.
+	// legacy SSE session also holds one stream of its own. Over TLS the
+	// backend may offer HTTP/2, which carries many calls per socket.
 	MaxConnsPerHost int
 	// MaxStreams bounds the standalone GET streams (Streamable HTTP, only
 	// for clients with a connect-time Handler) held open at once. Each holds
@@ -39,7 +41,15 @@ type HTTPOptions struct {
 	// wait for a slot. Negative disables standalone streams.
 	MaxStreams int
 	// MaxMessageBytes caps one response body or SSE event; default 32 MiB.
+	// It is the backend's maxResponseBytes setting.
 	MaxMessageBytes int
+	// TLS configures connections to an https backend (custom roots, a
+	// client certificate). nil: the system roots. It is cloned.
+	TLS *tls.Config
+	// Budget bounds the response bytes buffered at once by every connector
+	// that shares it; nil: no budget. Streamable HTTP only: the legacy SSE
+	// connector reads through the go-sdk.
+	Budget *Budget
 	// Logger receives debug records (never headers or session IDs).
 	Logger *slog.Logger
 }
@@ -50,14 +60,22 @@ const (
 	closeTimeout = 2 * time.Second
 	// idleConnTimeout closes a pooled connection left idle this long.
 	idleConnTimeout = 10 * time.Second
+	// maxResponseHeaderBytes caps a response's status line and headers.
+	maxResponseHeaderBytes = 64 << 10
 
 	hdrSessionID       = "Mcp-Session-Id"
 	hdrProtocolVersion = "Mcp-Protocol-Version"
 	hdrLastEventID     = "Last-Event-Id"
 )
 
+// replayHeaders make net/http treat a POST as idempotent and re-send it
+// after a connection failure once it was written; a call must reach a
+// backend at most once, so they cannot be configured.
+var replayHeaders = []string{"Idempotency-Key", "X-Idempotency-Key"}
+
 // httpShared is what one HTTP backend's Clients share: the pooled
-// transports, the parsed URL, static headers and buffer pools.
+// transport, the parsed URL, static headers, the id counter and buffer
+// pools.
 type httpShared struct {
 	name    string
 	url     *url.URL
@@ -65,14 +83,18 @@ type httpShared struct {
 	timeout time.Duration
 	max     int
 	log     *slog.Logger
-	// tr is net/http's pooled transport, used by the legacy SSE connector
-	// (through the SDK) and by Streamable HTTP behind a proxy.
+	budget  *Budget // nil: none
+	// tr is net/http's pooled transport. Requests go straight to its
+	// RoundTrip, never through http.Client: that saves a header copy per
+	// call and never follows redirects, which could carry the API-key
+	// headers to another host.
 	tr *http.Transport
-	// rt carries Streamable HTTP requests: an h1Pool, or tr when a proxy
-	// must be used.
-	rt roundTripper
+	// ids numbers the requests of all the connector's clients, so that a
+	// response that went astray (a backend's framing bug on a pooled
+	// connection) can never match another session's call.
+	ids atomic.Int64
 
-	bufs    sync.Pool // *bytes.Buffer for JSON bodies
+	bufs    sync.Pool // *bodyBuf for JSON bodies
 	readers sync.Pool // *sseReader
 }
 
@@ -95,6 +117,11 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 			// Only the name: the value may be a credential.
 			return nil, opError(opts.Name, "connect", fmt.Errorf("invalid header %q", k))
 		}
+		for _, r := range replayHeaders {
+			if strings.EqualFold(k, r) {
+				return nil, opError(opts.Name, "connect", fmt.Errorf("header %q not allowed: it would let net/http re-send a call", k))
+			}
+		}
 	}
 	log := opts.Logger
 	if log == nil {
@@ -108,39 +135,25 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 	// holding up to pool sockets (each with two goroutines and buffers)
 	// for DefaultTransport's 90 s.
 	tr.IdleConnTimeout = idleConnTimeout
+	tr.MaxResponseHeaderBytes = maxResponseHeaderBytes
+	if opts.TLS != nil {
+		tr.TLSClientConfig = opts.TLS.Clone()
+	}
 	s := &httpShared{
 		name: opts.Name, url: u, headers: opts.Headers, timeout: opts.Timeout,
-		max: max, log: log, tr: tr,
+		max: max, log: log, budget: opts.Budget, tr: tr,
 	}
-	s.rt = stdTransport{s}
-	if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && proxy == nil {
-		s.rt = newH1Pool(u, pool, idleConnTimeout, nil)
-	}
-	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.bufs.New = func() any { return new(bodyBuf) }
 	s.readers.New = func() any { return newSSEReader(max) }
 	return s, nil
 }
 
-// roundTripper sends one request and returns the response head; the
-// caller closes the body. wantSID asks for the Mcp-Session-Id header.
-type roundTripper interface {
-	do(ctx context.Context, method string, h *header, body []byte, wantSID bool) (*response, error)
-	closeIdle()
-}
-
-// header is a request header, built once per client and then only read,
-// so concurrent requests share it: as wire lines for h1Pool, and as a map
-// only when net/http needs one (a backend behind a proxy).
-type header struct {
-	std http.Header
-	raw []byte
-}
-
-// header builds a header from the static headers plus kv pairs (which
-// override them). Empty values are left out, and so are values that
-// cannot go on the wire (a session ID or version from the backend with a
-// line break, say).
-func (s *httpShared) header(kv ...string) *header {
+// header builds a request header from the static headers plus kv pairs
+// (which override them). Empty values are left out, and so are values
+// that cannot go on the wire (a session ID or version from the backend
+// with a line break, say). A client builds its headers once; requests
+// then share them read-only, as http.Transport only reads them.
+func (s *httpShared) header(kv ...string) http.Header {
 	h := make(http.Header, len(s.headers)+len(kv)/2)
 	for k, v := range s.headers {
 		h.Set(k, v)
@@ -150,86 +163,135 @@ func (s *httpShared) header(kv ...string) *header {
 			h[kv[i]] = []string{kv[i+1]}
 		}
 	}
-	if _, std := s.rt.(stdTransport); std {
-		return &header{std: h}
-	}
-	keys := make([]string, 0, len(h))
-	n := 0
-	for k, v := range h {
-		keys = append(keys, k)
-		n += len(k) + len(v[0]) + 4
-	}
-	slices.Sort(keys)
-	raw := make([]byte, 0, n)
-	for _, k := range keys {
-		raw = append(raw, k...)
-		raw = append(raw, ": "...)
-		raw = append(raw, h[k][0]...)
-		raw = append(raw, "\r\n"...)
-	}
-	// Sessions hold two of these per backend: keep only the wire form.
-	return &header{raw: raw}
+	return h
 }
 
-// do sends one request on the backend's pool.
-func (s *httpShared) do(ctx context.Context, method string, h *header, body []byte) (*response, error) {
-	return s.rt.do(ctx, method, h, body, false)
+// response is what the connectors need of an HTTP response. The caller
+// must close body.
+type response struct {
+	status        int
+	mediaType     string // lower-case, without parameters
+	sessionID     string // Mcp-Session-Id
+	contentLength int64  // -1 if unknown
+	body          io.ReadCloser
 }
 
-// stdTransport sends requests through net/http's Transport, for backends
-// reached through a proxy.
-type stdTransport struct{ s *httpShared }
-
-// do skips http.Client: that saves a header copy per call and never
-// follows redirects, which could carry the API-key headers to another
-// host.
-func (t stdTransport) do(ctx context.Context, method string, h *header, body []byte, wantSID bool) (*response, error) {
+// do sends one request on the backend's pool. net/http re-sends a request
+// only when nothing of it was written (or for GET, DELETE), so a POST
+// reaches the backend at most once: a connection that fails after that is
+// this call's error.
+func (s *httpShared) do(ctx context.Context, method string, h http.Header, body []byte) (*response, error) {
 	req := &http.Request{
-		Method: method, URL: t.s.url, Header: h.std,
+		Method: method, URL: s.url, Header: h, Host: s.url.Host,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 	}
 	if body != nil {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.ContentLength = int64(len(body))
-		// GetBody lets the transport retry on a pooled connection that the
-		// server had closed before anything was written.
+		// GetBody lets the transport re-send on a pooled connection that
+		// the server had closed before anything was written.
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	resp, err := t.s.tr.RoundTrip(req.WithContext(ctx))
+	resp, err := s.tr.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}
-	r := &response{status: resp.StatusCode, mediaType: mediaType(resp.Header.Get("Content-Type")),
-		contentLength: resp.ContentLength, body: resp.Body}
-	if wantSID {
-		r.sessionID = resp.Header.Get(hdrSessionID)
-	}
-	return r, nil
+	return &response{status: resp.StatusCode, mediaType: mediaType(resp.Header.Get("Content-Type")),
+		sessionID: resp.Header.Get(hdrSessionID), contentLength: resp.ContentLength, body: resp.Body}, nil
 }
 
-func (t stdTransport) closeIdle() { t.s.tr.CloseIdleConnections() }
+// validHeader reports whether name and value can be sent as one header
+// line as they are: a token name, and a value without control characters
+// that could end the line early.
+func validHeader(name, value string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
-// readBody reads a whole body up to the size limit into a pooled buffer;
-// the caller returns it with putBuf.
-func (s *httpShared) readBody(r io.Reader, hint int64) (*bytes.Buffer, error) {
-	b := s.bufs.Get().(*bytes.Buffer)
-	b.Reset()
-	if hint > 0 && hint <= int64(s.max) {
-		b.Grow(int(hint))
+// bodyBuf is a pooled buffer for a response body.
+type bodyBuf struct{ buf []byte }
+
+func (b *bodyBuf) Bytes() []byte { return b.buf }
+
+// readBody reads a whole body up to the size limit into a pooled buffer,
+// outside any budget; the caller returns it with putBuf.
+func (s *httpShared) readBody(r io.Reader, hint int64) (*bodyBuf, error) {
+	return s.readBudgeted(context.Background(), r, hint, nil)
+}
+
+// readBudgeted is readBody with the buffer charged to res: a body of known
+// length reserves it all first (waiting for room), one of unknown length
+// as its buffer doubles. Past the size limit or the budget it fails.
+func (s *httpShared) readBudgeted(ctx context.Context, r io.Reader, hint int64, res *reservation) (*bodyBuf, error) {
+	if hint > int64(s.max) {
+		return nil, tooLarge(s.max)
 	}
-	_, err := b.ReadFrom(io.LimitReader(r, int64(s.max)+1))
-	if err == nil && b.Len() > s.max {
-		err = tooLarge(s.max)
-	}
-	if err != nil {
+	b := s.bufs.Get().(*bodyBuf)
+	b.buf = b.buf[:0]
+	fail := func(err error) (*bodyBuf, error) {
 		s.putBuf(b)
 		return nil, err
+	}
+	// A pooled buffer is charged as it is.
+	if err := res.reserve(ctx, int64(cap(b.buf))); err != nil {
+		return fail(err)
+	}
+	// One byte more than the body, so that the read that sees EOF has room.
+	want := 4 << 10
+	if hint > 0 {
+		want = int(hint) + 1
+	}
+	for {
+		if len(b.buf) == cap(b.buf) {
+			if len(b.buf) > s.max {
+				return fail(tooLarge(s.max))
+			}
+			n := min(max(want, growth(cap(b.buf))), s.max+1)
+			if err := res.reserve(ctx, int64(n)); err != nil {
+				return fail(err)
+			}
+			b.buf = append(make([]byte, 0, n), b.buf...)
+		}
+		n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
+		b.buf = b.buf[:len(b.buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if len(b.buf) > s.max {
+		return fail(tooLarge(s.max))
 	}
 	return b, nil
 }
 
-func (s *httpShared) putBuf(b *bytes.Buffer) {
-	if b.Cap() <= 1<<20 {
+// decodeBuffer decodes a body and hands b back to the pool. A large body
+// is not copied: the message keeps its buffer, which the pool would not
+// keep anyway.
+func (s *httpShared) decodeBuffer(b *bodyBuf) (*jsonrpc.Message, *jsonrpc.Error) {
+	if cap(b.buf) > pooledBuffer {
+		return jsonrpc.DecodeOwned(b.buf, 0)
+	}
+	defer s.putBuf(b)
+	return jsonrpc.Decode(b.buf, 0)
+}
+
+func (s *httpShared) putBuf(b *bodyBuf) {
+	if cap(b.buf) <= pooledBuffer {
 		s.bufs.Put(b)
 	}
 }
@@ -264,29 +326,36 @@ func mediaType(ct string) string {
 	return strings.ToLower(ct)
 }
 
-// statusError maps a non-2xx response. A JSON-RPC error body wins (it is
+// statusError maps a non-2xx response. On a request that carried a
+// session ID, an answer saying the backend lost the session (sessionLost)
+// is ErrSessionNotFound. Otherwise a JSON-RPC error body wins (it is
 // returned as a *jsonrpc.Error; one saying "session not found" is mapped by
-// the client). Otherwise a 404 on a request that carried a session ID means
-// the backend forgot the session. The body text is never put in the error:
-// it could echo a session ID or header.
+// the client). The body text is never put in the error: it could echo a
+// session ID or header.
 func (s *httpShared) statusError(resp *response, hadSession bool) error {
+	var rpcErr *jsonrpc.Error
+	lost := false
 	if b, err := s.readBody(io.LimitReader(resp.body, 1<<20), 0); err == nil {
-		m, derr := jsonrpc.Decode(b.Bytes(), 0)
-		s.putBuf(b)
-		if derr == nil && m.Error != nil {
-			return m.Error
+		if m, derr := jsonrpc.Decode(b.Bytes(), 0); derr == nil {
+			rpcErr = m.Error
 		}
+		lost = hadSession && sessionLost(resp.status, rpcErr, b.Bytes())
+		s.putBuf(b)
+	} else {
+		lost = hadSession && sessionLost(resp.status, nil, nil)
 	}
 	switch {
-	case resp.status == http.StatusNotFound && hadSession:
-		return fmt.Errorf("%w (HTTP 404)", ErrSessionNotFound)
+	case lost:
+		return fmt.Errorf("%w (HTTP %d)", ErrSessionNotFound, resp.status)
+	case rpcErr != nil:
+		return rpcErr
 	case resp.status >= 500:
-		return fmt.Errorf("%w: HTTP %d", ErrUnavailable, resp.status)
+		return fmt.Errorf("%w: %w", ErrUnavailable, &HTTPStatusError{resp.status})
 	}
 	return fmt.Errorf("unexpected HTTP status %d %s", resp.status, http.StatusText(resp.status))
 }
 
-// transportError maps an error from http.Client.Do. When ctx has ended the
+// transportError maps an error from RoundTrip. When ctx has ended the
 // client reports ctx.Err() itself.
 func transportError(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -2,9 +2,11 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 // msgConn is a framed, bidirectional message connection: a child's
@@ -108,8 +110,13 @@ func (m *mux) fail(err error) {
 }
 
 // readLoop reads until the connection fails; fatal turns the read error
-// into the error that pending and later calls get.
+// into the error that pending and later calls get. A panic while reading
+// fails this connection only: its calls get ErrUnavailable, and the
+// session replaces the client.
 func (m *mux) readLoop(fatal func(error) error) {
+	defer recovery.Recover(m.c.log, func(err error) {
+		m.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
+	}, "backend", m.c.name, "during", "reading")
 	for {
 		data, err := m.mc.read()
 		if err != nil {

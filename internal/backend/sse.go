@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,8 +22,11 @@ func NewSSE(opts HTTPOptions) Connector {
 	if err != nil {
 		return brokenConnector{err}
 	}
-	streams := http.DefaultTransport.(*http.Transport).Clone()
+	// The streams get the pool's settings (TLS, proxy) but no bound: each
+	// session holds its own.
+	streams := s.tr.Clone()
 	streams.DisableKeepAlives = true
+	streams.MaxConnsPerHost, streams.MaxIdleConnsPerHost, streams.MaxIdleConns = 0, 0, 0
 	return &sseConnector{
 		s:       s,
 		streams: streams,
@@ -57,7 +61,7 @@ func (x *sseConnector) Connect(ctx context.Context, opts ConnectOptions) (Client
 		if sc != nil {
 			_ = sc.Close()
 		}
-		return nil, nil, opError(s.name, "connect", ctx.Err())
+		return nil, nil, opError(s.name, "connect", context.Cause(ctx))
 	}
 	if err != nil {
 		c.cancel()
@@ -134,8 +138,8 @@ func (f *sdkFrames) write(ctx context.Context, raw []byte) error {
 
 // sseRoundTripper adds the configured headers and routes the long-lived GET
 // streams off the pool, so that sessions cannot starve POSTs of sockets.
-// A 404 on a POST becomes ErrSessionNotFound: the SDK reports statuses only
-// as text.
+// A 404 on a POST, or a 400 saying the session is unknown, becomes
+// ErrSessionNotFound: the SDK reports statuses only as text.
 type sseRoundTripper struct {
 	headers map[string]string
 	pool    http.RoundTripper
@@ -151,9 +155,21 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 		return rt.streams.RoundTrip(req)
 	}
 	resp, err := rt.pool.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusNotFound {
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusNotFound:
 		discardHTTP(resp)
 		return nil, fmt.Errorf("%w (HTTP 404)", ErrSessionNotFound)
+	case http.StatusBadRequest:
+		// The TypeScript SDK's servers answer an unknown session with 400.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		if saysSessionLost(string(body)) {
+			return nil, fmt.Errorf("%w (HTTP 400)", ErrSessionNotFound)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	return resp, err
+	return resp, nil
 }

@@ -3,9 +3,12 @@ package backend
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"time"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
 // sseReader parses a text/event-stream. It keeps only what MCP uses: data
@@ -19,6 +22,10 @@ type sseReader struct {
 	data []byte
 	line []byte // accumulates a line longer than br's buffer
 	max  int
+	// res, if set, is charged for data and line as they grow; ctx bounds
+	// the wait for its first bytes.
+	res *reservation
+	ctx context.Context
 }
 
 type sseEvent struct {
@@ -32,22 +39,73 @@ func newSSEReader(max int) *sseReader {
 	return &sseReader{br: bufio.NewReaderSize(nil, 16<<10), max: max}
 }
 
-func (r *sseReader) reset(body io.Reader) {
+// reset starts reading body, charging the buffers to res (nil: none).
+func (r *sseReader) reset(ctx context.Context, body io.Reader, res *reservation) error {
 	r.br.Reset(body)
 	r.data = r.data[:0]
 	r.line = r.line[:0]
+	r.ctx, r.res = ctx, res
+	return res.reserve(ctx, int64(cap(r.data)+cap(r.line)))
 }
 
-// release drops references to the body and oversized buffers before the
-// reader goes back to its pool.
+// grow returns buf with room for need bytes, charging the larger buffer
+// (plus other, the other buffer's capacity) to the reservation first.
+func (r *sseReader) grow(buf []byte, need, other int) ([]byte, error) {
+	if need <= cap(buf) {
+		return buf, nil
+	}
+	n := max(min(growth(cap(buf)), r.max+1), need)
+	if err := r.res.reserve(r.ctx, int64(n+other)); err != nil {
+		return nil, err
+	}
+	return append(make([]byte, 0, n), buf...), nil
+}
+
+// decode decodes the data of the event just read. A large event is not
+// copied: the message takes the data buffer, and the reader starts a new
+// one for the next event.
+func (r *sseReader) decode(data []byte) (*jsonrpc.Message, *jsonrpc.Error) {
+	if cap(r.data) > pooledBuffer {
+		r.data = nil
+		return jsonrpc.DecodeOwned(data, 0)
+	}
+	return jsonrpc.Decode(data, 0)
+}
+
+// trim drops buffers grown beyond what a typical event needs and gives
+// back all that is reserved, for a long-lived stream between events.
+func (r *sseReader) trim() {
+	if cap(r.data) > pooledBuffer || cap(r.line) > pooledBuffer {
+		r.data, r.line = nil, nil
+	}
+	r.res.release()
+}
+
+// release drops references to the body and large buffers before the
+// reader goes back to its pool: what the pool keeps is charged to the
+// next call's budget, and most events are small.
 func (r *sseReader) release() {
 	r.br.Reset(nil)
-	if cap(r.data) > 1<<20 {
+	r.ctx, r.res = nil, nil
+	if cap(r.data) > pooledBuffer {
 		r.data = nil
 	}
-	if cap(r.line) > 1<<20 {
+	if cap(r.line) > pooledBuffer {
 		r.line = nil
 	}
+}
+
+// pooledBuffer is the largest buffer kept in a pool for reuse.
+const pooledBuffer = 64 << 10
+
+// growth is the capacity a buffer of capacity c grows to: doubling while
+// small, then by a quarter, so that a large answer is not charged to the
+// budget at up to twice its size.
+func growth(c int) int {
+	if c < 256<<10 {
+		return max(2*c, 512)
+	}
+	return c + c/4
 }
 
 // next returns the next event. An event cut short by the end of the stream
@@ -84,6 +142,16 @@ func (r *sseReader) next() (sseEvent, error) {
 			if len(r.data)+len(value)+1 > r.max {
 				return sseEvent{}, tooLarge(r.max)
 			}
+			if len(r.data) == 0 && len(r.line) > 0 && len(value) > 0 && &line[0] == &r.line[0] {
+				// The event's first data line was long enough to be
+				// gathered in r.line: take that buffer rather than copy it.
+				r.data, r.line = value, r.data[:0]
+				continue
+			}
+			var err error
+			if r.data, err = r.grow(r.data, len(r.data)+len(value)+1, cap(r.line)); err != nil {
+				return sseEvent{}, err
+			}
 			if len(r.data) > 0 {
 				r.data = append(r.data, '\n')
 			}
@@ -104,13 +172,20 @@ func (r *sseReader) next() (sseEvent, error) {
 func (r *sseReader) readLine() ([]byte, error) {
 	line, err := r.br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
-		r.line = append(r.line[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
+		r.line = r.line[:0]
+		for {
+			var gerr error
+			if r.line, gerr = r.grow(r.line, len(r.line)+len(line), cap(r.data)); gerr != nil {
+				return nil, gerr
+			}
+			r.line = append(r.line, line...)
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				break
+			}
 			if len(r.line) > r.max {
 				return nil, tooLarge(r.max)
 			}
 			line, err = r.br.ReadSlice('\n')
-			r.line = append(r.line, line...)
 		}
 		line = r.line
 	}
@@ -121,4 +196,13 @@ func (r *sseReader) readLine() ([]byte, error) {
 		return nil, err
 	}
 	return trimEOL(line), nil
+}
+
+// trimEOL drops the LF that ends line, and the CR before it if any.
+func trimEOL(line []byte) []byte {
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line
 }

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -34,7 +35,7 @@ func TestSSEReader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newSSEReader(64 << 10)
-			r.reset(strings.NewReader(tc.in))
+			r.reset(context.Background(), strings.NewReader(tc.in), nil)
 			var got []ev
 			var err error
 			for {

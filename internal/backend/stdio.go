@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 // StdioOptions configure a stdio backend: one child process per Connect,
@@ -34,7 +36,8 @@ type StdioOptions struct {
 	KillGrace time.Duration
 	// MaxMessageBytes caps one line from the child; default 32 MiB.
 	MaxMessageBytes int
-	// Logger receives the child's stderr, one INFO record per line.
+	// Logger receives the child's stderr, one INFO record per line
+	// ("backend stderr", with the text in attribute line).
 	Logger *slog.Logger
 
 	// Warm is how many started and initialized processes to keep ready for
@@ -227,6 +230,11 @@ func startChild(c *client, o StdioOptions, reaped func()) error {
 	}()
 	go func() {
 		defer s.wg.Done()
+		// Without a reader the child would block on a full stderr pipe.
+		defer recovery.Recover(c.log, func(err error) {
+			s.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
+			_, _ = io.Copy(io.Discard, s.stderr)
+		}, "backend", o.Name, "during", "reading stderr")
 		s.logStderr()
 	}()
 	go func() {
@@ -316,7 +324,12 @@ func (s *stdioConn) exitError() error {
 	return fmt.Errorf("%w: process exited (%s)", ErrUnavailable, status)
 }
 
+// logStderr logs each line the child writes to stderr as that child's text,
+// in an attribute (msg "backend stderr", line=…), so that a child's own log
+// format never reads as vmcp's. The configured env values, which may be
+// secrets, are redacted from it.
 func (s *stdioConn) logStderr() {
+	redact := redactor(slices.Collect(maps.Values(s.opts.Env)))
 	r := bufio.NewReaderSize(s.stderr, 4<<10)
 	var line []byte
 	for {
@@ -334,7 +347,7 @@ func (s *stdioConn) logStderr() {
 			line = line[:n-1]
 		}
 		if len(line) > 0 {
-			s.c.log.Info(string(line), "backend", s.opts.Name, "stream", "stderr")
+			s.c.log.Info("backend stderr", "backend", s.opts.Name, "line", redact.Replace(string(line)))
 		}
 		line = line[:0]
 		if err != nil {

@@ -38,6 +38,7 @@ type streamableConnector struct {
 func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
 	s := x.s
 	c := newClient(s.name, s.timeout, s.log, opts.Handler)
+	c.ids = &s.ids
 	h := &httpConn{c: c, s: s}
 	c.conn = h
 
@@ -69,7 +70,6 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 }
 
 func (x *streamableConnector) Close() error {
-	x.s.rt.closeIdle()
 	x.s.tr.CloseIdleConnections()
 	return nil
 }
@@ -81,10 +81,10 @@ type httpConn struct {
 
 	// Set during Connect, read-only afterwards.
 	sid     string
-	pv      string  // negotiated protocol version
-	post    *header // POST headers
-	get     *header // GET and DELETE headers
-	capture bool    // take the session ID from the initialize response
+	pv      string      // negotiated protocol version
+	post    http.Header // POST headers
+	get     http.Header // GET and DELETE headers
+	capture bool        // take the session ID from the initialize response
 
 	stream streamState  // the standalone GET stream
 	q      *streamQueue // where it waits for a slot; nil: no stream
@@ -99,9 +99,9 @@ func (h *httpConn) negotiated(pv string) {
 	h.get = h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, pv)
 }
 
-func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
+func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (m *jsonrpc.Message, err error) {
 	hadSession := h.sid != ""
-	resp, err := h.s.rt.do(ctx, http.MethodPost, h.post, req, h.capture)
+	resp, err := h.s.do(ctx, http.MethodPost, h.post, req)
 	if err != nil {
 		return nil, transportError(err)
 	}
@@ -112,21 +112,39 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 		defer discard(resp)
 		return nil, h.s.statusError(resp, hadSession)
 	}
+	// What this call buffers counts against the process-wide budget until
+	// it returns, or, with a Hold in ctx, until the caller is done with
+	// the result.
+	res := &reservation{b: h.s.budget}
+	defer func() {
+		if m == nil || !keep(ctx, res) {
+			res.release()
+		}
+	}()
 	switch resp.mediaType {
 	case "application/json":
 		defer resp.body.Close()
-		b, err := h.s.readBody(resp.body, resp.contentLength)
+		if n := resp.contentLength; n > 0 && n <= int64(h.s.max) {
+			// The whole body, reserved at once: a call that waits for
+			// room then never fails for lack of it halfway through.
+			if err := res.reserve(ctx, n+1); err != nil {
+				return nil, err
+			}
+		}
+		b, err := h.s.readBudgeted(ctx, resp.body, resp.contentLength, res)
 		if err != nil {
 			return nil, h.bodyError(err)
 		}
-		m, derr := jsonrpc.Decode(b.Bytes(), 0)
-		h.s.putBuf(b)
+		m, derr := h.s.decodeBuffer(b)
 		if derr != nil || m.Method != "" {
-			return nil, errors.New("invalid JSON-RPC response")
+			return nil, h.corrupt(errors.New("invalid JSON-RPC response"))
+		}
+		if !answers(m, id) {
+			return nil, h.corrupt(ErrMismatchedID)
 		}
 		return m, nil
 	case "text/event-stream":
-		return h.readStream(ctx, resp, id)
+		return h.readStream(ctx, resp, id, res)
 	default:
 		discard(resp)
 		if resp.status == http.StatusAccepted {
@@ -136,9 +154,30 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrp
 	}
 }
 
+// answers reports whether response m answers request id. An error with a
+// null id (the backend could not read the request's) answers too: it came
+// back on this request's own exchange.
+func answers(m *jsonrpc.Message, id int64) bool {
+	if got, ok := parseID(m.ID); ok {
+		return got == id
+	}
+	return m.Error != nil && (len(m.ID) == 0 || string(m.ID) == "null")
+}
+
+// corrupt handles a response that cannot be this request's answer: one
+// that is not JSON-RPC, or that answers another request. It is never
+// delivered: a backend framing bug on a pooled connection can shift
+// answers by one, and this one may be another session's. Idle connections
+// are closed, so that the one that carried it is not reused.
+func (h *httpConn) corrupt(err error) error {
+	h.s.tr.CloseIdleConnections()
+	h.s.log.Warn("backend sent a response that does not answer the request; dropped", "backend", h.s.name, "error", err)
+	return err
+}
+
 // bodyError classifies a failure while reading a response body.
 func (h *httpConn) bodyError(err error) error {
-	if errors.Is(err, ErrTooLarge) {
+	if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget) {
 		return err
 	}
 	return transportError(err)
@@ -157,7 +196,8 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 }
 
 // shutdown sends DELETE to end the backend session. A 405 means the backend
-// does not let clients end sessions, and a 404 that it already forgot it.
+// does not let clients end sessions, and a lost-session answer (404, or the
+// TypeScript SDK's 400) that it already forgot it.
 // detach leaves the backend session open for another replica to resume.
 // The client's cancelled context has already ended the standalone stream;
 // the pooled connections stay with the connector.
@@ -176,10 +216,13 @@ func (h *httpConn) shutdown() error {
 	}
 	defer discard(resp)
 	switch {
-	case resp.status/100 == 2, resp.status == http.StatusMethodNotAllowed, resp.status == http.StatusNotFound:
+	case resp.status/100 == 2, resp.status == http.StatusMethodNotAllowed:
 		return nil
 	}
-	return fmt.Errorf("DELETE: unexpected HTTP status %d", resp.status)
+	if err := h.s.statusError(resp, true); !errors.Is(err, ErrSessionNotFound) {
+		return fmt.Errorf("DELETE: %w", err)
+	}
+	return nil // already gone: what DELETE was for
 }
 
 // leaveQueue takes the standalone stream out of its queue, if it waits
@@ -193,7 +236,7 @@ func (h *httpConn) leaveQueue() {
 // resumeHeader is the header of a GET that resumes a stream after lastID.
 // It is built per use: resumption is rare, and may happen during
 // initialize, before the session's headers exist.
-func (h *httpConn) resumeHeader(lastID string) *header {
+func (h *httpConn) resumeHeader(lastID string) http.Header {
 	return h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, h.pv, hdrLastEventID, lastID)
 }
 
@@ -212,10 +255,18 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 	if resp.status/100 != 2 || resp.mediaType != "text/event-stream" {
 		return resp.status, false, 0, fmt.Errorf("HTTP %d", resp.status)
 	}
+	res := &reservation{b: h.s.budget}
+	defer res.release()
 	r := h.s.readers.Get().(*sseReader)
-	r.reset(resp.body)
 	defer func() { r.release(); h.s.readers.Put(r) }()
+	// The stream lives as long as the session and mostly waits: it must
+	// not hold budget while it does, or a call waiting for room would wait
+	// for it. Only what an event grows beyond the buffers it has is
+	// charged, and given back once the event is handled.
+	_ = r.reset(ctx, resp.body, nil)
+	r.res = res
 	for {
+		r.trim()
 		ev, err := r.next()
 		if err != nil {
 			return resp.status, progressed, retry, err

@@ -24,7 +24,7 @@ const (
 // arrives, delivering the server's notifications and requests meanwhile to
 // the call's handler. If the server ends the stream early after giving
 // event IDs, the stream is resumed with GET and Last-Event-ID.
-func (h *httpConn) readStream(ctx context.Context, resp *response, id int64) (*jsonrpc.Message, error) {
+func (h *httpConn) readStream(ctx context.Context, resp *response, id int64, res *reservation) (*jsonrpc.Message, error) {
 	r := h.s.readers.Get().(*sseReader)
 	defer func() { r.release(); h.s.readers.Put(r) }()
 	handler := HandlerFrom(ctx, h.c.handler)
@@ -35,22 +35,23 @@ func (h *httpConn) readStream(ctx context.Context, resp *response, id int64) (*j
 		idle   int
 	)
 	for {
-		r.reset(body)
-		m, progressed, err := h.readEvents(ctx, r, handler, id, &lastID, &retry)
+		err := r.reset(ctx, body, res)
+		var (
+			m          *jsonrpc.Message
+			progressed bool
+		)
+		if err == nil {
+			m, progressed, err = h.readEvents(ctx, r, handler, id, &lastID, &retry)
+		}
 		if m != nil {
-			// Servers end the stream right after the response. If nothing
-			// more is buffered, the connection goes back to the pool with
-			// that end still to come, rather than this call waiting for it.
-			if l, ok := body.(interface{ leave() bool }); !ok || r.br.Buffered() > 0 || !l.leave() {
-				h.drain(ctx, r, body, handler)
-			}
+			h.drain(ctx, r, body, handler)
 			return m, nil
 		}
 		_ = body.Close()
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case errors.Is(err, ErrTooLarge):
+		case errors.Is(err, ErrTooLarge), errors.Is(err, ErrOverBudget), errors.Is(err, ErrMismatchedID):
 			return nil, err
 		case lastID == "" && errors.Is(err, io.EOF):
 			return nil, fmt.Errorf("%w, and sent no event ID to resume it with", ErrNoResponse)
@@ -78,6 +79,12 @@ func (h *httpConn) readStream(ctx context.Context, resp *response, id int64) (*j
 		if resp.status/100 != 2 {
 			err := h.s.statusError(resp, true)
 			discard(resp)
+			if errors.Is(err, ErrSessionNotFound) || jsonrpc.AsError(err) != nil {
+				// The backend took the call before it forgot the session: it
+				// may have run, so this must not read as a call the owner
+				// can re-send on a new session.
+				err = fmt.Errorf("%w: the backend session ended while the call ran", ErrNoResponse)
+			}
 			return nil, err
 		}
 		body = resp.body
@@ -103,16 +110,18 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 		if len(ev.data) == 0 {
 			continue // e.g. a priming event
 		}
-		m, derr := jsonrpc.Decode(ev.data, 0)
+		m, derr := r.decode(ev.data)
 		if derr != nil {
 			h.s.log.Debug("malformed message on response stream", "backend", h.s.name, "error", derr)
 			continue
 		}
 		if m.Method == "" {
-			if got, ok := parseID(m.ID); (ok && got == id) || (m.ID == nil && m.Error != nil) {
+			if answers(m, id) {
 				return m, true, nil
 			}
-			continue
+			// A response on this request's stream answers another request:
+			// never deliver it, and do not wait for ours either.
+			return nil, true, h.corrupt(ErrMismatchedID)
 		}
 		h.c.deliver(ctx, handler, m, h.send)
 	}
@@ -122,13 +131,8 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 // right after the response; one that does not gets its connection closed
 // after drainWait instead of holding the call.
 func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, handler Handler) {
-	if d, ok := body.(interface{ setReadDeadline(time.Time) error }); ok {
-		// A read deadline needs no timer of its own; the pool clears it.
-		_ = d.setReadDeadline(time.Now().Add(drainWait))
-	} else {
-		t := time.AfterFunc(drainWait, func() { _ = body.Close() })
-		defer t.Stop()
-	}
+	t := time.AfterFunc(drainWait, func() { _ = body.Close() })
+	defer t.Stop()
 	for {
 		ev, err := r.next()
 		if err != nil {

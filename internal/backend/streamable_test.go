@@ -63,8 +63,8 @@ func TestStreamableBackendErrorPassesThrough(t *testing.T) {
 
 	_, err := c.Call(context.Background(), "tools/call", json.RawMessage(`{"name":"no-such-tool","arguments":{}}`))
 	var rpcErr *jsonrpc.Error
-	if !errors.As(err, &rpcErr) || rpcErr.Code != jsonrpc.CodeInvalidParams {
-		t.Fatalf("err = %v, want the backend's invalid-params *jsonrpc.Error", err)
+	if !errors.As(err, &rpcErr) || rpcErr.Code != jsonrpc.CodeInvalidParams || !strings.HasPrefix(rpcErr.Message, `backend "files": `) {
+		t.Fatalf("err = %v, want the backend's invalid-params *jsonrpc.Error, naming the backend", err)
 	}
 }
 
@@ -158,8 +158,9 @@ func TestStreamableTimeoutCancelsBackendWork(t *testing.T) {
 	c, _ := connect(t, x, ConnectOptions{})
 
 	_, err := callTool(context.Background(), c, "slow", nil, nil)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `backend "files"`) {
-		t.Fatalf("err = %v, want a deadline error naming the backend", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `backend "files"`) ||
+		!strings.Contains(err.Error(), "no answer within backends[].timeout (300ms)") {
+		t.Fatalf("err = %v, want a deadline error naming the backend and the setting", err)
 	}
 	select {
 	case <-f.cancelled:

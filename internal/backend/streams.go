@@ -89,11 +89,18 @@ func (q *streamQueue) forget(h *httpConn) {
 // messages outside any call, on a slot of q. When it ends, the slot goes
 // to the next client and this one queues again after a backoff, until
 // Close, or for good if the backend has no such stream (405) or forgot
-// the session (404).
+// the session (404, or 400 as TypeScript SDK servers answer).
 func (h *httpConn) listen(q *streamQueue) {
 	ctx := h.c.ctx
 	st := &h.stream
+	released := false
+	defer func() {
+		if !released { // listenOnce panicked: the slot must not leak
+			q.release()
+		}
+	}()
 	status, progressed, retry, err := h.listenOnce(ctx, &st.lastID)
+	released = true
 	q.release()
 	if ctx.Err() != nil {
 		return
@@ -101,7 +108,7 @@ func (h *httpConn) listen(q *streamQueue) {
 	switch status {
 	case http.StatusMethodNotAllowed:
 		return
-	case http.StatusNotFound:
+	case http.StatusNotFound, http.StatusBadRequest: // a 400: how TypeScript SDK servers say it
 		h.s.log.Debug("standalone stream: backend session gone", "backend", h.s.name)
 		return
 	}

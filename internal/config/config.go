@@ -74,10 +74,37 @@ type Backend struct {
 	Keepalive *Keepalive        `yaml:"keepalive"` // nil: no keepalive pings
 	Breaker   *Breaker          `yaml:"breaker"`   // nil: the defaults
 	Stdio     *Stdio            `yaml:"stdio"`     // stdio only; nil: no warm pool
+	// MaxConnections bounds the sockets to the backend (streamable-http
+	// and sse), whatever the number of sessions; 0: DefaultMaxConnections.
+	MaxConnections int `yaml:"maxConnections"`
+	// MaxResponseBytes caps one message from the backend (a response
+	// body, an SSE event, a stdio line); 0: DefaultMaxResponseBytes.
+	MaxResponseBytes int `yaml:"maxResponseBytes"`
+	// TLS configures connections to an https backend (streamable-http and
+	// sse); nil: the system's roots, no client certificate.
+	TLS *BackendTLS `yaml:"tls"`
 	// OutgoingAuth is the credential vmcp presents to the backend
 	// (streamable-http and sse only); nil: none beyond Headers.
 	OutgoingAuth *OutgoingAuth `yaml:"outgoingAuth"`
 }
+
+// BackendTLS holds the PEM files for TLS to one backend. Parse has checked
+// that they load.
+type BackendTLS struct {
+	// CAFile holds the certificates that verify the backend, in place of
+	// the system's roots.
+	CAFile string `yaml:"caFile"`
+	// CertFile and KeyFile, set together, are the client certificate vmcp
+	// presents (mutual TLS).
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// Backend limits' defaults.
+const (
+	DefaultMaxConnections   = 64
+	DefaultMaxResponseBytes = 32 << 20
+)
 
 func (b *Backend) setDefaults() { b.Timeout = Duration(30 * time.Second) }
 
@@ -239,6 +266,10 @@ type Server struct {
 	// once, warm ones included; a session that would need one more gets 503
 	// and Retry-After. 0 means no limit.
 	MaxStdioProcesses int `yaml:"maxStdioProcesses"`
+	// MaxBufferedResponseBytes bounds the bytes of backend responses
+	// buffered at once across all sessions and backends. A call whose
+	// response does not fit fails and says so.
+	MaxBufferedResponseBytes int64 `yaml:"maxBufferedResponseBytes"`
 }
 
 // TLS is the listener's certificate, and the CA that client certificates
@@ -296,6 +327,8 @@ func Default() *Config {
 			EventBuffer:       256,
 			SSEResponses:      SSEAuto,
 			MaxStdioProcesses: DefaultMaxStdioProcesses,
+
+			MaxBufferedResponseBytes: 256 << 20,
 		},
 	}
 }

@@ -58,7 +58,8 @@ func TestDefault(t *testing.T) {
 			SSEResponses:    "auto",
 			Pprof:           false,
 
-			MaxStdioProcesses: 256,
+			MaxStdioProcesses:        256,
+			MaxBufferedResponseBytes: 256 << 20,
 		},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
@@ -260,6 +261,8 @@ server:
 		AllowedHosts:   []string{"vmcp.example.com", "vmcp.example.com:9000"},
 		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, SSEResponses: "always", Pprof: true,
 		MaxStdioProcesses: 40,
+
+		MaxBufferedResponseBytes: 256 << 20,
 	}
 	if got, want := cfg.Backends[0].Stdio, (&Stdio{Warm: 2, IdleTimeout: Duration(90 * time.Second)}); !reflect.DeepEqual(got, want) {
 		t.Errorf("Backends[0].Stdio = %+v, want %+v", got, want)

@@ -93,6 +93,7 @@ func (v *validator) server(cfg *Config) {
 	if s.TLS != nil {
 		v.tls(s.TLS)
 	}
+	atLeastOne(v, "server.maxBufferedResponseBytes", s.MaxBufferedResponseBytes)
 	if s.SSEResponses != SSEAuto && s.SSEResponses != SSEAlways {
 		v.fail("server.sseResponses", "must be one of auto, always (got %s)", v.got("server.sseResponses", s.SSEResponses))
 	}
@@ -183,6 +184,7 @@ func (v *validator) backend(p string, b *Backend) {
 		if b.Stdio != nil {
 			v.fail(p+".stdio", "only valid with transport stdio")
 		}
+		v.backendTLS(p, b)
 	case TransportStdio:
 		if len(b.Command) == 0 {
 			v.fail(p+".command", `required for transport stdio: the program and its arguments, such as [npx, "@playwright/mcp"]`)
@@ -194,6 +196,12 @@ func (v *validator) backend(p string, b *Backend) {
 		}
 		if b.Headers != nil {
 			v.fail(p+".headers", "only valid with transports streamable-http and sse")
+		}
+		if v.set(p + ".maxConnections") {
+			v.fail(p+".maxConnections", "only valid with transports streamable-http and sse")
+		}
+		if b.TLS != nil {
+			v.fail(p+".tls", "only valid with transports streamable-http and sse")
 		}
 	case "":
 		v.fail(p+".transport", "required: one of %s", transports)
@@ -218,6 +226,18 @@ func (v *validator) backend(p string, b *Backend) {
 		if strings.ContainsAny(b.Headers[k], "\r\n\x00") {
 			v.fail(hp, "value must not contain line breaks or NUL")
 		}
+		if ck == "Idempotency-Key" || ck == "X-Idempotency-Key" {
+			// net/http re-sends a POST carrying it after a connection
+			// failure, even when the backend may have run the call.
+			v.fail(hp, "not allowed: it would let a call be sent to the backend twice")
+		}
+	}
+	// 0 means the default only when the key is left out.
+	if v.set(p + ".maxConnections") {
+		atLeastOne(v, p+".maxConnections", b.MaxConnections)
+	}
+	if v.set(p + ".maxResponseBytes") {
+		atLeastOne(v, p+".maxResponseBytes", b.MaxResponseBytes)
 	}
 	for _, k := range slices.Sorted(maps.Keys(b.Env)) {
 		ep := keyPath(p+".env", k)
@@ -447,6 +467,47 @@ func (v *validator) store(s *Store) {
 		}
 	default:
 		v.fail("store.type", "must be one of memory, redis (got %s)", v.got("store.type", s.Type))
+	}
+}
+
+// set reports whether path was given in the file (not null).
+func (v *validator) set(path string) bool {
+	_, ok := v.d.pos[path]
+	return ok
+}
+
+// backendTLS checks a backend's tls block: an https URL, certFile and
+// keyFile together, and files that load.
+func (v *validator) backendTLS(p string, b *Backend) {
+	t := b.TLS
+	if t == nil {
+		return
+	}
+	p += ".tls"
+	if u, err := url.Parse(b.URL); err == nil && u.Scheme != "https" {
+		v.fail(p, "only valid with an https url")
+		return
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		v.fail(p+".keyFile", "required with certFile")
+		return
+	case t.KeyFile != "" && t.CertFile == "":
+		v.fail(p+".certFile", "required with keyFile")
+		return
+	case t.CAFile == "" && t.CertFile == "":
+		v.fail(p, "must set caFile, or certFile and keyFile")
+		return
+	}
+	if t.CAFile != "" {
+		if _, err := loadCertPool(t.CAFile); err != nil {
+			v.fail(p+".caFile", "%v", err)
+		}
+	}
+	if t.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			v.fail(p+".certFile", "cannot load the certificate and key: %v", err)
+		}
 	}
 }
 

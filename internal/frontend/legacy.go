@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 )
@@ -103,7 +104,8 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg.Method == "initialize" {
-		h.initialize(w, r, msg)
+		start := time.Now()
+		h.observe(msg.Method, start, h.initialize(w, r, msg))
 		return
 	}
 	s, ok := h.sessionFor(w, r, msg.ID)
@@ -133,6 +135,10 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer c.track(msg.ID, cancel)()
+	// The backend's answer stays charged to the response budget until it
+	// is written.
+	ctx, hold := backend.WithHold(ctx)
+	defer hold.Release()
 	result, err := dispatch(ctx, s, msg.Method, msg.Params)
 	h.respond(w, msg.ID, result, err)
 	h.observe(msg.Method, start, err)
@@ -168,6 +174,8 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 			cancel()
 		}
 	})()
+	ctx, hold := backend.WithHold(ctx)
+	defer hold.Release()
 	serve := func() {
 		// Attach before the priming event: once the client has an event
 		// ID it may resume with GET, and that writer must win over this
@@ -189,6 +197,7 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 		if writing.CompareAndSwap(false, true) {
 			go func() {
 				defer close(writerDone)
+				defer recovery.Recover(h.log, nil, "during", "writing a call's response stream")
 				serve()
 			}()
 		}
@@ -295,10 +304,11 @@ func (h *legacyHandler) respond(w http.ResponseWriter, id json.RawMessage, resul
 	w.Write(b)
 }
 
-func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
+// initialize answers initialize; the error, for metrics, is what failed.
+func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) error {
 	if !msg.IsRequest() {
 		writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "initialize must be a request"))
-		return
+		return errBadInitialize
 	}
 	var p struct {
 		ProtocolVersion string          `json:"protocolVersion"`
@@ -307,7 +317,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 	}
 	if err := json.Unmarshal(msg.Params, &p); err != nil || p.ProtocolVersion == "" {
 		writeHTTPError(w, http.StatusOK, msg.ID, errorf(jsonrpc.CodeInvalidParams, "initialize: params must include protocolVersion"))
-		return
+		return errBadInitialize
 	}
 	version := negotiate(p.ProtocolVersion)
 	s, err := h.m.Create(r.Context(), session.CreateRequest{
@@ -319,29 +329,36 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 	if errors.Is(err, session.ErrAtCapacity) || errors.Is(err, session.ErrIdentityAtCapacity) || errors.Is(err, session.ErrClosed) {
 		w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter.Seconds()))
 		writeHTTPError(w, http.StatusServiceUnavailable, msg.ID, errorf(codeServerError, "Maximum concurrent sessions exceeded; retry later"))
-		return
+		return err
 	}
 	if errors.Is(err, store.ErrUnavailable) {
 		h.unavailable(w, msg.ID)
-		return
+		return err
 	}
 	if errors.Is(err, backend.ErrProcessLimit) {
 		h.processLimit(w, msg.ID, err)
-		return
+		return err
 	}
 	if err != nil {
 		h.log.Warn("initialize failed", "err", err)
 		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %v", err))
-		return
+		return err
 	}
-	result, _ := json.Marshal(map[string]any{
+	res := map[string]any{
 		"protocolVersion": version,
 		"capabilities":    json.RawMessage(serverCapabilities),
 		"serverInfo":      h.opts.ServerInfo,
-	})
+	}
+	if u := s.Unavailable(); len(u) > 0 {
+		res["_meta"] = map[string]any{session.MetaBackends: map[string]any{"unavailable": u}}
+	}
+	result, _ := json.Marshal(res)
 	w.Header().Set(headerSessionID, s.ID())
 	h.respond(w, msg.ID, result, nil)
+	return nil
 }
+
+var errBadInitialize = errors.New("invalid initialize request")
 
 // serverCapabilities is what vmcp advertises: the union of what it can
 // route; backends that lack a feature simply contribute nothing to it.

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -99,6 +100,22 @@ func TestPartialInit(t *testing.T) {
 		config.Backend{Name: "down", Transport: config.TransportStreamableHTTP, URL: deadURL(t), Headers: map[string]string{"X-Api-Key": "sekrit-key-123"}},
 	)
 	gw := startGateway(t, cfg, gateway.Options{})
+	// The initialize result tells the client which backend is missing, and
+	// why, in a category that carries nothing of the backend's.
+	_, _, body := rawPost(t, gw.URL, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	var init struct {
+		Result struct {
+			Meta map[string]struct {
+				Unavailable []struct{ Name, Reason string }
+			} `json:"_meta"`
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &init); err != nil {
+		t.Fatalf("initialize: %v: %s", err, body)
+	}
+	if u := init.Result.Meta["vmcp/backends"].Unavailable; len(u) != 1 || u[0].Name != "down" || u[0].Reason != "unreachable" {
+		t.Errorf("initialize _meta = %s, want vmcp/backends.unavailable = [down: unreachable]", body)
+	}
 	cs := connect(t, gw.URL)
 	if got := callText(t, cs, "web_counter", nil); got != "1" {
 		t.Fatalf("web_counter = %q", got)

@@ -80,8 +80,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 	}
 	var backends []session.Backend
+	// One budget for the response bytes every backend buffers at once.
+	budget := backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")
 	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger, stdioShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true})
+		c, err := newConnector(b, opts.Logger, connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true, budget: budget})
 		if err != nil {
 			g.closeConnectors()
 			return nil, err
@@ -161,24 +163,36 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-// stdioShared is what every stdio connector of a gateway shares.
-type stdioShared struct {
+// connectorShared is what every connector of a gateway shares.
+type connectorShared struct {
 	procs       *backend.ProcessLimit
 	initTimeout time.Duration
-	warm        bool // false: no warm pools (vmcp validate --probe)
+	warm        bool            // false: no warm pools (vmcp validate --probe)
+	budget      *backend.Budget // buffered response bytes, all backends
 }
 
-func newConnector(b config.Backend, log *slog.Logger, sh stdioShared) (backend.Connector, error) {
+func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backend.Connector, error) {
 	switch b.Transport {
 	case config.TransportStreamableHTTP, config.TransportSSE:
-		o := backend.HTTPOptions{Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(), Logger: log}
+		o := backend.HTTPOptions{
+			Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(),
+			MaxConnsPerHost: b.MaxConnections, MaxMessageBytes: b.MaxResponseBytes,
+			Budget: sh.budget, Logger: log,
+		}
+		if b.TLS != nil {
+			tc, err := b.TLS.ClientConfig()
+			if err != nil {
+				return nil, fmt.Errorf("backend %q: %w", b.Name, err)
+			}
+			o.TLS = tc
+		}
 		if b.Transport == config.TransportSSE {
 			return backend.NewSSE(o), nil
 		}
 		return backend.NewStreamableHTTP(o), nil
 	case config.TransportStdio:
 		o := backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log,
-			Processes: sh.procs, InitTimeout: sh.initTimeout}
+			MaxMessageBytes: b.MaxResponseBytes, Processes: sh.procs, InitTimeout: sh.initTimeout}
 		if b.Stdio != nil && sh.warm {
 			o.Warm, o.WarmIdleTimeout = b.Stdio.Warm, b.Stdio.IdleTimeout.D()
 		}

@@ -35,6 +35,7 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 	}
 	metrics := get("/metrics")
 	for _, want := range []string{
+		`vmcp_requests_total{method="initialize",outcome="ok"} 1`,
 		`vmcp_requests_total{method="tools/call",outcome="ok"} 3`,
 		`vmcp_requests_total{method="other",outcome="error"} 1`,
 		"vmcp_sessions 1",

@@ -71,7 +71,8 @@ func Probe(ctx context.Context, cfg *config.Config, version string, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sh := stdioShared{procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses), initTimeout: cfg.Session.BackendInitTimeout.D()}
+	sh := connectorShared{procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses), initTimeout: cfg.Session.BackendInitTimeout.D(),
+		budget: backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")}
 	results := make([]ProbeResult, len(cfg.Backends))
 	connectors := make([]backend.Connector, len(cfg.Backends))
 	for i, b := range cfg.Backends {

@@ -151,8 +151,8 @@ func TestHungToolTimesOut(t *testing.T) {
 	callText(t, cs, "slow_counter", nil)
 
 	_, err := callResult(cs, "slow_sleep_ms", map[string]any{"ms": 60_000})
-	if err == nil || !strings.Contains(err.Error(), `"slow"`) || !strings.Contains(err.Error(), "deadline") {
-		t.Fatalf("hung call: %v; want a timeout naming the backend", err)
+	if err == nil || !strings.Contains(err.Error(), `"slow"`) || !strings.Contains(err.Error(), "backends[].timeout (300ms)") {
+		t.Fatalf("hung call: %v; want a timeout naming the backend and the setting", err)
 	}
 	eventually(t, "backend told to cancel", func() bool { return slow.Cancelled.Load() == 1 })
 	if got := callText(t, cs, "slow_counter", nil); got != "2" {

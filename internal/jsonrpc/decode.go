@@ -18,14 +18,23 @@ var ErrTooDeep = errors.New("message nested too deeply")
 // params, result and error are ignored; names match exactly, since
 // JSON-RPC names are case-sensitive, and a repeated member keeps its last
 // value. The Message does not alias data: the caller may reuse data at once.
-func Decode(data []byte, maxDepth int) (*Message, *Error) {
+func Decode(data []byte, maxDepth int) (*Message, *Error) { return decode(data, maxDepth, true) }
+
+// DecodeOwned is Decode for a buffer the caller hands over: the Message's
+// raw members alias data, which the caller must not change afterwards. It
+// saves a copy of a large message.
+func DecodeOwned(data []byte, maxDepth int) (*Message, *Error) { return decode(data, maxDepth, false) }
+
+func decode(data []byte, maxDepth int, clone bool) (*Message, *Error) {
 	s := scanner{data: data, maxDepth: maxDepth}
 	s.ws()
 	if s.pos >= len(data) || data[s.pos] != '{' {
 		return nil, nonObject(&s)
 	}
-	// One copy holds every raw member, so the Message owns its bytes.
-	s.data = bytes.Clone(data)
+	if clone {
+		// One copy holds every raw member, so the Message owns its bytes.
+		s.data = bytes.Clone(data)
+	}
 	var f fields
 	err := s.object(f.member(s.data))
 	if err == nil {

@@ -78,6 +78,7 @@ type Breaker struct {
 	state       BreakerState
 	failures    int // consecutive
 	lastFailure time.Time
+	lastReason  string    // the last failure's category (backend.Category)
 	since       time.Time // when it opened, or when the probe went through
 }
 
@@ -130,7 +131,10 @@ func (b *Breaker) Success() {
 
 // Failure records that the backend could not be reached. The Threshold-th
 // consecutive failure opens the breaker; a failed probe opens it again.
-func (b *Breaker) Failure() {
+func (b *Breaker) Failure() { b.fail("") }
+
+// fail is Failure, keeping the failure's category for the log and /status.
+func (b *Breaker) fail(reason string) {
 	if b == nil {
 		return
 	}
@@ -138,7 +142,7 @@ func (b *Breaker) Failure() {
 	defer b.mu.Unlock()
 	now := b.opts.Now()
 	b.failures++
-	b.lastFailure = now
+	b.lastFailure, b.lastReason = now, reason
 	switch {
 	case b.state == BreakerHalfOpen,
 		b.state == BreakerClosed && b.failures >= b.opts.Threshold:
@@ -173,6 +177,9 @@ type BreakerHealth struct {
 	State               string     `json:"state"`
 	ConsecutiveFailures int        `json:"consecutiveFailures"`
 	LastFailure         *time.Time `json:"lastFailure,omitempty"`
+	// LastFailureReason is the last failure's category ("unreachable",
+	// "timeout", "http 5xx", "protocol error"…), never the backend's text.
+	LastFailureReason string `json:"lastFailureReason,omitempty"`
 	// RetryAfter is when an open breaker will let a probe through.
 	RetryAfter *time.Time `json:"retryAfter,omitempty"`
 }
@@ -187,7 +194,7 @@ func (b *Breaker) Health() BreakerHealth {
 	h := BreakerHealth{State: b.state.String(), ConsecutiveFailures: b.failures}
 	if !b.lastFailure.IsZero() {
 		t := b.lastFailure
-		h.LastFailure = &t
+		h.LastFailure, h.LastFailureReason = &t, b.lastReason
 	}
 	if b.state != BreakerClosed {
 		t := b.since.Add(b.opts.Cooldown)
@@ -205,7 +212,7 @@ func (b *Breaker) record(err error, connecting bool) {
 	case answered:
 		b.Success()
 	case unreachable:
-		b.Failure()
+		b.fail(backend.Category(err))
 	}
 }
 
@@ -242,7 +249,26 @@ func outcome(err error, connecting bool) exchange {
 	return inconclusive
 }
 
-// circuitOpen is the error for a backend skipped by its breaker.
-func circuitOpen(name string) error {
-	return fmt.Errorf("backend %q: not contacted: %w: %w", name, ErrCircuitOpen, backend.ErrUnavailable)
+// circuitOpen is the error for a backend skipped by its breaker b; it says
+// what kind of failure opened it.
+func circuitOpen(name string, b *Breaker) error {
+	last := ""
+	if b != nil {
+		b.mu.Lock()
+		if b.lastReason != "" {
+			last = " (last failure: " + b.lastReason + ")"
+		}
+		b.mu.Unlock()
+	}
+	return fmt.Errorf("backend %q: not contacted: %w%s: %w", name, ErrCircuitOpen, last, backend.ErrUnavailable)
+}
+
+// reason is the category of a backend's failure as a client or operator
+// sees it: "circuit open" for a backend its breaker skipped, else
+// backend.Category.
+func reason(err error) string {
+	if errors.Is(err, ErrCircuitOpen) {
+		return "circuit open"
+	}
+	return backend.Category(err)
 }

@@ -173,6 +173,16 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 	if !strings.Contains(logs.String(), "circuit breaker open") || !strings.Contains(logs.String(), "backend=slow") {
 		t.Errorf("skipped backend not reported:\n%s", logs.String())
 	}
+	// The errors name the setting to change, and the breaker keeps what
+	// kind of failure opened it.
+	for _, want := range []string{"no answer within session.backendInitTimeout (1s)", "circuit breaker open after repeated failures (last failure: timeout)"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if h := br.Health(); h.LastFailureReason != "timeout" {
+		t.Errorf("Health().LastFailureReason = %q, want timeout", h.LastFailureReason)
+	}
 
 	// The backend recovers; after the cooldown, the next session probes it
 	// and gets its tools again.

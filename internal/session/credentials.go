@@ -50,7 +50,7 @@ func (f *Factory) retryRefused(ctx context.Context, name string, src CredentialS
 			return fmt.Errorf("%w; gave up waiting to retry: %w", err, ctx.Err())
 		}
 		if !br.Allow() {
-			return circuitOpen(name)
+			return circuitOpen(name, br)
 		}
 		src.Invalidate()
 		if err = connect(); !errors.Is(err, backend.ErrUnauthorized) {

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/identity"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -61,7 +63,8 @@ type KeepaliveObserver interface {
 type Factory struct {
 	opts     FactoryOptions
 	log      *slog.Logger
-	catalogs *catalogs // shared by the sessions it makes
+	catalogs *catalogs     // shared by the sessions it makes
+	seq      atomic.Uint64 // numbers the sessions it makes, for logs
 }
 
 // NewFactory returns a Factory.
@@ -118,9 +121,11 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	// delivers server-to-client messages to the session from the start.
 	s := &Session{
 		id:        meta.ID,
+		seq:       f.seq.Add(1),
 		created:   meta.Created,
 		members:   make(map[string]*member, len(f.opts.Backends)),
 		done:      make(chan struct{}),
+		ready:     make(chan struct{}),
 		factory:   f,
 		listings:  make(map[string]aggregate.Backend, len(f.opts.Backends)),
 		clientCap: parseClientCaps(meta.ClientCapabilities),
@@ -138,6 +143,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 				return
 			}
 			defer func() { <-sem }()
+			defer recovery.Recover(f.log, func(err error) { results[i] = backendInit{err: fmt.Errorf("backend %q: initialize: %w", b.Name, err)} }, "backend", b.Name)
 			results[i] = f.connect(ctx, b, meta, resume[b.Name], &relay{s: s, backend: b.Name})
 		})
 	}
@@ -175,6 +181,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		if r.err != nil {
 			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
 			failures = append(failures, fmt.Sprintf("%s: %v", b.Name, r.err))
+			s.unavailable = append(s.unavailable, UnavailableBackend{Name: b.Name, Reason: reason(r.err)})
 			continue
 		}
 		l := f.catalogs.intern(r.listing)
@@ -201,6 +208,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	s.mu.Lock()
 	s.meta = m
 	s.mu.Unlock()
+	s.markReady()
 	for _, name := range s.order {
 		s.members[name].startKeepalive()
 	}
@@ -213,9 +221,9 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 // towards its breaker.
 func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
 	if !b.Breaker.Allow() {
-		return backendInit{err: circuitOpen(b.Name)}
+		return backendInit{err: circuitOpen(b.Name, b.Breaker)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 	defer cancel()
 	// Credentials are resolved as the session's client is made (RFC-38),
 	// for the caller of the initialize, or of the takeover, in ctx.
@@ -257,7 +265,7 @@ func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Met
 	if res.Resumed {
 		st.Capabilities, st.ProtocolVersion = prev.Capabilities, prev.ProtocolVersion
 	}
-	listing, err := list(ctx, c, b.Name, st.Capabilities)
+	listing, err := f.list(ctx, c, b.Name, st.Capabilities)
 	if err != nil {
 		c.Close()
 		return backendInit{err: err}
@@ -268,7 +276,7 @@ func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Met
 // list fetches everything a backend offers, following pagination cursors.
 // The lists are independent, so they are fetched at once: a backend's
 // listing costs one round trip per page instead of four in a row.
-func list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMessage) (aggregate.Backend, error) {
+func (f *Factory) list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMessage) (aggregate.Backend, error) {
 	var caps struct {
 		Tools     json.RawMessage `json:"tools"`
 		Resources json.RawMessage `json:"resources"`
@@ -296,7 +304,10 @@ func list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMe
 	if caps.Prompts != nil {
 		jobs = append(jobs, job{method: "prompts/list", key: "prompts", dst: &out.Prompts})
 	}
-	run := func(j *job) { *j.dst, j.err = listAll(ctx, c, j.method, j.key) }
+	run := func(j *job) {
+		defer recovery.Recover(f.log, func(err error) { j.err = err }, "backend", name, "during", j.method)
+		*j.dst, j.err = listAll(ctx, c, name, j.method, j.key)
+	}
 	if len(jobs) == 1 {
 		run(&jobs[0])
 	} else {
@@ -308,7 +319,7 @@ func list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMe
 	}
 	for _, j := range jobs {
 		if j.err != nil {
-			return out, fmt.Errorf("backend %q: %s: %w", name, j.method, j.err)
+			return out, j.err
 		}
 	}
 	return out, nil
@@ -318,7 +329,9 @@ func list(ctx context.Context, c backend.Client, name string, capsRaw json.RawMe
 // cannot hold a session's initialize forever.
 const maxPages = 1000
 
-func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.RawMessage, error) {
+// listAll fetches every page of one list. Its errors name the backend and
+// the method (the client's own do already).
+func listAll(ctx context.Context, c backend.Client, name, method, key string) ([]json.RawMessage, error) {
 	var items []json.RawMessage
 	params := json.RawMessage(`{}`)
 	for range maxPages {
@@ -328,12 +341,12 @@ func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.
 		}
 		raw, err := jsonrpc.Member(res, key)
 		if err != nil {
-			return nil, fmt.Errorf("invalid result: %w", err)
+			return nil, fmt.Errorf("backend %q: %s: invalid result: %w", name, method, err)
 		}
 		if raw != nil && string(raw) != "null" {
 			pageItems, err := jsonrpc.Elements(raw)
 			if err != nil {
-				return nil, fmt.Errorf("invalid %s: %w", key, err)
+				return nil, fmt.Errorf("backend %q: %s: invalid %s: %w", name, method, key, err)
 			}
 			items = append(items, pageItems...)
 		}
@@ -345,5 +358,11 @@ func listAll(ctx context.Context, c backend.Client, method, key string) ([]json.
 		params = jsonrpc.AppendString([]byte(`{"cursor":`), cursor)
 		params = append(params, '}')
 	}
-	return nil, fmt.Errorf("more than %d pages", maxPages)
+	return nil, fmt.Errorf("backend %q: %s: more than %d pages", name, method, maxPages)
+}
+
+// initTimeout is the cause of a backend connect's deadline: the error then
+// names the setting to change.
+func (f *Factory) initTimeout() error {
+	return &backend.SettingTimeout{Setting: "session.backendInitTimeout", After: f.opts.InitTimeout}
 }

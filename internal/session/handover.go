@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -181,7 +182,8 @@ func (f *Factory) endBackendSessions(ctx context.Context, meta *store.Metadata, 
 			continue // stdio and SSE sessions live only on the replicas that hold them
 		}
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+			defer recovery.Recover(f.log, nil, "backend", b.Name, "during", "ending a backend session")
+			ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 			defer cancel()
 			c, _, err := b.Connector.Connect(ctx, backend.ConnectOptions{
 				ProtocolVersion: backend.LatestProtocolVersion,

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -156,6 +157,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, erro
 	m.identity[id] = req.Identity
 	admitted = true
 	m.mu.Unlock()
+	m.logStart(ctx, s, "initialize")
 	return s, nil
 }
 
@@ -261,7 +263,7 @@ func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 	if !IdentityAllowed(bound, identity) {
 		return ErrNotFound
 	}
-	return m.end(ctx, id, meta, true)
+	return m.end(ctx, id, meta, true, "DELETE")
 }
 
 // end ends a session everywhere: it deletes the metadata (which announces
@@ -270,7 +272,7 @@ func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 // lists, if given. With strict set, a Store failure returns an error and
 // leaves the session alone; otherwise the session is closed here regardless
 // (its lifetime is over by a rule every replica applies alike).
-func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, strict bool) error {
+func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, strict bool, reason string) error {
 	ctx = context.WithoutCancel(ctx)
 	m.mu.Lock()
 	m.deleting[id]++ // our own deletion announcement must not reach the runtime first
@@ -304,6 +306,7 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 			closed[b.SessionID] = true
 		}
 		err = s.Close()
+		m.logEnd(s, reason)
 	}
 	if meta != nil {
 		m.opts.Factory.endBackendSessions(ctx, meta, closed)
@@ -330,7 +333,10 @@ func (m *Manager) Deleted(id string) {
 	s := m.detachLocked(id)
 	m.mu.Unlock()
 	if s != nil {
-		m.goBackground(s.releaseRuntime)
+		m.goBackground(func() {
+			s.releaseRuntime()
+			m.logEnd(s, "deleted on another replica")
+		})
 	}
 }
 
@@ -372,9 +378,16 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			m.Sweep(ctx)
+			m.sweepSafely(ctx)
 		}
 	}
+}
+
+// sweepSafely is one Sweep; a panic in it (closing some session) is logged
+// and costs that sweep, not the expiry of every later session.
+func (m *Manager) sweepSafely(ctx context.Context) {
+	defer recovery.Recover(m.log, nil, "during", "session expiry")
+	m.Sweep(ctx)
 }
 
 // Sweep closes every session past its TTL or idle timeout and returns how
@@ -396,18 +409,19 @@ func (m *Manager) Sweep(ctx context.Context) int {
 	}
 	m.mu.Unlock()
 	for _, id := range expired {
-		m.end(ctx, id, nil, false)
+		m.end(ctx, id, nil, false, "ttl")
 	}
 	released := 0
 	for _, id := range idle {
 		if m.opts.Shared && m.usedElsewhere(ctx, id) {
 			if s := m.detach(id); s != nil {
 				s.releaseRuntime()
+				m.logEnd(s, "idle here, in use on another replica")
 				released++
 			}
 			continue
 		}
-		m.end(ctx, id, nil, false)
+		m.end(ctx, id, nil, false, "idle")
 	}
 	n := len(expired) + len(idle) - released
 	if n > 0 {
@@ -446,10 +460,12 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		var wg sync.WaitGroup
 		for _, id := range ids {
 			wg.Go(func() {
+				defer recovery.Recover(m.log, nil, "during", "shutdown")
 				if !m.opts.Shared {
-					m.end(ctx, id, nil, false)
+					m.end(ctx, id, nil, false, "shutdown")
 				} else if s := m.detach(id); s != nil {
 					s.releaseRuntime()
+					m.logEnd(s, "shutdown, left to the other replicas")
 				}
 			})
 		}
@@ -480,6 +496,7 @@ func (m *Manager) goBackground(f func()) {
 	m.mu.Unlock()
 	go func() {
 		defer m.bg.Done()
+		defer recovery.Recover(m.log, nil, "during", "session background work")
 		f()
 	}()
 }

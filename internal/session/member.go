@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 // member is one backend inside a session: its connector and the live
@@ -40,6 +41,23 @@ func newMember(s *Session, b Backend, r backendInit, limiter *callLimiter) *memb
 		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive, credentials: b.Credentials,
 		client: r.client, creds: r.creds, stop: make(chan struct{}),
 	}
+}
+
+// settled is the current client once any replacement under way has
+// finished: a backend may announce list_changed during the handshake of
+// the client replacing the old one, and that list is the new client's.
+func (m *member) settled(ctx context.Context) backend.Client {
+	m.mu.Lock()
+	f := m.flight
+	m.mu.Unlock()
+	if f != nil {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return m.current()
 }
 
 func (m *member) current() backend.Client {
@@ -97,13 +115,17 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 }
 
 // lost reports whether a call on c failed because c no longer has a
-// backend session: the backend forgot it, or another call has already
-// replaced c and closed it.
+// backend session, in a way that says the backend did not run it: the
+// backend forgot the session, or another call had already replaced c and
+// closed it before this call was sent. A call whose client closed while it
+// was under way (ErrInFlight) may have run, and is never re-sent; nor is
+// one that failed for any other reason (ErrUnavailable after the request
+// was written, say).
 func (m *member) lost(c backend.Client, err error) bool {
 	if errors.Is(err, backend.ErrSessionNotFound) {
 		return true
 	}
-	return errors.Is(err, backend.ErrClosed) && m.current() != c
+	return errors.Is(err, backend.ErrClosed) && !errors.Is(err, backend.ErrInFlight) && m.current() != c
 }
 
 func (m *member) markSuspect(c backend.Client) {
@@ -139,7 +161,8 @@ func (m *member) close() error {
 }
 
 // goTracked runs f on a goroutine that close waits for. It reports false,
-// and does not run f, once the member is closed. m.mu must be held.
+// and does not run f, once the member is closed. m.mu must be held. A
+// panic in f is logged and ends only f.
 func (m *member) goTrackedLocked(f func()) bool {
 	if m.closed {
 		return false
@@ -147,6 +170,7 @@ func (m *member) goTrackedLocked(f func()) bool {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer recovery.Recover(m.s.factory.log, nil, "backend", m.name)
 		f()
 	}()
 	return true

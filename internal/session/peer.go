@@ -39,6 +39,7 @@ func peerFrom(ctx context.Context) Peer {
 // earlier one wins, so concurrent callers agree.
 func (s *Session) SetPeer(p Peer) Peer {
 	if s.peer.CompareAndSwap(nil, &p) {
+		s.flushHeld() // what backends sent before the client had a stream
 		return p
 	}
 	return *s.peer.Load()
@@ -96,18 +97,21 @@ func (r *relay) Notify(ctx context.Context, method string, params json.RawMessag
 	case "notifications/cancelled":
 		return // the backend connector handles cancellation of its own requests
 	}
-	if p := r.target(method, params); p != nil {
-		p.Notify(ctx, method, params)
-	}
+	r.s.notify(ctx, r, method, params)
 }
 
 // Request implements backend.Handler: a backend asks the client for
 // something during a call (sampling, elicitation, roots) or pings vmcp.
 func (r *relay) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if method == "ping" {
+		return json.RawMessage(`{}`), nil
+	}
+	// A backend may ask during its handshake, before the session is built.
+	if err := r.s.awaitReady(ctx); err != nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInternalError, "%s: %v", method, err)
+	}
 	caps := r.s.clientCap
 	switch method {
-	case "ping":
-		return json.RawMessage(`{}`), nil
 	case "sampling/createMessage":
 		if !caps.sampling {
 			return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "client does not support sampling")

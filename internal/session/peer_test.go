@@ -33,7 +33,8 @@ func TestRelayRefusesRequestsTheClientCannotServe(t *testing.T) {
 		{"tools/call", `{"sampling":{}}`, false}, // not a client method at all
 	} {
 		p := &recordingPeer{}
-		s := &Session{clientCap: parseClientCaps(json.RawMessage(tc.caps))}
+		s := &Session{clientCap: parseClientCaps(json.RawMessage(tc.caps)), ready: make(chan struct{})}
+		s.markReady()
 		s.SetPeer(p)
 		r := &relay{s: s, backend: "b"}
 		_, err := r.Request(context.Background(), tc.method, json.RawMessage(`{}`))

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vmcp/vmcp/internal/aggregate"
+	"github.com/vmcp/vmcp/internal/recovery"
 )
 
 // refreshTimeout bounds one catalog refresh after a list_changed.
@@ -13,24 +14,31 @@ const refreshTimeout = 30 * time.Second
 // refresh re-lists one backend after it said its list changed, recomputes
 // the session's catalog, and tells the client. It runs in the background as
 // a call of the session, so Close waits for it; refreshes of one session
-// are serialised so the catalog never goes back in time.
+// are serialised so the catalog never goes back in time. A backend may say
+// so during its handshake: the refresh then waits until the session is
+// ready, so it reads complete members and its catalog replaces New's.
 func (s *Session) refresh(backendName, method string) {
 	if s.acquire() != nil {
 		return
 	}
 	go func() {
 		defer s.release()
+		defer recovery.Recover(s.factory.log, nil, "backend", backendName, "during", "catalog refresh")
+		<-s.ready
 		s.refreshMu.Lock()
 		defer s.refreshMu.Unlock()
 		m := s.members[backendName]
-		c := m.current()
-		if c == nil {
+		if m == nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 		defer cancel()
+		c := m.settled(ctx)
+		if c == nil {
+			return
+		}
 		caps := s.backendCapabilities(backendName)
-		listing, err := list(ctx, c, backendName, caps)
+		listing, err := s.factory.list(ctx, c, backendName, caps)
 		if err != nil {
 			s.factory.log.Warn("refreshing catalog after list_changed", "backend", backendName, "err", err)
 			return
@@ -51,9 +59,9 @@ func (s *Session) refresh(backendName, method string) {
 			return
 		}
 		s.catalog.Store(cat)
-		if p := s.Peer(); p != nil {
-			p.Notify(ctx, method, nil)
-		}
+		// Held, like the backend's own notifications, until the client
+		// has a stream to take it.
+		s.notify(ctx, &relay{s: s, backend: backendName}, method, nil)
 	}()
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -66,7 +67,7 @@ func (m *member) replace(ctx context.Context, failed backend.Client, probe, fres
 // does not abandon the others waiting for it.
 func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 	defer f.cancel()
-	c, st, err := m.renew(ctx, f.from, probe, fresh)
+	c, st, err := m.renewSafely(ctx, f.from, probe, fresh)
 	swapped := false
 	m.mu.Lock()
 	switch {
@@ -96,6 +97,15 @@ func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 	}
 }
 
+// renewSafely is renew, with a panic turned into that backend's error, so
+// the calls waiting for the flight get an answer.
+func (m *member) renewSafely(ctx context.Context, old backend.Client, probe, fresh bool) (c backend.Client, st store.Backend, err error) {
+	defer recovery.Recover(m.s.factory.log, func(perr error) {
+		c, st, err = nil, store.Backend{}, fmt.Errorf("backend %q: re-initializing: %w", m.name, perr)
+	}, "backend", m.name, "during", "re-initialize")
+	return m.renew(ctx, old, probe, fresh)
+}
+
 // renew pings old when asked to and keeps it if the backend still knows
 // its session; otherwise it connects a new client, if the breaker allows,
 // with fresh credentials at once when asked to, or after the backend
@@ -103,7 +113,7 @@ func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 func (m *member) renew(ctx context.Context, old backend.Client, probe, fresh bool) (backend.Client, store.Backend, error) {
 	f := m.s.factory
 	if probe && old != nil {
-		pctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+		pctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 		_, err := old.Call(pctx, "ping", nil)
 		cancel()
 		m.breaker.record(err, false)
@@ -112,9 +122,9 @@ func (m *member) renew(ctx context.Context, old backend.Client, probe, fresh boo
 		}
 	}
 	if !m.breaker.Allow() {
-		return nil, store.Backend{}, circuitOpen(m.name)
+		return nil, store.Backend{}, circuitOpen(m.name, m.breaker)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.opts.InitTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 	defer cancel()
 	src, err := m.credential(ctx)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/identity"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
 )
 
@@ -29,6 +30,7 @@ var ErrClosed = errors.New("session closed")
 // waits for calls in flight, then closes every backend client exactly once.
 type Session struct {
 	id       string
+	seq      uint64 // names the session in logs, which must not show id
 	created  time.Time
 	lastSeen atomic.Int64 // unix nanos
 
@@ -38,6 +40,8 @@ type Session struct {
 	catalog atomic.Pointer[aggregate.Catalog]
 	// initErr is set when every backend failed: calls return it.
 	initErr error
+	// unavailable lists the backends that failed to initialize; set by New.
+	unavailable []UnavailableBackend
 
 	factory   *Factory
 	clientCap clientCaps
@@ -52,6 +56,15 @@ type Session struct {
 	lmu       sync.Mutex                   // guards listings
 	listings  map[string]aggregate.Backend // each backend's last listing
 	refreshMu sync.Mutex                   // serialises catalog refreshes
+
+	// ready is closed once the session is built (ready.go); hmu guards
+	// the notifications held until then.
+	ready     chan struct{}
+	readyOnce sync.Once
+	hmu       sync.Mutex
+	held      []heldNote
+	heldBytes int // of the held notifications' params
+	flushing  bool
 
 	pmu      sync.Mutex      // guards progress and busy
 	progress map[string]Peer // progress token -> the call's Peer
@@ -119,6 +132,23 @@ func (s *Session) list(f func(*aggregate.Catalog) []json.RawMessage) ([]json.Raw
 	return f(s.catalog.Load()), nil
 }
 
+// MetaBackends is the _meta key of vmcp's initialize result that tells a
+// client which backends its session started without:
+// "vmcp/backends": {"unavailable": [{"name": "files", "reason": "timeout"}]}.
+const MetaBackends = "vmcp/backends"
+
+// UnavailableBackend is a configured backend a session started without.
+// Reason is a category (backend.Category, or "circuit open"), never the
+// backend's own text.
+type UnavailableBackend struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Unavailable lists, in config order, the backends that failed to
+// initialize when the session started. The slice must not be modified.
+func (s *Session) Unavailable() []UnavailableBackend { return s.unavailable }
+
 // BackendSession describes one backend session for bookkeeping. Its
 // SessionID is a secret.
 type BackendSession struct {
@@ -177,12 +207,19 @@ func (s *Session) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 
+	// Refreshes and backend requests waiting for the session to be ready
+	// count as in flight: let them run (and see it closed) rather than
+	// wait forever.
+	s.markReady()
 	s.inflight.Wait()
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.order))
 	for i, name := range s.order {
 		m := s.members[name]
-		wg.Go(func() { errs[i] = m.close() })
+		wg.Go(func() {
+			defer recovery.Recover(s.factory.log, func(err error) { errs[i] = err }, "backend", name)
+			errs[i] = m.close()
+		})
 	}
 	wg.Wait()
 	s.closeErr = errors.Join(errs...)
@@ -208,7 +245,10 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 		defer s.trackCall(p, params)()
 		ctx = backend.WithHandler(ctx, &relay{s: s, backend: backendName, peer: p})
 	}
-	return m.call(ctx, method, params)
+	start := time.Now()
+	res, err := m.call(ctx, method, params)
+	s.logCall(ctx, backendName, method, params, start, err)
+	return res, err
 }
 
 // Errors for requests the catalog cannot route. They map to -32602.

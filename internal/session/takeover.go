@@ -55,7 +55,7 @@ func (m *Manager) takeover(ctx context.Context, id, identity string) (*Session, 
 	}
 	if m.opts.TTL > 0 && m.opts.Now().Sub(meta.Created) >= m.opts.TTL {
 		// Past its lifetime, by the rule every replica applies: end it.
-		m.end(ctx, id, meta, false)
+		m.end(ctx, id, meta, false, "ttl")
 		return nil, ErrNotFound
 	}
 	m.mu.Lock()
@@ -142,6 +142,7 @@ func (m *Manager) build(ctx context.Context, b *building, meta *store.Metadata) 
 		m.log.Warn("taking over a session failed", "err", err)
 	default:
 		m.log.Info("took over a session from the store", "backends", len(s.order), "restarted", restarted)
+		m.logStart(context.Background(), s, "takeover")
 	}
 }
 

@@ -1,0 +1,55 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+)
+
+// Debug records of a session's life and calls. They name a session by a
+// number counted per process, never by its ID (a secret), and never carry
+// arguments or results.
+
+// logStart records a session as it reaches its client.
+func (m *Manager) logStart(ctx context.Context, s *Session, how string) {
+	if !m.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	var missing []string
+	for _, u := range s.unavailable {
+		missing = append(missing, u.Name+" ("+u.Reason+")")
+	}
+	attrs := []any{"session", s.seq, "by", how, "backends", len(s.order) - len(missing)}
+	if len(missing) > 0 {
+		attrs = append(attrs, "unavailable", missing)
+	}
+	m.log.Debug("session started", attrs...)
+}
+
+// logEnd records a session's end and why: DELETE, ttl, idle, shutdown…
+func (m *Manager) logEnd(s *Session, reason string) {
+	m.log.Debug("session ended", "session", s.seq, "reason", reason, "age", m.opts.Now().Sub(s.created).Round(time.Millisecond))
+}
+
+// logCall records one call to a backend: the tool or prompt name (not a
+// resource URI, which may carry a credential), how long it took, and its
+// outcome as a category.
+func (s *Session) logCall(ctx context.Context, backendName, method string, params json.RawMessage, start time.Time, err error) {
+	log := s.factory.log
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []any{"session", s.seq, "backend", backendName, "method", method}
+	if method == "tools/call" || method == "prompts/get" {
+		if name, perr := paramString(params, "name"); perr == nil {
+			attrs = append(attrs, "name", name)
+		}
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = reason(err)
+	}
+	attrs = append(attrs, "took", time.Since(start).Round(time.Microsecond), "outcome", outcome)
+	log.Debug("backend call", attrs...)
+}

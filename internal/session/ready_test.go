@@ -1,0 +1,77 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// notePeer records the params of the notifications it gets, in order.
+type notePeer struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (p *notePeer) Notify(_ context.Context, _ string, params json.RawMessage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got = append(p.got, string(params))
+}
+
+func (p *notePeer) Request(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+	return nil, nil
+}
+
+// What a backend sends before the session is ready, or before the client
+// has a stream, is held in order, bounded, and delivered once both are
+// there.
+func TestNotificationsHeldUntilReadyAndPeer(t *testing.T) {
+	t.Parallel()
+	s := &Session{ready: make(chan struct{})}
+	r := &relay{s: s, backend: "b"}
+	for i := range maxHeld + 2 {
+		r.Notify(context.Background(), "notifications/message", json.RawMessage(fmt.Sprint(i)))
+	}
+	p := &notePeer{}
+	s.markReady() // ready, but no stream yet: still held
+	r.Notify(context.Background(), "notifications/message", json.RawMessage(`"after ready"`))
+	if len(p.got) != 0 {
+		t.Fatalf("delivered before the client had a stream: %v", p.got)
+	}
+	s.SetPeer(p)
+	r.Notify(context.Background(), "notifications/message", json.RawMessage(`"after peer"`))
+	var want []string
+	for i := 3; i < maxHeld+2; i++ { // the oldest three were dropped
+		want = append(want, fmt.Sprint(i))
+	}
+	want = append(want, `"after ready"`, `"after peer"`)
+	if !slices.Equal(p.got, want) {
+		t.Fatalf("delivered %v\nwant %v", p.got, want)
+	}
+}
+
+// A backend's request made before the session is ready waits for it, and
+// one whose context ends first gets an error rather than hanging.
+func TestBackendRequestWaitsForReady(t *testing.T) {
+	t.Parallel()
+	s := &Session{ready: make(chan struct{}), clientCap: clientCaps{roots: true}}
+	s.SetPeer(&recordingPeer{})
+	r := &relay{s: s, backend: "b"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.Request(ctx, "roots/list", nil); err == nil {
+		t.Fatal("a request before ready with its context ended succeeded")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Request(context.Background(), "roots/list", nil)
+		done <- err
+	}()
+	s.markReady()
+	if err := <-done; err != nil {
+		t.Fatalf("roots/list after ready: %v", err)
+	}
+}
