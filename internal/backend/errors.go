@@ -32,12 +32,16 @@ func opError(backend, op string, cause error) error {
 
 // unavailable wraps cause as ErrUnavailable, stripping the URL that
 // *url.Error would print (a URL may carry a credential in its query).
+// Causes that say what happened already (a lost session, a refused or
+// missing credential) stay as they are.
 func unavailable(cause error) error {
 	var ue *url.Error
 	if errors.As(cause, &ue) {
 		cause = ue.Err
 	}
-	if errors.Is(cause, ErrSessionNotFound) || errors.Is(cause, ErrUnavailable) {
+	var ce *credentialError
+	if errors.Is(cause, ErrSessionNotFound) || errors.Is(cause, ErrUnavailable) ||
+		errors.Is(cause, ErrUnauthorized) || errors.As(cause, &ce) {
 		return cause
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, cause)
