@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/vmcp/vmcp/internal/identity"
@@ -21,6 +22,7 @@ type Source struct {
 	// for as long as the session's client is.
 	caller *identity.Identity
 	last   string // the token last handed out
+	prev   string // the one before, which requests in flight may still carry
 }
 
 // Token returns the bearer token to send. When ctx carries the session's
@@ -37,9 +39,26 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 		return "", err
 	}
 	s.mu.Lock()
-	s.last = tok
+	if tok != s.last {
+		s.prev, s.last = s.last, tok
+	}
 	s.mu.Unlock()
 	return tok, nil
+}
+
+// Redact returns text with the tokens this source handed out lately
+// replaced by "[redacted]": a backend may quote the credential it was
+// sent in an error.
+func (s *Source) Redact(text string) string {
+	s.mu.Lock()
+	last, prev := s.last, s.prev
+	s.mu.Unlock()
+	for _, tok := range []string{last, prev} {
+		if tok != "" {
+			text = strings.ReplaceAll(text, tok, "[redacted]")
+		}
+	}
+	return text
 }
 
 // freshest records id if it is the session's caller with a token that

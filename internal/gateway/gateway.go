@@ -19,6 +19,7 @@ import (
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/certs"
 	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/credentials"
 	"github.com/vmcp/vmcp/internal/frontend"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
@@ -47,7 +48,8 @@ type Gateway struct {
 	manager    *session.Manager
 	frontend   *frontend.Server
 	connectors []backend.Connector
-	breakers   []*session.Breaker // one per backend, in config order
+	breakers   []*session.Breaker      // one per backend, in config order
+	creds      []*credentials.Provider // one per backend, in config order; nil: none
 	procs      *backend.ProcessLimit
 	probe      prober          // the startup probe (probe.go)
 	info       json.RawMessage // vmcp's clientInfo and serverInfo
@@ -95,7 +97,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		br := session.NewBreaker(bo)
 		g.breakers = append(g.breakers, br)
-		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive)})
+		creds, err := outgoingCredentials(b)
+		if err != nil {
+			g.closeConnectors()
+			return nil, err
+		}
+		g.creds = append(g.creds, creds)
+		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive),
+			Credentials: forSessions(creds)})
 	}
 	st, err := newStore(cfg.Store, cfg.Session)
 	if err != nil {

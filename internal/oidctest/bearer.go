@@ -75,10 +75,11 @@ type Guard struct {
 	audience string
 	next     http.Handler
 
-	mu       sync.Mutex
-	revoked  map[string]bool
-	accepted []Accepted
-	refused  int
+	mu        sync.Mutex
+	refuseAll bool
+	revoked   map[string]bool
+	accepted  []Accepted
+	refused   int
 }
 
 // Accepted is one request the guard let through.
@@ -102,7 +103,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		claims, err = g.p.Verify(tok, g.audience)
 	}
 	g.mu.Lock()
-	if err == nil && g.revoked[tok] {
+	if err == nil && (g.revoked[tok] || g.refuseAll) {
 		err = errors.New("revoked")
 	}
 	if err != nil {
@@ -125,6 +126,14 @@ func (g *Guard) RevokeAll() {
 	for _, a := range g.accepted {
 		g.revoked[a.Token] = true
 	}
+}
+
+// RefuseAll makes every request answer 401 from now on, whatever its
+// token.
+func (g *Guard) RefuseAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.refuseAll = true
 }
 
 // Accepted returns the requests let through so far, in order.

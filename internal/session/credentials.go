@@ -2,12 +2,14 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/identity"
+	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
 // Credentials resolve one backend's outgoing credential for a session
@@ -25,6 +27,33 @@ type CredentialSource interface {
 	// Invalidate drops the token handed out last (the backend refused
 	// it), so that the next Token fetches a new one.
 	Invalidate()
+	// Redact replaces the tokens handed out lately in text.
+	Redact(text string) string
+}
+
+// scrub keeps the tokens src handed out from reaching logs and clients in
+// a backend's JSON-RPC error, which may quote the request it refused.
+func scrub(src CredentialSource, err error) error {
+	if src == nil || err == nil {
+		return err
+	}
+	e, ok := err.(*jsonrpc.Error)
+	if !ok {
+		// A wrapped answer, as a listing's: its text is all that is
+		// shown, and it loses its type only if it quoted a token.
+		if msg := src.Redact(err.Error()); msg != err.Error() {
+			return errors.New(msg)
+		}
+		return err
+	}
+	msg, data := src.Redact(e.Message), e.Data
+	if len(data) > 0 {
+		data = json.RawMessage(src.Redact(string(data)))
+	}
+	if msg == e.Message && string(data) == string(e.Data) {
+		return err
+	}
+	return &jsonrpc.Error{Code: e.Code, Message: msg, Data: data}
 }
 
 // refusedBackoff is how long vmcp waits before each new client it makes
@@ -99,4 +128,12 @@ func (m *member) credential(ctx context.Context) (CredentialSource, error) {
 // a credential that fresh tokens may fix.
 func (m *member) refused(err error) bool {
 	return m.credentials != nil && errors.Is(err, backend.ErrUnauthorized)
+}
+
+// scrub is scrub with the member's credential source.
+func (m *member) scrub(err error) error {
+	m.mu.Lock()
+	src := m.creds
+	m.mu.Unlock()
+	return scrub(src, err)
 }

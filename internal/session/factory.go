@@ -248,7 +248,7 @@ func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, 
 			r = backendInit{err: err}
 		}
 	}
-	r.creds = src
+	r.creds, r.err = src, scrub(src, r.err)
 	return r
 }
 
