@@ -132,6 +132,10 @@ func Category(err error) string {
 		return ""
 	case errors.Is(err, ErrSessionNotFound):
 		return "session lost"
+	case errors.Is(err, ErrUnauthorized):
+		return "credential refused"
+	case errors.As(err, new(*credentialError)):
+		return "no credential"
 	case errors.As(err, &st) && st.Status >= 500:
 		return "http 5xx"
 	case errors.Is(err, ErrUnavailable):

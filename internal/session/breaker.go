@@ -63,9 +63,9 @@ type BreakerOptions struct {
 // session wait for its init timeout. Calls on live clients are never
 // refused, but their outcomes count.
 //
-// Failures are connect failures, calls that found the backend
-// unreachable, and the backend's refusals of vmcp's credential (401,
-// 403); JSON-RPC errors and tool errors prove the backend answers and
+// Failures are connect failures (a refusal of vmcp's credential, 401 or
+// 403, among them) and calls that found the backend unreachable;
+// JSON-RPC errors and tool errors prove the backend answers and
 // count as successes. Failing to obtain a credential (from a token
 // endpoint, or for a caller without one) is not the backend's doing and
 // does not count. A nil *Breaker allows everything.
@@ -231,7 +231,13 @@ const (
 func outcome(err error, connecting bool) exchange {
 	switch {
 	case errors.Is(err, backend.ErrUnauthorized):
-		return unreachable
+		// A refused call leads to new clients with fresh credentials;
+		// those connects count. Counting every concurrent refused call
+		// too would open the breaker before the first new client.
+		if connecting {
+			return unreachable
+		}
+		return inconclusive
 	case errors.Is(err, credentials.ErrCredentials):
 		return inconclusive
 	case err == nil,

@@ -247,8 +247,8 @@ func TestRefusedThreeTimesGivesUpAndCounts(t *testing.T) {
 	if n := strings.Count(logs.String(), "making a new client with fresh credentials"); n != 3 {
 		t.Errorf("%d retry log lines, want 3", n)
 	}
-	if h := b.Breaker.Health(); h.ConsecutiveFailures < 4 {
-		t.Errorf("breaker counted %d consecutive failures, want the refused call and its three retries", h.ConsecutiveFailures)
+	if h := b.Breaker.Health(); h.ConsecutiveFailures != 3 || h.LastFailureReason != "credential refused" {
+		t.Errorf("breaker counted %d consecutive failures (last %q), want the three new clients refused", h.ConsecutiveFailures, h.LastFailureReason)
 	}
 }
 
