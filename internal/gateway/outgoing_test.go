@@ -161,3 +161,44 @@ func TestMissingClientSecretStopsStartup(t *testing.T) {
 		t.Fatalf("err = %v, want one naming the backend and the variable", err)
 	}
 }
+
+func TestTokenExchangeBackendNeedsACaller(t *testing.T) {
+	defer leakCheck(t)()
+	t.Run("run", func(t *testing.T) {
+		const secretEnv = "VMCP_TEST_EXCHANGE_SECRET"
+		t.Setenv(secretEnv, "exchange-secret-value")
+		idp := oidctest.Start(t, oidctest.Options{})
+		idp.AddClient(oidctest.Client{ID: "vmcp", Secret: "exchange-secret-value"})
+		var guard *oidctest.Guard
+		files := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "files"}, func(h http.Handler) http.Handler {
+			guard = idp.Guard("files", h)
+			return guard
+		})
+		plain := fixture.StartHTTP(t, exampleserver.Options{Name: "plain"})
+		cfg := baseConfig(
+			config.Backend{Name: "files", Transport: config.TransportStreamableHTTP, URL: files.URL,
+				OutgoingAuth: &config.OutgoingAuth{Type: config.OutgoingTokenExchange, TokenURL: idp.TokenURL(), ClientID: "vmcp",
+					ClientSecretEnv: secretEnv, Audience: "files"}},
+			config.Backend{Name: "plain", Transport: config.TransportStreamableHTTP, URL: plain.URL},
+		)
+		gw := startGateway(t, cfg, gateway.Options{})
+		// An anonymous client: the session runs without the backend that
+		// needs a caller's token, and the log says why.
+		cs := connect(t, gw.URL)
+		if got := callText(t, cs, "plain_echo", map[string]any{"text": "hi"}); got != "hi" {
+			t.Fatalf("plain_echo = %q", got)
+		}
+		if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "files_echo", Arguments: map[string]any{"text": "hi"}}); err == nil {
+			t.Fatal("an anonymous session reached the token-exchange backend")
+		}
+		if n := len(guard.Accepted()) + guard.Refused(); n != 0 {
+			t.Errorf("the backend saw %d requests from a session with no credential for it", n)
+		}
+		if !strings.Contains(gw.Logs.String(), "token exchange needs an authenticated caller") {
+			t.Errorf("the log does not say why the backend is missing:\n%s", gw.Logs.String())
+		}
+		if strings.Contains(gw.Logs.String(), "exchange-secret-value") {
+			t.Error("the client secret is in the log")
+		}
+	})
+}

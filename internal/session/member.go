@@ -70,8 +70,8 @@ func (m *member) current() backend.Client {
 // has lost the session (404, "session not found"), or refused the
 // credential (401, 403) of a backend with outgoing credentials, the client
 // is replaced (with fresh credentials) and the call retried once. A client
-// with no connection yet, or one a previous call found unreachable, is checked (and if need be replaced)
-// before the call. A result served by a replacement client says so in its
+// with no connection yet, or one a previous call found unreachable, is
+// checked (and if need be replaced) before the call. A result served by a replacement client says so in its
 // _meta, because the backend state the client built up is gone.
 func (m *member) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if err := m.limiter.acquire(ctx); err != nil {

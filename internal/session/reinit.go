@@ -139,7 +139,7 @@ func (m *member) renew(ctx context.Context, old backend.Client, probe, fresh boo
 		m.breaker.record(err, true)
 		return err
 	}
-	if !fresh {
+	if !fresh || src == nil {
 		err = connect()
 	}
 	if src != nil && (fresh || errors.Is(err, backend.ErrUnauthorized)) {
