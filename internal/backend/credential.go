@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 )
 
 // credentialError is a failure to obtain a request's bearer token. It is
@@ -47,12 +46,6 @@ func refused(status int) error {
 
 func isRefusal(status int) bool {
 	return status == http.StatusUnauthorized || status == http.StatusForbidden
-}
-
-// sameOrigin reports whether u has the scheme, host and port of the
-// configured URL: credentials go there and nowhere else.
-func sameOrigin(u, configured *url.URL) bool {
-	return u.Scheme == configured.Scheme && u.Host == configured.Host
 }
 
 type tokenKey struct{}

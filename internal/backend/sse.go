@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sync"
 
 	sdkjsonrpc "github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -32,7 +31,7 @@ func NewSSE(opts HTTPOptions) Connector {
 		s:       s,
 		streams: streams,
 		hc: &http.Client{
-			Transport:     &sseRoundTripper{headers: opts.Headers, origin: s.url, pool: s.tr, streams: streams},
+			Transport:     &sseRoundTripper{headers: opts.Headers, pool: s.tr, streams: streams},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
@@ -139,14 +138,13 @@ func (f *sdkFrames) write(ctx context.Context, raw []byte) error {
 }
 
 // sseRoundTripper adds the configured headers, and the bearer token of
-// the client whose request it is (on the configured origin only), and
-// routes the long-lived GET streams off the pool, so that sessions cannot
-// starve POSTs of sockets. A 404 on a POST, or a 400 saying the session
-// is unknown, becomes ErrSessionNotFound, and a 401 or 403
-// ErrUnauthorized: the SDK reports statuses only as text.
+// the client whose request it is, and routes the long-lived GET streams
+// off the pool, so that sessions cannot starve POSTs of sockets. A 404 on
+// a POST, or a 400 saying the session is unknown, becomes
+// ErrSessionNotFound, and a 401 or 403 ErrUnauthorized: the SDK reports
+// statuses only as text.
 type sseRoundTripper struct {
 	headers map[string]string
-	origin  *url.URL
 	pool    http.RoundTripper
 	streams http.RoundTripper
 }
@@ -156,7 +154,7 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	for k, v := range rt.headers {
 		req.Header.Set(k, v)
 	}
-	if ts := tokenFrom(req.Context()); ts != nil && sameOrigin(req.URL, rt.origin) {
+	if ts := tokenFrom(req.Context()); ts != nil {
 		h, err := withToken(req.Context(), ts, req.Header)
 		if err != nil {
 			return nil, err
