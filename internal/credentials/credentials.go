@@ -78,7 +78,9 @@ type Options struct {
 }
 
 // Provider obtains and caches one backend's tokens. It is safe for
-// concurrent use and holds no goroutine: there is nothing to close.
+// concurrent use and there is nothing to close: a fetch runs on a
+// goroutine of its own (so that a caller giving up does not fail the
+// others waiting for it), which ends within 10s.
 type Provider struct {
 	opts Options
 	conf clientcredentials.Config // ClientCredentials only
