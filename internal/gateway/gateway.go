@@ -341,6 +341,9 @@ func (g *Gateway) status() any {
 		Probe     *ProbeStatus          `json:"probe,omitempty"`
 		// Processes counts a stdio backend's running processes.
 		Processes *int `json:"processes,omitempty"`
+		// OutgoingAuth is the outgoingAuth type, when not none; never a
+		// secret.
+		OutgoingAuth string `json:"outgoingAuth,omitempty"`
 	}
 	bs := make([]backendStatus, 0, len(g.cfg.Backends))
 	probes := g.probe.statuses(len(g.cfg.Backends))
@@ -348,6 +351,9 @@ func (g *Gateway) status() any {
 		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health(), Probe: probes[i]}
 		if n, ok := connections(g.connectors[i]); ok {
 			st.Processes = &n
+		}
+		if g.creds[i] != nil {
+			st.OutgoingAuth = b.OutgoingAuth.Type
 		}
 		bs = append(bs, st)
 	}

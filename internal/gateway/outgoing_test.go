@@ -138,6 +138,9 @@ func testClientCredentials(t *testing.T) {
 		_, _ = io.Copy(dst, resp.Body)
 		resp.Body.Close()
 	}
+	if !strings.Contains(strings.ReplaceAll(status.String(), " ", ""), `"outgoingAuth":"clientCredentials"`) {
+		t.Errorf("/status does not show the backends' outgoingAuth type: %s", status.String())
+	}
 	places := map[string]string{"log": gw.Logs.String(), "/status": status.String(), "/metrics": metrics.String(), "client error": err.Error()}
 	for where, text := range places {
 		for _, s := range append(tokens, secret) {
