@@ -56,6 +56,16 @@ type ConnectOptions struct {
 	// Handler receives server-to-client messages that no call's context
 	// claims. It may be nil: requests then get a method-not-found error.
 	Handler Handler
+	// Token, if set, is asked for the bearer token of every HTTP request
+	// the client sends (as "Authorization: Bearer ..."), so that a
+	// refreshed credential takes effect at once. Ignored by stdio.
+	Token TokenSource
+}
+
+// TokenSource yields a client's current bearer token. It must be safe for
+// concurrent use; a token is a secret and is never logged.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
 }
 
 // InitializeResult is what the backend answered to initialize.
@@ -100,6 +110,9 @@ var (
 	// ErrUnavailable means the backend could not be reached or the
 	// connection broke (refused, EOF, child exited).
 	ErrUnavailable = errors.New("backend unavailable")
+	// ErrUnauthorized means the backend refused vmcp's credential (HTTP
+	// 401 or 403): fresh credentials and a new client may help.
+	ErrUnauthorized = errors.New("backend refused the credential")
 	// ErrClosed means the client was closed. Alone it means the call was
 	// refused before anything was sent; with ErrInFlight, that the client
 	// closed while the call was under way.

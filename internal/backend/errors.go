@@ -32,12 +32,16 @@ func opError(backend, op string, cause error) error {
 
 // unavailable wraps cause as ErrUnavailable, stripping the URL that
 // *url.Error would print (a URL may carry a credential in its query).
+// Causes that say what happened already (a lost session, a refused or
+// missing credential) stay as they are.
 func unavailable(cause error) error {
 	var ue *url.Error
 	if errors.As(cause, &ue) {
 		cause = ue.Err
 	}
-	if errors.Is(cause, ErrSessionNotFound) || errors.Is(cause, ErrUnavailable) {
+	var ce *credentialError
+	if errors.Is(cause, ErrSessionNotFound) || errors.Is(cause, ErrUnavailable) ||
+		errors.Is(cause, ErrUnauthorized) || errors.As(cause, &ce) {
 		return cause
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, cause)
@@ -128,6 +132,10 @@ func Category(err error) string {
 		return ""
 	case errors.Is(err, ErrSessionNotFound):
 		return "session lost"
+	case errors.Is(err, ErrUnauthorized):
+		return "credential refused"
+	case errors.As(err, new(*credentialError)):
+		return "no credential"
 	case errors.As(err, &st) && st.Status >= 500:
 		return "http 5xx"
 	case errors.Is(err, ErrUnavailable):

@@ -330,8 +330,9 @@ func mediaType(ct string) string {
 // session ID, an answer saying the backend lost the session (sessionLost)
 // is ErrSessionNotFound. Otherwise a JSON-RPC error body wins (it is
 // returned as a *jsonrpc.Error; one saying "session not found" is mapped by
-// the client). The body text is never put in the error: it could echo a
-// session ID or header.
+// the client). A 401 or 403 is ErrUnauthorized, whatever the body. The
+// body text is never put in the error: it could echo a session ID or
+// header.
 func (s *httpShared) statusError(resp *response, hadSession bool) error {
 	var rpcErr *jsonrpc.Error
 	lost := false
@@ -347,6 +348,8 @@ func (s *httpShared) statusError(resp *response, hadSession bool) error {
 	switch {
 	case lost:
 		return fmt.Errorf("%w (HTTP %d)", ErrSessionNotFound, resp.status)
+	case isRefusal(resp.status):
+		return refused(resp.status)
 	case rpcErr != nil:
 		return rpcErr
 	case resp.status >= 500:

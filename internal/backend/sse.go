@@ -56,7 +56,7 @@ func (x *sseConnector) Connect(ctx context.Context, opts ConnectOptions) (Client
 	// gets the client's lifetime; ctx only bounds the connecting.
 	stop := context.AfterFunc(ctx, c.cancel)
 	t := &mcp.SSEClientTransport{Endpoint: s.url.String(), HTTPClient: x.hc, MaxEventSize: s.max}
-	sc, err := t.Connect(c.ctx)
+	sc, err := t.Connect(contextWithToken(c.ctx, opts.Token))
 	if !stop() {
 		if sc != nil {
 			_ = sc.Close()
@@ -68,7 +68,7 @@ func (x *sseConnector) Connect(ctx context.Context, opts ConnectOptions) (Client
 		return nil, nil, opError(s.name, "connect", unavailable(err))
 	}
 	conn := &sseConn{sc: sc}
-	conn.mux = newMux(c, &sdkFrames{conn: sc, ctx: c.ctx, c: c})
+	conn.mux = newMux(c, &sdkFrames{conn: sc, ctx: c.ctx, c: c, token: opts.Token})
 	c.conn = conn
 	conn.wg.Add(1)
 	go func() {
@@ -105,9 +105,10 @@ func (s *sseConn) shutdown() error {
 // sdkFrames adapts an SDK connection to msgConn. Messages are re-encoded at
 // this boundary; legacy SSE is not the hot path.
 type sdkFrames struct {
-	conn mcp.Connection
-	ctx  context.Context // the client's lifetime
-	c    *client
+	conn  mcp.Connection
+	ctx   context.Context // the client's lifetime
+	c     *client
+	token TokenSource // nil: none
 }
 
 func (f *sdkFrames) read() ([]byte, error) {
@@ -133,13 +134,15 @@ func (f *sdkFrames) write(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	return f.conn.Write(ctx, msg)
+	return f.conn.Write(contextWithToken(ctx, f.token), msg)
 }
 
-// sseRoundTripper adds the configured headers and routes the long-lived GET
-// streams off the pool, so that sessions cannot starve POSTs of sockets.
-// A 404 on a POST, or a 400 saying the session is unknown, becomes
-// ErrSessionNotFound: the SDK reports statuses only as text.
+// sseRoundTripper adds the configured headers, and the bearer token of
+// the client whose request it is, and routes the long-lived GET streams
+// off the pool, so that sessions cannot starve POSTs of sockets. A 404 on
+// a POST, or a 400 saying the session is unknown, becomes
+// ErrSessionNotFound, and a 401 or 403 ErrUnauthorized: the SDK reports
+// statuses only as text.
 type sseRoundTripper struct {
 	headers map[string]string
 	pool    http.RoundTripper
@@ -151,8 +154,20 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	for k, v := range rt.headers {
 		req.Header.Set(k, v)
 	}
+	if ts := tokenFrom(req.Context()); ts != nil {
+		h, err := withToken(req.Context(), ts, req.Header)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = h
+	}
 	if req.Method == http.MethodGet {
-		return rt.streams.RoundTrip(req)
+		resp, err := rt.streams.RoundTrip(req)
+		if err == nil && isRefusal(resp.StatusCode) {
+			discardHTTP(resp)
+			return nil, refused(resp.StatusCode)
+		}
+		return resp, err
 	}
 	resp, err := rt.pool.RoundTrip(req)
 	if err != nil {
@@ -162,6 +177,9 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	case http.StatusNotFound:
 		discardHTTP(resp)
 		return nil, fmt.Errorf("%w (HTTP 404)", ErrSessionNotFound)
+	case http.StatusUnauthorized, http.StatusForbidden:
+		discardHTTP(resp)
+		return nil, refused(resp.StatusCode)
 	case http.StatusBadRequest:
 		// The TypeScript SDK's servers answer an unknown session with 400.
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -39,7 +39,7 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 	s := x.s
 	c := newClient(s.name, s.timeout, s.log, opts.Handler)
 	c.ids = &s.ids
-	h := &httpConn{c: c, s: s}
+	h := &httpConn{c: c, s: s, token: opts.Token}
 	c.conn = h
 
 	var res *InitializeResult
@@ -85,12 +85,23 @@ type httpConn struct {
 	post    http.Header // POST headers
 	get     http.Header // GET and DELETE headers
 	capture bool        // take the session ID from the initialize response
+	token   TokenSource // asked for each request's bearer token; nil: none
 
 	stream streamState  // the standalone GET stream
 	q      *streamQueue // where it waits for a slot; nil: no stream
 }
 
 func (h *httpConn) sessionID() string { return h.sid }
+
+// do sends one request of the session, with the current bearer token if
+// the client has a TokenSource.
+func (h *httpConn) do(ctx context.Context, method string, hdr http.Header, body []byte) (*response, error) {
+	hdr, err := withToken(ctx, h.token, hdr)
+	if err != nil {
+		return nil, err
+	}
+	return h.s.do(ctx, method, hdr, body)
+}
 
 func (h *httpConn) negotiated(pv string) {
 	h.pv = pv
@@ -101,7 +112,7 @@ func (h *httpConn) negotiated(pv string) {
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (m *jsonrpc.Message, err error) {
 	hadSession := h.sid != ""
-	resp, err := h.s.do(ctx, http.MethodPost, h.post, req)
+	resp, err := h.do(ctx, http.MethodPost, h.post, req)
 	if err != nil {
 		return nil, transportError(err)
 	}
@@ -184,7 +195,7 @@ func (h *httpConn) bodyError(err error) error {
 }
 
 func (h *httpConn) send(ctx context.Context, msg []byte) error {
-	resp, err := h.s.do(ctx, http.MethodPost, h.post, msg)
+	resp, err := h.do(ctx, http.MethodPost, h.post, msg)
 	if err != nil {
 		return transportError(err)
 	}
@@ -210,7 +221,7 @@ func (h *httpConn) shutdown() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	resp, err := h.s.do(ctx, http.MethodDelete, h.get, nil)
+	resp, err := h.do(ctx, http.MethodDelete, h.get, nil)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -247,7 +258,7 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 	if *lastID != "" {
 		hdr = h.resumeHeader(*lastID)
 	}
-	resp, err := h.s.do(ctx, http.MethodGet, hdr, nil)
+	resp, err := h.do(ctx, http.MethodGet, hdr, nil)
 	if err != nil {
 		return 0, false, 0, err
 	}

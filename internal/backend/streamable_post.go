@@ -72,7 +72,7 @@ func (h *httpConn) readStream(ctx context.Context, resp *response, id int64, res
 				return nil, ctx.Err()
 			}
 		}
-		resp, err := h.s.do(ctx, http.MethodGet, h.resumeHeader(lastID), nil)
+		resp, err := h.do(ctx, http.MethodGet, h.resumeHeader(lastID), nil)
 		if err != nil {
 			return nil, transportError(err)
 		}

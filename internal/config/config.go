@@ -83,6 +83,9 @@ type Backend struct {
 	// TLS configures connections to an https backend (streamable-http and
 	// sse); nil: the system's roots, no client certificate.
 	TLS *BackendTLS `yaml:"tls"`
+	// OutgoingAuth is the credential vmcp presents to the backend
+	// (streamable-http and sse only); nil: none beyond Headers.
+	OutgoingAuth *OutgoingAuth `yaml:"outgoingAuth"`
 }
 
 // BackendTLS holds the PEM files for TLS to one backend. Parse has checked
@@ -104,6 +107,32 @@ const (
 )
 
 func (b *Backend) setDefaults() { b.Timeout = Duration(30 * time.Second) }
+
+// Outgoing authentication types.
+const (
+	OutgoingNone              = "none"
+	OutgoingClientCredentials = "clientCredentials"
+	OutgoingTokenExchange     = "tokenExchange"
+)
+
+// OutgoingAuth is how vmcp authenticates to one backend: with no
+// credential beyond the static headers (OutgoingNone), with its own OAuth
+// 2.0 client-credentials token, or with an RFC 8693 exchange of the
+// calling client's token. The client's token itself is never sent.
+type OutgoingAuth struct {
+	Type     string `yaml:"type"`     // one of the Outgoing constants
+	TokenURL string `yaml:"tokenURL"` // the authorization server's token endpoint
+	ClientID string `yaml:"clientID"`
+	// ClientSecretEnv is the NAME of an environment variable holding the
+	// client secret. Config only checks that it is set, so the secret is
+	// never part of a Config.
+	ClientSecretEnv string   `yaml:"clientSecretEnv"`
+	Scopes          []string `yaml:"scopes"`
+	Audience        string   `yaml:"audience"`
+	Resource        string   `yaml:"resource"` // RFC 8707; tokenExchange only
+}
+
+func (o *OutgoingAuth) setDefaults() { o.Type = OutgoingNone }
 
 // Breaker tunes a backend's circuit breaker, which all sessions share.
 type Breaker struct {

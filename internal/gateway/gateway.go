@@ -19,6 +19,7 @@ import (
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/certs"
 	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/credentials"
 	"github.com/vmcp/vmcp/internal/frontend"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
@@ -47,7 +48,8 @@ type Gateway struct {
 	manager    *session.Manager
 	frontend   *frontend.Server
 	connectors []backend.Connector
-	breakers   []*session.Breaker // one per backend, in config order
+	breakers   []*session.Breaker      // one per backend, in config order
+	creds      []*credentials.Provider // one per backend, in config order; nil: none
 	procs      *backend.ProcessLimit
 	probe      prober          // the startup probe (probe.go)
 	info       json.RawMessage // vmcp's clientInfo and serverInfo
@@ -95,7 +97,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		br := session.NewBreaker(bo)
 		g.breakers = append(g.breakers, br)
-		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive)})
+		creds, err := outgoingCredentials(b)
+		if err != nil {
+			g.closeConnectors()
+			return nil, err
+		}
+		g.creds = append(g.creds, creds)
+		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive),
+			Credentials: forSessions(creds)})
 	}
 	st, err := newStore(cfg.Store, cfg.Session)
 	if err != nil {
@@ -332,6 +341,9 @@ func (g *Gateway) status() any {
 		Probe     *ProbeStatus          `json:"probe,omitempty"`
 		// Processes counts a stdio backend's running processes.
 		Processes *int `json:"processes,omitempty"`
+		// OutgoingAuth is the outgoingAuth type, when not none; never a
+		// secret.
+		OutgoingAuth string `json:"outgoingAuth,omitempty"`
 	}
 	bs := make([]backendStatus, 0, len(g.cfg.Backends))
 	probes := g.probe.statuses(len(g.cfg.Backends))
@@ -339,6 +351,9 @@ func (g *Gateway) status() any {
 		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health(), Probe: probes[i]}
 		if n, ok := connections(g.connectors[i]); ok {
 			st.Processes = &n
+		}
+		if g.creds[i] != nil {
+			st.OutgoingAuth = b.OutgoingAuth.Type
 		}
 		bs = append(bs, st)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/credentials"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
@@ -75,9 +76,16 @@ func Probe(ctx context.Context, cfg *config.Config, version string, log *slog.Lo
 		budget: backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")}
 	results := make([]ProbeResult, len(cfg.Backends))
 	connectors := make([]backend.Connector, len(cfg.Backends))
+	creds := make([]*credentials.Provider, len(cfg.Backends))
 	for i, b := range cfg.Backends {
 		c, err := newConnector(b, log, sh)
+		if err == nil {
+			creds[i], err = outgoingCredentials(b)
+		}
 		if err != nil {
+			if c != nil {
+				c.Close()
+			}
 			results[i] = probeResult(cfg, i, nil, err, 0)
 			continue
 		}
@@ -90,14 +98,14 @@ func Probe(ctx context.Context, cfg *config.Config, version string, log *slog.Lo
 			}
 		}
 	}()
-	probeAll(ctx, cfg, connectors, clientInfo(version), func(i int, r ProbeResult) { results[i] = r })
+	probeAll(ctx, cfg, connectors, creds, clientInfo(version), func(i int, r ProbeResult) { results[i] = r })
 	return results
 }
 
 // probeAll probes each non-nil connector, at most
 // session.backendInitConcurrency at once, and hands each result to done as
 // it comes (from several goroutines at once). It returns when all are done.
-func probeAll(ctx context.Context, cfg *config.Config, connectors []backend.Connector, info json.RawMessage, done func(int, ProbeResult)) {
+func probeAll(ctx context.Context, cfg *config.Config, connectors []backend.Connector, creds []*credentials.Provider, info json.RawMessage, done func(int, ProbeResult)) {
 	timeout := cfg.Session.BackendInitTimeout.D()
 	sem := make(chan struct{}, max(1, cfg.Session.BackendInitConcurrency))
 	var wg sync.WaitGroup
@@ -115,7 +123,8 @@ func probeAll(ctx context.Context, cfg *config.Config, connectors []backend.Conn
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			start := time.Now()
-			res, err := backend.Probe(pctx, c, backend.ConnectOptions{ProtocolVersion: backend.LatestProtocolVersion, ClientInfo: info})
+			res, err := backend.Probe(pctx, c, backend.ConnectOptions{ProtocolVersion: backend.LatestProtocolVersion, ClientInfo: info,
+				Token: probeToken(creds[i])})
 			if ctx.Err() != nil {
 				return // stopped: say nothing about the backend
 			}
@@ -156,6 +165,13 @@ func probeResult(cfg *config.Config, i int, res *backend.InitializeResult, err e
 	case rpc != nil:
 		r.Category = ProbeRejected
 		r.Reason = safeReason(b, fmt.Sprintf("initialize answered with error %d: %s", rpc.Code, rpc.Message))
+	case errors.Is(err, backend.ErrUnauthorized):
+		r.Category = ProbeRejected
+		r.Reason = safeReason(b, err.Error())
+		if o := b.OutgoingAuth; o != nil && o.Type == config.OutgoingTokenExchange {
+			// It answered: sessions will send a caller's exchanged token.
+			r.Reason += " (outgoingAuth tokenExchange: the probe has no caller's token to exchange)"
+		}
 	case errors.Is(err, backend.ErrUnavailable):
 		r.Category = ProbeUnreachable
 		r.Reason = safeReason(b, err.Error())
@@ -227,7 +243,7 @@ func (g *Gateway) StartProbe() {
 	p.cancel, p.done = cancel, make(chan struct{})
 	go func() {
 		defer close(p.done)
-		probeAll(ctx, g.cfg, g.connectors, g.info, func(i int, r ProbeResult) {
+		probeAll(ctx, g.cfg, g.connectors, g.creds, g.info, func(i int, r ProbeResult) {
 			g.breakers[i].RecordConnect(r.Err)
 			p.record(i, r) // before the log line, which tests wait for
 			logProbe(g.log, r)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/credentials"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
@@ -62,9 +63,12 @@ type BreakerOptions struct {
 // session wait for its init timeout. Calls on live clients are never
 // refused, but their outcomes count.
 //
-// Failures are connect failures and calls that found the backend
-// unreachable; JSON-RPC errors and tool errors prove the backend answers and
-// count as successes. A nil *Breaker allows everything.
+// Failures are connect failures (a refusal of vmcp's credential, 401 or
+// 403, among them) and calls that found the backend unreachable;
+// JSON-RPC errors and tool errors prove the backend answers and
+// count as successes. Failing to obtain a credential (from a token
+// endpoint, or for a caller without one) is not the backend's doing and
+// does not count. A nil *Breaker allows everything.
 //
 // All methods are safe for concurrent use.
 type Breaker struct {
@@ -226,6 +230,16 @@ const (
 
 func outcome(err error, connecting bool) exchange {
 	switch {
+	case errors.Is(err, backend.ErrUnauthorized):
+		// A refused call leads to new clients with fresh credentials;
+		// those connects count. Counting every concurrent refused call
+		// too would open the breaker before the first new client.
+		if connecting {
+			return unreachable
+		}
+		return inconclusive
+	case errors.Is(err, credentials.ErrCredentials):
+		return inconclusive
 	case err == nil,
 		errors.Is(err, backend.ErrSessionNotFound), // it answered: it forgot the session
 		jsonrpc.AsError(err) != nil:

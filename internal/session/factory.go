@@ -13,6 +13,7 @@ import (
 
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/identity"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
@@ -31,6 +32,10 @@ type Backend struct {
 	Breaker *Breaker
 	// Keepalive, if set, makes each session ping its client of the backend.
 	Keepalive *Keepalive
+	// Credentials, if set, give each session's client of the backend its
+	// bearer token, resolved for the session's caller when the client is
+	// made; nil: none beyond the connector's static headers.
+	Credentials Credentials
 }
 
 // FactoryOptions configure a Factory.
@@ -91,6 +96,7 @@ func (f *Factory) Backends() []string {
 // backendInit is the outcome of connecting one backend.
 type backendInit struct {
 	client  backend.Client
+	creds   CredentialSource
 	stored  store.Backend
 	listing aggregate.Backend
 	err     error
@@ -123,6 +129,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		factory:   f,
 		listings:  make(map[string]aggregate.Backend, len(f.opts.Backends)),
 		clientCap: parseClientCaps(meta.ClientCapabilities),
+		caller:    identity.FromContext(ctx),
 	}
 	results := make([]backendInit, len(f.opts.Backends))
 	sem := make(chan struct{}, f.opts.InitConcurrency)
@@ -170,7 +177,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	for i, r := range results {
 		b := f.opts.Backends[i]
 		s.order = append(s.order, b.Name)
-		s.members[b.Name] = newMember(s, b, r.client, limiter)
+		s.members[b.Name] = newMember(s, b, r, limiter)
 		if r.err != nil {
 			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
 			failures = append(failures, fmt.Sprintf("%s: %v", b.Name, r.err))
@@ -218,18 +225,39 @@ func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, 
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 	defer cancel()
-	r := f.connectAndList(ctx, b, meta, prev, h)
-	if r.err != nil && prev.SessionID != "" && errors.Is(r.err, backend.ErrSessionNotFound) {
-		// The stored backend session is gone (it expired, or the backend
-		// restarted): start a new one.
-		r = f.connectAndList(ctx, b, meta, store.Backend{}, h)
+	// Credentials are resolved as the session's client is made (RFC-38),
+	// for the caller of the initialize, or of the takeover, in ctx.
+	src, err := resolve(ctx, b.Name, b.Credentials, nil)
+	if err != nil {
+		return backendInit{err: err}
 	}
-	b.Breaker.record(r.err, true)
+	var r backendInit
+	attempt := func() error {
+		r = f.connectAndList(ctx, b, meta, prev, h, src)
+		if r.err != nil && prev.SessionID != "" && errors.Is(r.err, backend.ErrSessionNotFound) {
+			// The stored backend session is gone (it expired, or the
+			// backend restarted): start a new one.
+			r = f.connectAndList(ctx, b, meta, store.Backend{}, h, src)
+		}
+		b.Breaker.record(r.err, true)
+		return r.err
+	}
+	if err := attempt(); src != nil && errors.Is(err, backend.ErrUnauthorized) {
+		// A cached token the backend no longer takes (revoked, say).
+		if err := f.retryRefused(ctx, b.Name, src, b.Breaker, attempt); err != nil {
+			r = backendInit{err: err}
+		}
+	}
+	r.creds, r.err = src, scrub(src, r.err)
 	return r
 }
 
-func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
-	c, res, err := b.Connector.Connect(ctx, f.connectOptions(meta.ClientCapabilities, prev.SessionID, h))
+func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler, src CredentialSource) backendInit {
+	opts := f.connectOptions(meta.ClientCapabilities, prev.SessionID, h)
+	if src != nil {
+		opts.Token = src
+	}
+	c, res, err := b.Connector.Connect(ctx, opts)
 	if err != nil {
 		return backendInit{err: err}
 	}

@@ -22,21 +22,24 @@ type member struct {
 	breaker   *Breaker     // shared by all sessions; nil: none
 	limiter   *callLimiter // shared by the session's members; nil: no limit
 	keepalive *Keepalive   // nil: no pings
+	// credentials resolve the backend's credential; nil: none.
+	credentials Credentials
 
 	mu      sync.Mutex
-	client  backend.Client // nil when not connected
-	suspect backend.Client // the client, after a call on it found the backend unreachable
-	flight  *flight        // the replacement of client under way, if any
+	client  backend.Client   // nil when not connected
+	suspect backend.Client   // the client, after a call on it found the backend unreachable
+	creds   CredentialSource // the session's credential for the backend; nil: none (yet)
+	flight  *flight          // the replacement of client under way, if any
 	closed  bool
 	stop    chan struct{}  // closed by close: ends the keepalive loop
 	wg      sync.WaitGroup // keepalive loop, replacements, closing replaced clients
 }
 
-func newMember(s *Session, b Backend, c backend.Client, limiter *callLimiter) *member {
+func newMember(s *Session, b Backend, r backendInit, limiter *callLimiter) *member {
 	return &member{
 		name: b.Name, connector: b.Connector, s: s,
-		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive,
-		client: c, stop: make(chan struct{}),
+		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive, credentials: b.Credentials,
+		client: r.client, creds: r.creds, stop: make(chan struct{}),
 	}
 }
 
@@ -64,10 +67,11 @@ func (m *member) current() backend.Client {
 }
 
 // call sends one request within the session's call limit. When the backend
-// has lost the session (404, "session not found") the client is replaced
-// and the call retried once. A client with no connection yet, or one a
-// previous call found unreachable, is checked (and if need be replaced)
-// before the call. A result served by a replacement client says so in its
+// has lost the session (404, "session not found"), or refused the
+// credential (401, 403) of a backend with outgoing credentials, the client
+// is replaced (with fresh credentials) and the call retried once. A client
+// with no connection yet, or one a previous call found unreachable, is
+// checked (and if need be replaced) before the call. A result served by a replacement client says so in its
 // _meta, because the backend state the client built up is gone.
 func (m *member) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if err := m.limiter.acquire(ctx); err != nil {
@@ -80,7 +84,7 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 	m.mu.Unlock()
 	replaced := false
 	if c == nil || suspect {
-		nc, err := m.replace(ctx, c, suspect)
+		nc, err := m.replace(ctx, c, suspect, false)
 		if err != nil {
 			return nil, err
 		}
@@ -88,8 +92,8 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 	}
 	res, err := c.Call(ctx, method, params)
 	m.breaker.record(err, false)
-	if !replaced && m.lost(c, err) {
-		nc, rerr := m.replace(ctx, c, false)
+	if refused := m.refused(err); !replaced && (refused || m.lost(c, err)) {
+		nc, rerr := m.replace(ctx, c, false, refused)
 		if rerr != nil {
 			return nil, fmt.Errorf("%w; re-initializing failed: %w", err, rerr)
 		}
@@ -101,7 +105,7 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 		m.markSuspect(c)
 	}
 	if err != nil {
-		return nil, err
+		return nil, m.scrub(err)
 	}
 	if replaced {
 		// The backend's state is lost: say so in the result's _meta.

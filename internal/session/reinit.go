@@ -18,8 +18,8 @@ import (
 const MetaBackendReinitialized = "vmcp/backendReinitialized"
 
 // flight is one replacement of a member's client, shared by every call
-// that found that client broken, so that 50 calls failing at once cause
-// one new backend session, not 50.
+// that found that client broken (or its credential refused), so that 50
+// calls failing at once cause one new backend session, not 50.
 type flight struct {
 	from   backend.Client // the client being replaced; nil if there was none
 	done   chan struct{}  // closed when client and err are set
@@ -33,8 +33,10 @@ type flight struct {
 // replacement is under way it waits for that one. With probe set (failed
 // was found unreachable before), failed is first pinged and kept if the
 // backend answers, so that a passing network fault does not throw away the
-// backend's state. No lock is held while the backend is contacted.
-func (m *member) replace(ctx context.Context, failed backend.Client, probe bool) (backend.Client, error) {
+// backend's state. With fresh set (the backend refused failed's
+// credential), the new client is made with fresh credentials after a
+// backoff (retryRefused). No lock is held while the backend is contacted.
+func (m *member) replace(ctx context.Context, failed backend.Client, probe, fresh bool) (backend.Client, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -50,7 +52,7 @@ func (m *member) replace(ctx context.Context, failed backend.Client, probe bool)
 		fctx, cancel := context.WithCancel(context.Background())
 		f = &flight{from: failed, done: make(chan struct{}), cancel: cancel}
 		m.flight = f
-		m.goTrackedLocked(func() { m.fly(fctx, f, probe) })
+		m.goTrackedLocked(func() { m.fly(fctx, f, probe, fresh) })
 	}
 	m.mu.Unlock()
 	select {
@@ -63,9 +65,9 @@ func (m *member) replace(ctx context.Context, failed backend.Client, probe bool)
 
 // fly runs one replacement on its own goroutine, so that a caller giving up
 // does not abandon the others waiting for it.
-func (m *member) fly(ctx context.Context, f *flight, probe bool) {
+func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 	defer f.cancel()
-	c, st, err := m.renewSafely(ctx, f.from, probe)
+	c, st, err := m.renewSafely(ctx, f.from, probe, fresh)
 	swapped := false
 	m.mu.Lock()
 	switch {
@@ -97,16 +99,18 @@ func (m *member) fly(ctx context.Context, f *flight, probe bool) {
 
 // renewSafely is renew, with a panic turned into that backend's error, so
 // the calls waiting for the flight get an answer.
-func (m *member) renewSafely(ctx context.Context, old backend.Client, probe bool) (c backend.Client, st store.Backend, err error) {
+func (m *member) renewSafely(ctx context.Context, old backend.Client, probe, fresh bool) (c backend.Client, st store.Backend, err error) {
 	defer recovery.Recover(m.s.factory.log, func(perr error) {
 		c, st, err = nil, store.Backend{}, fmt.Errorf("backend %q: re-initializing: %w", m.name, perr)
 	}, "backend", m.name, "during", "re-initialize")
-	return m.renew(ctx, old, probe)
+	return m.renew(ctx, old, probe, fresh)
 }
 
 // renew pings old when asked to and keeps it if the backend still knows
-// its session; otherwise it connects a new client, if the breaker allows.
-func (m *member) renew(ctx context.Context, old backend.Client, probe bool) (backend.Client, store.Backend, error) {
+// its session; otherwise it connects a new client, if the breaker allows,
+// with fresh credentials at once when asked to, or after the backend
+// refused the current ones.
+func (m *member) renew(ctx context.Context, old backend.Client, probe, fresh bool) (backend.Client, store.Backend, error) {
 	f := m.s.factory
 	if probe && old != nil {
 		pctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
@@ -122,9 +126,25 @@ func (m *member) renew(ctx context.Context, old backend.Client, probe bool) (bac
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
 	defer cancel()
+	src, err := m.credential(ctx)
+	if err != nil {
+		return nil, store.Backend{}, err
+	}
 	opts := f.connectOptions(m.s.clientCapabilities(), "", &relay{s: m.s, backend: m.name})
-	c, res, err := m.connector.Connect(ctx, opts)
-	m.breaker.record(err, true)
+	opts.Token = src
+	var c backend.Client
+	var res *backend.InitializeResult
+	connect := func() error {
+		c, res, err = m.connector.Connect(ctx, opts)
+		m.breaker.record(err, true)
+		return err
+	}
+	if !fresh || src == nil {
+		err = connect()
+	}
+	if src != nil && (fresh || errors.Is(err, backend.ErrUnauthorized)) {
+		err = f.retryRefused(ctx, m.name, src, m.breaker, connect)
+	}
 	if err != nil {
 		return nil, store.Backend{}, err
 	}

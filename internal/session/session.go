@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
+	"github.com/vmcp/vmcp/internal/identity"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
@@ -44,7 +45,11 @@ type Session struct {
 
 	factory   *Factory
 	clientCap clientCaps
-	peer      atomic.Pointer[Peer]
+	// caller is who created the session (nil: anonymous), as established
+	// by incoming authentication; the token in it is a secret, held in
+	// memory only, as the subject of outgoing token exchanges.
+	caller *identity.Identity
+	peer   atomic.Pointer[Peer]
 	// onBackendChange is set by OnBackendChange (reinit.go).
 	onBackendChange atomic.Pointer[func()]
 
