@@ -19,6 +19,11 @@ func dispatch(ctx context.Context, s *session.Session, method string, params jso
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage(`{}`)
 	}
+	// What vmcp routes and filters on must be what the backend acts on.
+	params, err := session.CanonicalParams(method, params)
+	if err != nil {
+		return nil, err
+	}
 	switch method {
 	case "tools/call":
 		return s.CallTool(ctx, params)

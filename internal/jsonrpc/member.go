@@ -155,3 +155,35 @@ func Elements(arr []byte) ([]json.RawMessage, error) {
 	}
 	return out, nil
 }
+
+// EachMember checks that obj is one valid JSON object and calls fn for each
+// of its top-level members in order, with the member's name decoded
+// (escapes resolved) and its raw value. name is valid only during the
+// call; value aliases obj. It fails with ErrNotObject unless all of obj is
+// a valid JSON object; fn may have seen some members by then.
+func EachMember(obj []byte, fn func(name []byte, value json.RawMessage)) error {
+	s := scanner{data: obj}
+	s.ws()
+	if s.pos >= len(obj) || obj[s.pos] != '{' {
+		return ErrNotObject
+	}
+	err := s.object(func(k []byte, a, b int) {
+		name := k[1 : len(k)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var d string
+			if json.Unmarshal(k, &d) == nil {
+				name = []byte(d)
+			}
+		}
+		fn(name, obj[a:b])
+	})
+	if err == nil {
+		if s.ws(); s.pos != len(obj) {
+			err = errSyntax
+		}
+	}
+	if err != nil {
+		return ErrNotObject
+	}
+	return nil
+}
