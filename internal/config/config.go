@@ -49,6 +49,10 @@ const (
 	DefaultListen       = "127.0.0.1:4483"
 	DefaultPath         = "/mcp"
 	DefaultPrefixFormat = "{backend}_"
+	// DefaultMaxSessionsPerIdentity caps the sessions of one caller (an
+	// authenticated subject, or an anonymous client's address), so that one
+	// client cannot start a process per initialize without bound.
+	DefaultMaxSessionsPerIdentity = 20
 )
 
 // Config is vmcp's whole configuration.
@@ -155,7 +159,7 @@ type Session struct {
 	TTL                    Duration `yaml:"ttl"`                    // 0: sessions never expire by age
 	IdleTimeout            Duration `yaml:"idleTimeout"`            // 0: no idle expiry
 	MaxSessions            int      `yaml:"maxSessions"`            // >= 1
-	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // 0: unlimited
+	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // default 20; 0: unlimited
 	BackendInitConcurrency int      `yaml:"backendInitConcurrency"` // >= 1
 	BackendInitTimeout     Duration `yaml:"backendInitTimeout"`     // > 0
 	MaxConcurrentCalls     int      `yaml:"maxConcurrentCalls"`     // per session, >= 1
@@ -248,6 +252,7 @@ func Default() *Config {
 			TTL:                    Duration(30 * time.Minute),
 			IdleTimeout:            Duration(10 * time.Minute),
 			MaxSessions:            1000,
+			MaxSessionsPerIdentity: DefaultMaxSessionsPerIdentity,
 			BackendInitConcurrency: 10,
 			BackendInitTimeout:     Duration(5 * time.Second),
 			MaxConcurrentCalls:     64,

@@ -357,6 +357,9 @@ func (v *validator) toolRule(p string, r *ToolRule) {
 
 func (v *validator) session(s *Session) {
 	atLeastOne(v, "session.maxSessions", s.MaxSessions)
+	if s.MaxSessionsPerIdentity < 0 {
+		v.fail("session.maxSessionsPerIdentity", "must be 0 (no limit) or more")
+	}
 	atLeastOne(v, "session.backendInitConcurrency", s.BackendInitConcurrency)
 	atLeastOne(v, "session.maxConcurrentCalls", s.MaxConcurrentCalls)
 	if s.BackendInitTimeout <= 0 {
