@@ -78,6 +78,11 @@ type Backend struct {
 	Keepalive *Keepalive        `yaml:"keepalive"` // nil: no keepalive pings
 	Breaker   *Breaker          `yaml:"breaker"`   // nil: the defaults
 	Stdio     *Stdio            `yaml:"stdio"`     // stdio only; nil: no warm pool
+
+	// InheritEnv (stdio only) gives the child all of vmcp's environment;
+	// by default it gets only PATH, HOME, LANG and TMPDIR from it, besides
+	// Env.
+	InheritEnv bool `yaml:"inheritEnv"`
 }
 
 func (b *Backend) setDefaults() { b.Timeout = Duration(30 * time.Second) }

@@ -122,9 +122,14 @@ server:
     url: http://127.0.0.1:1/mcp
     command: [x]
     env: {A: b}
+    inheritEnv: true
 `, []string{
 			"line 5: backends[0].command: only valid with transport stdio",
 			"line 6: backends[0].env: only valid with transport stdio",
+			"line 7: backends[0].inheritEnv: only valid with transport stdio",
+		}},
+		{"inheritEnv not a bool", "backends:\n  - name: a\n    transport: stdio\n    command: [x]\n    inheritEnv: yes-please\n", []string{
+			`line 5: backends[0].inheritEnv: must be true or false (got "yes-please")`,
 		}},
 		{"http-only fields on stdio", `backends:
   - name: a

@@ -180,6 +180,9 @@ func (v *validator) backend(p string, b *Backend) {
 		if b.Env != nil {
 			v.fail(p+".env", "only valid with transport stdio")
 		}
+		if b.InheritEnv {
+			v.fail(p+".inheritEnv", "only valid with transport stdio")
+		}
 		if b.Stdio != nil {
 			v.fail(p+".stdio", "only valid with transport stdio")
 		}

@@ -179,6 +179,7 @@ func newConnector(b config.Backend, log *slog.Logger, sh stdioShared) (backend.C
 	case config.TransportStdio:
 		o := backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log,
 			Processes: sh.procs, InitTimeout: sh.initTimeout}
+		o.InheritEnv = b.InheritEnv
 		if b.Stdio != nil && sh.warm {
 			o.Warm, o.WarmIdleTimeout = b.Stdio.Warm, b.Stdio.IdleTimeout.D()
 		}
