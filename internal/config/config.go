@@ -214,7 +214,14 @@ type Server struct {
 	// response is answered with JSON) or SSEAlways (every request from a
 	// client accepting SSE gets an event stream).
 	SSEResponses string `yaml:"sseResponses"`
-	Pprof        bool   `yaml:"pprof"`
+	// Pprof serves /debug/pprof/ on the admin listener; it requires
+	// AdminListen.
+	Pprof bool `yaml:"pprof"`
+	// AdminListen (host:port), if set, is a second, plain-HTTP listener
+	// for operators: /status, /metrics and, with Pprof, /debug/pprof/
+	// move there from the main listener, and /health and /readyz are on
+	// both.
+	AdminListen string `yaml:"adminListen"`
 	// MaxStdioProcesses caps the stdio backend processes this vmcp runs at
 	// once, warm ones included; a session that would need one more gets 503
 	// and Retry-After. 0 means no limit.

@@ -236,6 +236,7 @@ server:
   shutdownGrace: 1m30s
   eventBuffer: 16
   pprof: true
+  adminListen: 127.0.0.1:9001
   sseResponses: always
   maxStdioProcesses: 40
 `), WithLookupEnv(noEnv))
@@ -259,7 +260,7 @@ server:
 		AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"},
 		AllowedHosts:   []string{"vmcp.example.com", "vmcp.example.com:9000"},
 		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, SSEResponses: "always", Pprof: true,
-		MaxStdioProcesses: 40,
+		AdminListen: "127.0.0.1:9001", MaxStdioProcesses: 40,
 	}
 	if got, want := cfg.Backends[0].Stdio, (&Stdio{Warm: 2, IdleTimeout: Duration(90 * time.Second)}); !reflect.DeepEqual(got, want) {
 		t.Errorf("Backends[0].Stdio = %+v, want %+v", got, want)

@@ -96,6 +96,16 @@ func (v *validator) server(cfg *Config) {
 	if s.SSEResponses != SSEAuto && s.SSEResponses != SSEAlways {
 		v.fail("server.sseResponses", "must be one of auto, always (got %s)", v.got("server.sseResponses", s.SSEResponses))
 	}
+	if s.AdminListen != "" {
+		if msg := checkHostPort(s.AdminListen, false); msg != "" {
+			v.fail("server.adminListen", "%s, such as 127.0.0.1:4484 (got %s)", msg, v.got("server.adminListen", s.AdminListen))
+		} else if s.AdminListen == cfg.Listen && !strings.HasSuffix(s.AdminListen, ":0") {
+			v.fail("server.adminListen", "must differ from listen (both are %s)", v.got("server.adminListen", s.AdminListen))
+		}
+	}
+	if s.Pprof && s.AdminListen == "" {
+		v.fail("server.pprof", "requires server.adminListen: profiles are served only on the admin listener, never beside /mcp")
+	}
 	for i, o := range s.AllowedOrigins {
 		p := fmt.Sprintf("server.allowedOrigins[%d]", i)
 		u, err := url.Parse(o)

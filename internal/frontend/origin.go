@@ -13,9 +13,15 @@ import (
 // a loopback name (when ProtectLocalhost) or an allowed host, and an Origin,
 // when present, must be loopback or allowed.
 func (s *Server) checkOrigin(r *http.Request) error {
-	if s.opts.ProtectLocalhost || len(s.opts.AllowedHosts) > 0 {
+	return s.checkHostOrigin(r, s.opts.ProtectLocalhost)
+}
+
+// checkHostOrigin is checkOrigin for a listener that is on loopback or not
+// (protectLocalhost), with the configured allowed hosts and origins.
+func (s *Server) checkHostOrigin(r *http.Request, protectLocalhost bool) error {
+	if protectLocalhost || len(s.opts.AllowedHosts) > 0 {
 		host := hostOnly(r.Host)
-		if !(s.opts.ProtectLocalhost && isLoopbackName(host)) && !contains(s.opts.AllowedHosts, host) && !contains(s.opts.AllowedHosts, r.Host) {
+		if !(protectLocalhost && isLoopbackName(host)) && !contains(s.opts.AllowedHosts, host) && !contains(s.opts.AllowedHosts, r.Host) {
 			return errors.New("host not allowed")
 		}
 	}

@@ -53,6 +53,8 @@ type Gateway struct {
 	info       json.RawMessage // vmcp's clientInfo and serverInfo
 	srvMu      sync.Mutex
 	srv        *http.Server // set by Serve
+	adminSrv   *http.Server // set by ServeAdmin
+	stopped    bool         // Shutdown has begun: ServeAdmin serves nothing
 	tls        *tls.Config  // nil: plain HTTP
 
 	stopSweep context.CancelFunc
@@ -150,6 +152,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		ServerInfo:       info,
 		Status:           g.status,
 		Ready:            g.ready,
+		SeparateAdmin:    cfg.Server.AdminListen != "",
+		Debug:            pprofHandler(cfg.Server.Pprof),
 		Logger:           opts.Logger,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -219,7 +223,7 @@ const idleConnTimeout = 2 * time.Minute
 // clean shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           withPprof(g.cfg.Server.Pprof, g.frontend),
+		Handler:           g.frontend,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       idleConnTimeout,
 		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
@@ -244,6 +248,31 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// ServeAdmin serves the admin listener (server.adminListen) on ln until
+// Shutdown: /health, /readyz, /status, /metrics and, with server.pprof,
+// /debug/pprof/, in plain HTTP. It returns nil after a clean shutdown.
+func (g *Gateway) ServeAdmin(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.frontend.AdminHandler(isLoopbackListen(ln.Addr().String())),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       idleConnTimeout,
+		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	g.srvMu.Lock()
+	if g.stopped {
+		g.srvMu.Unlock()
+		ln.Close()
+		return nil
+	}
+	g.adminSrv = srv
+	g.srvMu.Unlock()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // TLS reports whether Serve speaks HTTPS.
@@ -276,12 +305,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.shutdown.Do(func() {
 		var errs []error
 		g.srvMu.Lock()
-		srv := g.srv
+		g.stopped = true
+		srv, admin := g.srv, g.adminSrv
 		g.srvMu.Unlock()
 		if srv != nil {
 			if err := srv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("draining requests: %w", err))
 			}
+		}
+		if admin != nil {
+			// Nothing there holds state worth draining; a CPU profile
+			// being taken must not hold the shutdown.
+			admin.Close()
 		}
 		g.probe.stop()
 		g.stopSweep()
