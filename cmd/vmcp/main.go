@@ -149,6 +149,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmcp: %v\n", err)
 		return 1
 	}
+	log = g.Logger() // behind the redactor of the configured secrets
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		g.Shutdown(context.Background())

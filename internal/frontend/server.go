@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/redact"
 	"github.com/vmcp/vmcp/internal/session"
 )
 
@@ -65,6 +66,9 @@ type Options struct {
 	// AllowedOrigins adds accepted Origin values besides loopback ones. A
 	// request with any other Origin is rejected.
 	AllowedOrigins []string
+	// Redactor hides configured secrets in backend text before it reaches
+	// a client in an error; nil hides bearer credentials only.
+	Redactor *redact.Redactor
 	// Observer, if set, is told about every answered request.
 	Observer Observer
 	Logger   *slog.Logger

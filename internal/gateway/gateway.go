@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -74,6 +75,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
+	// Every log line goes through the redactor: backend text (errors, a
+	// stdio child's stderr) may echo a configured secret.
+	red := newRedactor(cfg, os.Getenv)
+	opts.Logger = slog.New(red.Handler(opts.Logger.Handler()))
 	g := &Gateway{cfg: cfg, log: opts.Logger, procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses)}
 	if t := cfg.Server.TLS; t != nil {
 		var err error
@@ -154,6 +159,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Ready:            g.ready,
 		SeparateAdmin:    cfg.Server.AdminListen != "",
 		Debug:            pprofHandler(cfg.Server.Pprof),
+		Redactor:         red,
 		Logger:           opts.Logger,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,6 +214,10 @@ func aggregationOptions(a config.Aggregation) aggregate.Options {
 	}
 	return o
 }
+
+// Logger is the gateway's logger: the one in Options, behind the
+// redactor of the configured secrets.
+func (g *Gateway) Logger() *slog.Logger { return g.log }
 
 // Handler returns the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.frontend }

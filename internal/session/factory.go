@@ -167,7 +167,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		s.members[b.Name] = newMember(s, b, r.client, limiter)
 		if r.err != nil {
 			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
-			failures = append(failures, fmt.Sprintf("%s: %v", b.Name, r.err))
+			failures = append(failures, b.Name+": "+failureCategory(r.err))
 			continue
 		}
 		l := f.catalogs.intern(r.listing)
@@ -198,6 +198,16 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		s.members[name].startKeepalive()
 	}
 	return s, nil
+}
+
+// failureCategory is what a client may see of why a backend failed to
+// initialize: the kind, not the backend's text, which may echo a
+// credential (the log has the whole error, redacted).
+func failureCategory(err error) string {
+	if errors.Is(err, ErrCircuitOpen) {
+		return "circuit open"
+	}
+	return backend.Category(err)
 }
 
 // connect starts one backend's client for a new session (or resumes its
