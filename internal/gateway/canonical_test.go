@@ -14,27 +14,16 @@ import (
 	"github.com/vmcp/vmcp/internal/gateway"
 )
 
-// startLenient starts a real example server behind a front that decodes
-// each tools/call's params as a backend written with Go's encoding/json
-// does (member names matched case-insensitively, the last duplicate wins)
-// and passes on what it decoded: the backend of the review's bypass.
-func startLenient(t *testing.T, stats *exampleserver.Stats) string {
-	h := exampleserver.HTTPHandler(exampleserver.Options{Name: "web", Stats: stats})
+// startIntercepted runs a real example server behind a fault injector:
+// intercept sees each request and its body first, and either answers it
+// (true) or returns the body to pass on to the server.
+func startIntercepted(t *testing.T, opts exampleserver.Options, intercept func(w http.ResponseWriter, r *http.Request, body []byte) ([]byte, bool)) string {
+	h := exampleserver.HTTPHandler(opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var msg map[string]json.RawMessage
-		if json.Unmarshal(body, &msg) == nil && string(msg["method"]) == `"tools/call"` {
-			var p struct {
-				Name      string
-				Arguments json.RawMessage
-			}
-			if json.Unmarshal(msg["params"], &p) == nil {
-				if p.Arguments == nil {
-					p.Arguments = json.RawMessage(`{}`)
-				}
-				msg["params"], _ = json.Marshal(map[string]any{"name": p.Name, "arguments": p.Arguments})
-				body, _ = json.Marshal(msg)
-			}
+		body, answered := intercept(w, r, body)
+		if answered {
+			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -42,6 +31,32 @@ func startLenient(t *testing.T, stats *exampleserver.Stats) string {
 	}))
 	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); h.Close() })
 	return srv.URL + "/mcp"
+}
+
+// startLenient starts a real example server behind a front that decodes
+// each tools/call's params as a backend written with Go's encoding/json
+// does (member names matched case-insensitively, the last duplicate wins)
+// and passes on what it decoded: the backend of the review's bypass.
+func startLenient(t *testing.T, stats *exampleserver.Stats) string {
+	return startIntercepted(t, exampleserver.Options{Name: "web", Stats: stats}, func(_ http.ResponseWriter, _ *http.Request, body []byte) ([]byte, bool) {
+		var msg map[string]json.RawMessage
+		if json.Unmarshal(body, &msg) != nil || string(msg["method"]) != `"tools/call"` {
+			return body, false
+		}
+		var p struct {
+			Name      string
+			Arguments json.RawMessage
+		}
+		if json.Unmarshal(msg["params"], &p) != nil {
+			return body, false
+		}
+		if p.Arguments == nil {
+			p.Arguments = json.RawMessage(`{}`)
+		}
+		msg["params"], _ = json.Marshal(map[string]any{"name": p.Name, "arguments": p.Arguments})
+		body, _ = json.Marshal(msg)
+		return body, false
+	})
 }
 
 // TestToolFilterCannotBeBypassed: the review's bypass. A backend decoding

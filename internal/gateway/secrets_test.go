@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -56,19 +55,15 @@ func startEcho401(t *testing.T) string {
 // by a fault injector in front, with a JSON-RPC error quoting the
 // credentials.
 func startEchoOnCall(t *testing.T) string {
-	h := exampleserver.HTTPHandler(exampleserver.Options{Name: "echoerr"})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if method, id := requestID(body); method == "tools/call" {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(echoCredentials(r, id))
-			return
+	return startIntercepted(t, exampleserver.Options{Name: "echoerr"}, func(w http.ResponseWriter, r *http.Request, body []byte) ([]byte, bool) {
+		method, id := requestID(body)
+		if method != "tools/call" {
+			return body, false
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); h.Close() })
-	return srv.URL + "/mcp"
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(echoCredentials(r, id))
+		return nil, true
+	})
 }
 
 // TestSecretsNeverLeak plants secrets in backend headers, a backend URL,
@@ -135,7 +130,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("error lacks each backend's name and category: %v", err)
 	}
 
-	status := get(t, gw.Base+"/status")
+	var st json.RawMessage
+	if code := getJSON(t, gw.Base+"/status", &st); code != http.StatusOK {
+		t.Fatalf("/status = %d", code)
+	}
+	status := string(st)
 	logs := gw.Logs.String() + only.Logs.String()
 	if !strings.Contains(logs, "[REDACTED]") {
 		t.Errorf("nothing was redacted in the log; did the echoes happen?\n%s", logs)
@@ -150,18 +149,4 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if clientText := strings.Join(seen, "\n"); strings.Contains(clientText, "127.0.0.1") {
 		t.Errorf("a client sees an internal address:\n%s", clientText)
 	}
-}
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, b)
-	}
-	return string(b)
 }
