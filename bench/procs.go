@@ -251,8 +251,8 @@ type vmcpProc struct {
 	// admin is the admin listener's base URL, where the profiles are;
 	// set when the config has pprof.
 	admin string
-	url  string // MCP endpoint
-	cfg  string // config file path
+	url   string // MCP endpoint
+	cfg   string // config file path
 }
 
 // startVMCP writes cfg to dir and serves it on a free loopback port,
