@@ -248,11 +248,12 @@ func (c *vmcpConfig) yaml() string {
 type vmcpProc struct {
 	*proc
 	base string // http://127.0.0.1:PORT
+	url  string // MCP endpoint
+	cfg  string // config file path
+
 	// admin is the admin listener's base URL, where the profiles are;
 	// set when the config has pprof.
 	admin string
-	url   string // MCP endpoint
-	cfg   string // config file path
 }
 
 // startVMCP writes cfg to dir and serves it on a free loopback port,
