@@ -18,8 +18,12 @@ func (s *Server) checkOrigin(r *http.Request) error {
 
 // checkHostOrigin is checkOrigin for a listener that is on loopback or not
 // (protectLocalhost), with the configured allowed hosts and origins.
+//
+// A request with no Host at all (HTTP/1.0, as HAProxy's health checks
+// send) passes the Host check: every browser sends one, so it cannot be a
+// rebinding page's.
 func (s *Server) checkHostOrigin(r *http.Request, protectLocalhost bool) error {
-	if protectLocalhost || len(s.opts.AllowedHosts) > 0 {
+	if (protectLocalhost || len(s.opts.AllowedHosts) > 0) && r.Host != "" {
 		host := hostOnly(r.Host)
 		if !(protectLocalhost && isLoopbackName(host)) && !contains(s.opts.AllowedHosts, host) && !contains(s.opts.AllowedHosts, r.Host) {
 			return errors.New("host not allowed")

@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +126,24 @@ func TestEveryEndpointRejectsRebinding(t *testing.T) {
 			}
 		}
 	}
+	// A load balancer's HTTP/1.0 health check sends no Host at all.
+	for _, base := range []string{gw.Base, admin} {
+		if got := http10(t, base, "/readyz"); !strings.HasPrefix(got, "HTTP/1.0 200") {
+			t.Errorf("HTTP/1.0 GET /readyz without Host on %s: %q", base, got)
+		}
+	}
+}
+
+// http10 sends an HTTP/1.0 GET with no Host header and returns the
+// answer's status line.
+func http10(t *testing.T, base, path string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s HTTP/1.0\r\n\r\n", path)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return line
 }
