@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/redact"
@@ -9,7 +10,8 @@ import (
 
 // secretValues lists every configured value that may be a secret, for
 // the redactor that scrubs backend text before vmcp logs or returns it:
-// backend header values, stdio env values, credentials in backend URLs and
+// backend header values, stdio env values, credentials in backend URLs
+// (the password, and query parameters named like one) and
 // the Redis password. A setting that brings a new secret (a client secret,
 // a token read from the environment) adds it here.
 func secretValues(cfg *config.Config, getenv func(string) string) []string {
@@ -25,8 +27,10 @@ func secretValues(cfg *config.Config, getenv func(string) string) []string {
 			if pw, ok := u.User.Password(); ok {
 				out = append(out, pw)
 			}
-			for _, vs := range u.Query() {
-				out = append(out, vs...)
+			for k, vs := range u.Query() {
+				if credentialName(k) {
+					out = append(out, vs...)
+				}
 			}
 		}
 	}
@@ -34,6 +38,19 @@ func secretValues(cfg *config.Config, getenv func(string) string) []string {
 		out = append(out, getenv(name))
 	}
 	return out
+}
+
+// credentialName reports whether a URL query parameter's name says it
+// carries a credential (api_key, token, sig, …); other values, such as a
+// version, would only garble the log if hidden.
+func credentialName(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range []string{"key", "token", "secret", "pass", "auth", "sig", "cred"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // newRedactor is the redactor of a gateway for cfg.

@@ -150,3 +150,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("a client sees an internal address:\n%s", clientText)
 	}
 }
+
+func TestSecretValuesOfURLs(t *testing.T) {
+	t.Setenv("VMCP_TEST_PW", "redis-pass-9")
+	cfg := baseConfig(config.Backend{Name: "a", Transport: config.TransportStreamableHTTP,
+		URL: "http://user:url-pass-1@127.0.0.1:1/mcp?api_key=query-key-2&version=2025-06-18"})
+	cfg.Store.Redis.PasswordEnv = "VMCP_TEST_PW"
+	got := strings.Join(gateway.SecretValues(cfg), " ")
+	for _, want := range []string{"url-pass-1", "query-key-2", "redis-pass-9"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("secret values %q lack %s", got, want)
+		}
+	}
+	if strings.Contains(got, "2025-06-18") {
+		t.Errorf("a version counts as a secret: %q", got)
+	}
+}
