@@ -216,6 +216,7 @@ type vmcpConfig struct {
 	maxSessions     int
 	initConcurrency int // 0: vmcp's default
 	pprof           bool
+	adminPort       int // with pprof: the admin listener's port, which serves the profiles
 }
 
 type namedURL struct{ name, url string }
@@ -232,11 +233,13 @@ func (c *vmcpConfig) yaml() string {
 	}
 	b.WriteString("session:\n")
 	fmt.Fprintf(&b, "  maxSessions: %d\n", max(c.maxSessions, 1))
+	// Every bench client comes from one loopback address: one identity.
+	b.WriteString("  maxSessionsPerIdentity: 0\n")
 	if c.initConcurrency > 0 {
 		fmt.Fprintf(&b, "  backendInitConcurrency: %d\n", c.initConcurrency)
 	}
 	if c.pprof {
-		b.WriteString("server:\n  pprof: true\n")
+		fmt.Fprintf(&b, "server:\n  pprof: true\n  adminListen: 127.0.0.1:%d\n", c.adminPort)
 	}
 	return b.String()
 }
@@ -247,12 +250,27 @@ type vmcpProc struct {
 	base string // http://127.0.0.1:PORT
 	url  string // MCP endpoint
 	cfg  string // config file path
+
+	// admin is the admin listener's base URL, where the profiles are;
+	// set when the config has pprof.
+	admin string
 }
 
 // startVMCP writes cfg to dir and serves it on a free loopback port,
 // returning once /readyz answers 200 (within 20 s).
 func (f *fleet) startVMCP(ctx context.Context, bin, dir, logLevel string, cfg *vmcpConfig) (*vmcpProc, error) {
-	return f.startVMCPYAML(ctx, bin, dir, logLevel, cfg.yaml())
+	if cfg.pprof && cfg.adminPort == 0 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		cfg.adminPort = port
+	}
+	v, err := f.startVMCPYAML(ctx, bin, dir, logLevel, cfg.yaml())
+	if err == nil && cfg.pprof {
+		v.admin = fmt.Sprintf("http://127.0.0.1:%d", cfg.adminPort)
+	}
+	return v, err
 }
 
 func (v *vmcpProc) waitReady(ctx context.Context, limit time.Duration) error {

@@ -159,7 +159,7 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	st := scaleCalls(ctx, v.url, n, nb, calls, conc, tool, &errs, func() {
 		open, openErr = takeSnapshot(ctx, v, ports)
 		if r.opts.heapprofile != "" { // also with every session open, after the snapshot
-			if err := fetchPprof(ctx, v.base, "heap?gc=1", 15*time.Second, r.opts.heapprofile+".open"); err != nil {
+			if err := fetchPprof(ctx, v.admin, "heap?gc=1", 15*time.Second, r.opts.heapprofile+".open"); err != nil {
 				r.rep.note("heap profile with all sessions open: %v", err)
 			}
 		}
@@ -190,7 +190,7 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 		return err
 	}
 	if r.opts.heapprofile != "" {
-		if err := fetchPprof(ctx, v.base, "heap?gc=1", 15*time.Second, r.opts.heapprofile); err != nil {
+		if err := fetchPprof(ctx, v.admin, "heap?gc=1", 15*time.Second, r.opts.heapprofile); err != nil {
 			r.rep.note("heap profile: %v", err)
 		} else {
 			fmt.Fprintf(r.log, "bench: wrote vmcp heap profile to %s (go tool pprof -sample_index=inuse_space -top %s)\n", r.opts.heapprofile, r.opts.heapprofile)

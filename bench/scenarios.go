@@ -405,7 +405,7 @@ func (r *runner) profile(ctx context.Context, fx *echoFixture, sessions int, mea
 	var fetchErr error
 	fmt.Fprintf(r.log, "bench: profiling vmcp for %ds under S16 load\n", secs)
 	runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls, warmup: 5, listen: r.opts.listen,
-		during: func(ctx context.Context) { fetchErr = fetchProfile(ctx, fx.vmcp.base, secs, r.opts.cpuprofile) }})
+		during: func(ctx context.Context) { fetchErr = fetchProfile(ctx, fx.vmcp.admin, secs, r.opts.cpuprofile) }})
 	if fetchErr != nil {
 		return fetchErr
 	}
@@ -431,7 +431,7 @@ func fetchPprof(ctx context.Context, base, what string, limit time.Duration, pat
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("vmcp answered /debug/pprof/%s with HTTP %d (is server.pprof wired up?)", what, resp.StatusCode)
+		return fmt.Errorf("vmcp answered /debug/pprof/%s with HTTP %d (are server.pprof and server.adminListen wired up?)", what, resp.StatusCode)
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -150,11 +150,21 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmcp: %v\n", err)
 		return 1
 	}
+	log = g.Logger() // behind the redactor of the configured secrets
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		g.Shutdown(context.Background())
 		fmt.Fprintf(stderr, "vmcp: %v\n", err)
 		return 1
+	}
+	var admin net.Listener
+	if a := cfg.Server.AdminListen; a != "" {
+		if admin, err = net.Listen("tcp", a); err != nil {
+			ln.Close()
+			g.Shutdown(context.Background())
+			fmt.Fprintf(stderr, "vmcp: server.adminListen: %v\n", err)
+			return 1
+		}
 	}
 	scheme := "http"
 	if g.TLS() {
@@ -162,16 +172,26 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log.Info("vmcp listening", "url", fmt.Sprintf("%s://%s%s", scheme, ln.Addr(), cfg.Path), "backends", len(cfg.Backends),
 		"version", version)
-	served := make(chan error, 1)
+	servers := 1
+	served := make(chan error, 2)
 	go func() { served <- g.Serve(ln) }()
+	if admin != nil {
+		servers++
+		log.Info("vmcp admin listening", "url", fmt.Sprintf("http://%s", admin.Addr()), "pprof", cfg.Server.Pprof)
+		go func() { served <- g.ServeAdmin(admin) }()
+	}
 	// The listener is up: probing the backends now delays nobody.
 	g.StartProbe()
 
 	select {
 	case err := <-served:
+		// Either listener ending on its own stops vmcp.
+		g.Shutdown(context.Background())
+		for range servers - 1 {
+			<-served
+		}
 		if err != nil {
 			log.Error("server stopped", "err", err)
-			g.Shutdown(context.Background())
 			return 1
 		}
 		return 0
@@ -181,7 +201,9 @@ func serve(args []string, stderr io.Writer) int {
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace.D())
 	defer cancel()
 	err = g.Shutdown(sctx)
-	<-served
+	for range servers {
+		<-served
+	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("shutdown", "err", err)
 	}

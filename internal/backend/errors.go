@@ -138,6 +138,8 @@ func Category(err error) string {
 		return "no credential"
 	case errors.As(err, &st) && st.Status >= 500:
 		return "http 5xx"
+	case errors.Is(err, ErrProcessLimit):
+		return "process limit"
 	case errors.Is(err, ErrUnavailable):
 		return "unreachable"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 
 	sdkjsonrpc "github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -31,7 +33,7 @@ func NewSSE(opts HTTPOptions) Connector {
 		s:       s,
 		streams: streams,
 		hc: &http.Client{
-			Transport:     &sseRoundTripper{headers: opts.Headers, pool: s.tr, streams: streams},
+			Transport:     &sseRoundTripper{origin: s.url, headers: opts.Headers, pool: s.tr, streams: streams},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
@@ -143,13 +145,32 @@ func (f *sdkFrames) write(ctx context.Context, raw []byte) error {
 // a POST, or a 400 saying the session is unknown, becomes
 // ErrSessionNotFound, and a 401 or 403 ErrUnauthorized: the SDK reports
 // statuses only as text.
+//
+// Only the configured URL's origin is ever contacted: the backend's
+// endpoint event chooses where the POSTs go, and one naming another
+// scheme, host or port would get vmcp's configured credentials. Such a
+// request fails with ErrForeignEndpoint before anything is sent (redirects
+// are not followed either), so that backend fails to initialize.
 type sseRoundTripper struct {
+	origin  *url.URL // the configured URL
 	headers map[string]string
 	pool    http.RoundTripper
 	streams http.RoundTripper
 }
 
+// ErrForeignEndpoint means a legacy SSE backend's endpoint event named
+// another origin (scheme, host or port) than its configured URL's.
+var ErrForeignEndpoint = errors.New("the SSE endpoint event names another origin than the configured url")
+
 func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !sameOrigin(req.URL, rt.origin) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		// Scheme and host only: the endpoint's query holds a session ID.
+		return nil, fmt.Errorf("%w (%s://%s, configured %s://%s); vmcp sends nothing there",
+			ErrForeignEndpoint, req.URL.Scheme, req.URL.Host, rt.origin.Scheme, rt.origin.Host)
+	}
 	req = req.Clone(req.Context())
 	for k, v := range rt.headers {
 		req.Header.Set(k, v)
@@ -190,4 +211,21 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	return resp, nil
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port,
+// a missing port being the scheme's default.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOrDefault(a) == portOrDefault(b)
+}
+
+func portOrDefault(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }

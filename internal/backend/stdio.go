@@ -26,9 +26,12 @@ type StdioOptions struct {
 	Name string
 	// Command is the program and its arguments.
 	Command []string
-	// Env is added to the parent's environment. It may hold secrets and is
-	// never logged.
+	// Env is added to the child's environment, winning over vmcp's. It may
+	// hold secrets and is never logged.
 	Env map[string]string
+	// InheritEnv gives the child all of vmcp's environment; by default it
+	// gets only PATH, HOME, LANG and TMPDIR from it (stdio_env.go).
+	InheritEnv bool
 	// Timeout bounds each Call (0 = none).
 	Timeout time.Duration
 	// KillGrace is how long Close waits after SIGTERM before SIGKILL;
@@ -201,7 +204,7 @@ func startChild(c *client, o StdioOptions, reaped func()) error {
 		return err
 	}
 	cmd := exec.Command(o.Command[0], o.Command[1:]...)
-	cmd.Env = os.Environ()
+	cmd.Env = parentEnv(o.InheritEnv)
 	for _, k := range slices.Sorted(maps.Keys(o.Env)) {
 		cmd.Env = append(cmd.Env, k+"="+o.Env[k])
 	}

@@ -49,6 +49,10 @@ const (
 	DefaultListen       = "127.0.0.1:4483"
 	DefaultPath         = "/mcp"
 	DefaultPrefixFormat = "{backend}_"
+	// DefaultMaxSessionsPerIdentity caps the sessions of one caller (an
+	// authenticated subject, or an anonymous client's address), so that one
+	// client cannot start a process per initialize without bound.
+	DefaultMaxSessionsPerIdentity = 20
 )
 
 // Config is vmcp's whole configuration.
@@ -86,6 +90,10 @@ type Backend struct {
 	// OutgoingAuth is the credential vmcp presents to the backend
 	// (streamable-http and sse only); nil: none beyond Headers.
 	OutgoingAuth *OutgoingAuth `yaml:"outgoingAuth"`
+	// InheritEnv (stdio only) gives the child all of vmcp's environment;
+	// by default it gets only PATH, HOME, LANG and TMPDIR from it, besides
+	// Env.
+	InheritEnv bool `yaml:"inheritEnv"`
 }
 
 // BackendTLS holds the PEM files for TLS to one backend. Parse has checked
@@ -211,7 +219,7 @@ type Session struct {
 	TTL                    Duration `yaml:"ttl"`                    // 0: sessions never expire by age
 	IdleTimeout            Duration `yaml:"idleTimeout"`            // 0: no idle expiry
 	MaxSessions            int      `yaml:"maxSessions"`            // >= 1
-	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // 0: unlimited
+	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // default 20; 0: unlimited
 	BackendInitConcurrency int      `yaml:"backendInitConcurrency"` // >= 1
 	BackendInitTimeout     Duration `yaml:"backendInitTimeout"`     // > 0
 	MaxConcurrentCalls     int      `yaml:"maxConcurrentCalls"`     // per session, >= 1
@@ -261,7 +269,14 @@ type Server struct {
 	// response is answered with JSON) or SSEAlways (every request from a
 	// client accepting SSE gets an event stream).
 	SSEResponses string `yaml:"sseResponses"`
-	Pprof        bool   `yaml:"pprof"`
+	// Pprof serves /debug/pprof/ on the admin listener; it requires
+	// AdminListen.
+	Pprof bool `yaml:"pprof"`
+	// AdminListen (host:port), if set, is a second, plain-HTTP listener
+	// for operators: /status, /metrics and, with Pprof, /debug/pprof/
+	// move there from the main listener, and /health and /readyz are on
+	// both.
+	AdminListen string `yaml:"adminListen"`
 	// MaxStdioProcesses caps the stdio backend processes this vmcp runs at
 	// once, warm ones included; a session that would need one more gets 503
 	// and Retry-After. 0 means no limit.
@@ -308,6 +323,7 @@ func Default() *Config {
 			TTL:                    Duration(30 * time.Minute),
 			IdleTimeout:            Duration(10 * time.Minute),
 			MaxSessions:            1000,
+			MaxSessionsPerIdentity: DefaultMaxSessionsPerIdentity,
 			BackendInitConcurrency: 10,
 			BackendInitTimeout:     Duration(5 * time.Second),
 			MaxConcurrentCalls:     64,

@@ -40,7 +40,7 @@ func TestDefault(t *testing.T) {
 			TTL:                    Duration(30 * time.Minute),
 			IdleTimeout:            Duration(10 * time.Minute),
 			MaxSessions:            1000,
-			MaxSessionsPerIdentity: 0,
+			MaxSessionsPerIdentity: 20,
 			BackendInitConcurrency: 10,
 			BackendInitTimeout:     Duration(5 * time.Second),
 			MaxConcurrentCalls:     64,
@@ -237,6 +237,7 @@ server:
   shutdownGrace: 1m30s
   eventBuffer: 16
   pprof: true
+  adminListen: 127.0.0.1:9001
   sseResponses: always
   maxStdioProcesses: 40
 `), WithLookupEnv(noEnv))
@@ -260,7 +261,7 @@ server:
 		AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000"},
 		AllowedHosts:   []string{"vmcp.example.com", "vmcp.example.com:9000"},
 		ShutdownGrace:  Duration(90 * time.Second), EventBuffer: 16, SSEResponses: "always", Pprof: true,
-		MaxStdioProcesses: 40,
+		AdminListen: "127.0.0.1:9001", MaxStdioProcesses: 40,
 
 		MaxBufferedResponseBytes: 256 << 20,
 	}

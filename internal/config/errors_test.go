@@ -122,9 +122,14 @@ server:
     url: http://127.0.0.1:1/mcp
     command: [x]
     env: {A: b}
+    inheritEnv: true
 `, []string{
 			"line 5: backends[0].command: only valid with transport stdio",
 			"line 6: backends[0].env: only valid with transport stdio",
+			"line 7: backends[0].inheritEnv: only valid with transport stdio",
+		}},
+		{"inheritEnv not a bool", "backends:\n  - name: a\n    transport: stdio\n    command: [x]\n    inheritEnv: yes-please\n", []string{
+			`line 5: backends[0].inheritEnv: must be true or false (got "yes-please")`,
 		}},
 		{"http-only fields on stdio", `backends:
   - name: a
@@ -318,6 +323,15 @@ aggregation:
 			"line 7: session.backendInitConcurrency: must be at least 1",
 			"line 8: session.backendInitTimeout: must be greater than 0",
 			"line 9: session.maxConcurrentCalls: must be at least 1",
+		}},
+		{"pprof without an admin listener", minimal + "server: {pprof: true}\n", []string{
+			`line 5: server.pprof: requires server.adminListen: profiles are served only on the admin listener, never beside /mcp`,
+		}},
+		{"bad admin listener", minimal + "server: {adminListen: localhost}\n", []string{
+			`line 5: server.adminListen: must be host:port, such as 127.0.0.1:4484 (got "localhost")`,
+		}},
+		{"admin listener on the main one", minimal + "listen: 127.0.0.1:4483\nserver: {adminListen: 127.0.0.1:4483}\n", []string{
+			`line 6: server.adminListen: must differ from listen (both are "127.0.0.1:4483")`,
 		}},
 		{"sse responses", minimal + "server: {sseResponses: sometimes}\n", []string{
 			`line 5: server.sseResponses: must be one of auto, always (got "sometimes")`,

@@ -97,6 +97,16 @@ func (v *validator) server(cfg *Config) {
 	if s.SSEResponses != SSEAuto && s.SSEResponses != SSEAlways {
 		v.fail("server.sseResponses", "must be one of auto, always (got %s)", v.got("server.sseResponses", s.SSEResponses))
 	}
+	if s.AdminListen != "" {
+		if msg := checkHostPort(s.AdminListen, false); msg != "" {
+			v.fail("server.adminListen", "%s, such as 127.0.0.1:4484 (got %s)", msg, v.got("server.adminListen", s.AdminListen))
+		} else if s.AdminListen == cfg.Listen && !strings.HasSuffix(s.AdminListen, ":0") {
+			v.fail("server.adminListen", "must differ from listen (both are %s)", v.got("server.adminListen", s.AdminListen))
+		}
+	}
+	if s.Pprof && s.AdminListen == "" {
+		v.fail("server.pprof", "requires server.adminListen: profiles are served only on the admin listener, never beside /mcp")
+	}
 	for i, o := range s.AllowedOrigins {
 		p := fmt.Sprintf("server.allowedOrigins[%d]", i)
 		u, err := url.Parse(o)
@@ -180,6 +190,9 @@ func (v *validator) backend(p string, b *Backend) {
 		}
 		if b.Env != nil {
 			v.fail(p+".env", "only valid with transport stdio")
+		}
+		if b.InheritEnv {
+			v.fail(p+".inheritEnv", "only valid with transport stdio")
 		}
 		if b.Stdio != nil {
 			v.fail(p+".stdio", "only valid with transport stdio")
@@ -444,6 +457,9 @@ func (v *validator) toolRule(p string, r *ToolRule) {
 
 func (v *validator) session(s *Session) {
 	atLeastOne(v, "session.maxSessions", s.MaxSessions)
+	if s.MaxSessionsPerIdentity < 0 {
+		v.fail("session.maxSessionsPerIdentity", "must be 0 (no limit) or more")
+	}
 	atLeastOne(v, "session.backendInitConcurrency", s.BackendInitConcurrency)
 	atLeastOne(v, "session.maxConcurrentCalls", s.MaxConcurrentCalls)
 	if s.BackendInitTimeout <= 0 {

@@ -19,6 +19,11 @@ func dispatch(ctx context.Context, s *session.Session, method string, params jso
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage(`{}`)
 	}
+	// What vmcp routes and filters on must be what the backend acts on.
+	params, err := session.CanonicalParams(method, params)
+	if err != nil {
+		return nil, err
+	}
 	switch method {
 	case "tools/call":
 		return s.CallTool(ctx, params)
@@ -90,17 +95,23 @@ func page(params json.RawMessage, key string, items func() ([]json.RawMessage, e
 }
 
 // toRPCError maps a call's error to what the client sees. Backend JSON-RPC
-// errors pass through unchanged; everything else gets a clear message that
-// names the backend where one is involved and never a session ID.
+// errors pass through, scrubbed of configured secrets; a backend that is
+// unavailable is named with that category only, since the cause (a dial
+// error, an HTTP status text) may show internal addresses; everything else
+// gets a clear message that names the backend where one is involved,
+// scrubbed too, and never a session ID.
 func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 	if e := jsonrpc.AsError(err); e != nil {
-		return e
+		return h.scrub(e)
 	}
 	switch {
 	case session.InvalidParams(err):
-		return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "%v", err)
+		return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "%s", h.opts.Redactor.Redact(err.Error()))
 	case errors.Is(err, session.ErrClosed):
 		return jsonrpc.Errorf(codeServerError, "session closed")
+	case errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, session.ErrCircuitOpen):
+		h.log.Warn("backend call failed", "err", err)
+		return jsonrpc.Errorf(codeServerError, "%s", failureText(err))
 	case errors.Is(err, session.ErrNoBackends),
 		errors.Is(err, session.ErrTooManyCalls),
 		errors.Is(err, backend.ErrUnavailable),
@@ -112,10 +123,10 @@ func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 		errors.Is(err, backend.ErrOverBudget),
 		errors.Is(err, backend.ErrMismatchedID),
 		errors.Is(err, context.DeadlineExceeded):
-		return jsonrpc.Errorf(codeServerError, "%v", err)
+		return jsonrpc.Errorf(codeServerError, "%s", h.opts.Redactor.Redact(err.Error()))
 	case errors.Is(err, context.Canceled):
 		return jsonrpc.Errorf(codeServerError, "request cancelled")
 	}
 	h.log.Error("request failed", "err", err)
-	return jsonrpc.Errorf(jsonrpc.CodeInternalError, "internal error: %s", fmt.Sprint(err))
+	return jsonrpc.Errorf(jsonrpc.CodeInternalError, "internal error: %s", h.opts.Redactor.Redact(fmt.Sprint(err)))
 }

@@ -341,7 +341,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 	}
 	if err != nil {
 		h.log.Warn("initialize failed", "err", err)
-		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %v", err))
+		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %s", h.opts.Redactor.Redact(err.Error())))
 		return err
 	}
 	res := map[string]any{

@@ -13,9 +13,19 @@ import (
 // a loopback name (when ProtectLocalhost) or an allowed host, and an Origin,
 // when present, must be loopback or allowed.
 func (s *Server) checkOrigin(r *http.Request) error {
-	if s.opts.ProtectLocalhost || len(s.opts.AllowedHosts) > 0 {
+	return s.checkHostOrigin(r, s.opts.ProtectLocalhost)
+}
+
+// checkHostOrigin is checkOrigin for a listener that is on loopback or not
+// (protectLocalhost), with the configured allowed hosts and origins.
+//
+// A request with no Host at all (HTTP/1.0, as HAProxy's health checks
+// send) passes the Host check: every browser sends one, so it cannot be a
+// rebinding page's.
+func (s *Server) checkHostOrigin(r *http.Request, protectLocalhost bool) error {
+	if (protectLocalhost || len(s.opts.AllowedHosts) > 0) && r.Host != "" {
 		host := hostOnly(r.Host)
-		if !(s.opts.ProtectLocalhost && isLoopbackName(host)) && !contains(s.opts.AllowedHosts, host) && !contains(s.opts.AllowedHosts, r.Host) {
+		if !(protectLocalhost && isLoopbackName(host)) && !contains(s.opts.AllowedHosts, host) && !contains(s.opts.AllowedHosts, r.Host) {
 			return errors.New("host not allowed")
 		}
 	}

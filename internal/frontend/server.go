@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/redact"
 	"github.com/vmcp/vmcp/internal/session"
 )
 
@@ -42,6 +43,14 @@ type Options struct {
 	Ready func() error
 	// Metrics serves /metrics when set.
 	Metrics http.Handler
+	// SeparateAdmin serves /status, /metrics and Debug only on
+	// AdminHandler, for a listener of their own; the main handler keeps
+	// /health and /readyz, which probes need. By default the main handler
+	// serves /status and /metrics too, and Debug nowhere.
+	SeparateAdmin bool
+	// Debug, if set, serves the paths under /debug/ on AdminHandler
+	// (profiles).
+	Debug http.Handler
 	// EventBuffer bounds the events each stream keeps for Last-Event-ID
 	// replay; default 256.
 	EventBuffer int
@@ -57,6 +66,9 @@ type Options struct {
 	// AllowedOrigins adds accepted Origin values besides loopback ones. A
 	// request with any other Origin is rejected.
 	AllowedOrigins []string
+	// Redactor hides configured secrets in backend text before it reaches
+	// a client in an error; nil hides bearer credentials only.
+	Redactor *redact.Redactor
 	// Observer, if set, is told about every answered request.
 	Observer Observer
 	Logger   *slog.Logger
@@ -119,11 +131,39 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc(opts.Path, s.serveMCP)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /status", s.status)
-	if opts.Metrics != nil {
-		s.mux.Handle("GET /metrics", opts.Metrics)
+	if !opts.SeparateAdmin {
+		s.mountAdmin(s.mux)
 	}
 	return s
+}
+
+// mountAdmin registers the endpoints that may move to the admin listener.
+func (s *Server) mountAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /status", s.status)
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.opts.Metrics)
+	}
+}
+
+// AdminHandler is the handler of the admin listener: /health, /readyz,
+// /status, /metrics and Debug, behind the same Host and Origin checks as
+// the MCP endpoint; protectLocalhost is whether the admin listener is on
+// loopback. Without SeparateAdmin, /status and /metrics are on both.
+func (s *Server) AdminHandler(protectLocalhost bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.mountAdmin(mux)
+	if s.opts.Debug != nil {
+		mux.Handle("/debug/", s.opts.Debug)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.checkHostOrigin(r, protectLocalhost); err != nil {
+			http.Error(w, "Forbidden: "+err.Error(), http.StatusForbidden)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -138,6 +178,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// mux's pattern matching and its allocations.
 	if r.URL.Path == s.opts.Path {
 		s.serveMCP(w, r)
+		return
+	}
+	// Every endpoint, not only MCP's, is guarded against DNS rebinding:
+	// /status and /metrics describe the gateway to whoever can read them.
+	if err := s.checkOrigin(r); err != nil {
+		http.Error(w, "Forbidden: "+err.Error(), http.StatusForbidden)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -55,6 +56,8 @@ type Gateway struct {
 	info       json.RawMessage // vmcp's clientInfo and serverInfo
 	srvMu      sync.Mutex
 	srv        *http.Server // set by Serve
+	adminSrv   *http.Server // set by ServeAdmin
+	stopped    bool         // Shutdown has begun: ServeAdmin serves nothing
 	tls        *tls.Config  // nil: plain HTTP
 
 	stopSweep context.CancelFunc
@@ -74,6 +77,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
+	// Every log line goes through the redactor: backend text (errors, a
+	// stdio child's stderr) may echo a configured secret.
+	red := newRedactor(cfg, os.Getenv)
+	opts.Logger = slog.New(red.Handler(opts.Logger.Handler()))
 	g := &Gateway{cfg: cfg, log: opts.Logger, procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses)}
 	if t := cfg.Server.TLS; t != nil {
 		var err error
@@ -161,6 +168,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		ServerInfo:       info,
 		Status:           g.status,
 		Ready:            g.ready,
+		SeparateAdmin:    cfg.Server.AdminListen != "",
+		Debug:            pprofHandler(cfg.Server.Pprof),
+		Redactor:         red,
 		Logger:           opts.Logger,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -202,6 +212,7 @@ func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backe
 	case config.TransportStdio:
 		o := backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log,
 			MaxMessageBytes: b.MaxResponseBytes, Processes: sh.procs, InitTimeout: sh.initTimeout}
+		o.InheritEnv = b.InheritEnv
 		if b.Stdio != nil && sh.warm {
 			o.Warm, o.WarmIdleTimeout = b.Stdio.Warm, b.Stdio.IdleTimeout.D()
 		}
@@ -227,6 +238,10 @@ func aggregationOptions(a config.Aggregation) aggregate.Options {
 	return o
 }
 
+// Logger is the gateway's logger: the one in Options, behind the
+// redactor of the configured secrets.
+func (g *Gateway) Logger() *slog.Logger { return g.log }
+
 // Handler returns the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.frontend }
 
@@ -241,7 +256,7 @@ const idleConnTimeout = 2 * time.Minute
 // clean shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           withPprof(g.cfg.Server.Pprof, g.frontend),
+		Handler:           g.frontend,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       idleConnTimeout,
 		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
@@ -266,6 +281,31 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// ServeAdmin serves the admin listener (server.adminListen) on ln until
+// Shutdown: /health, /readyz, /status, /metrics and, with server.pprof,
+// /debug/pprof/, in plain HTTP. It returns nil after a clean shutdown.
+func (g *Gateway) ServeAdmin(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.frontend.AdminHandler(isLoopbackListen(ln.Addr().String())),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       idleConnTimeout,
+		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	g.srvMu.Lock()
+	if g.stopped {
+		g.srvMu.Unlock()
+		ln.Close()
+		return nil
+	}
+	g.adminSrv = srv
+	g.srvMu.Unlock()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // TLS reports whether Serve speaks HTTPS.
@@ -298,12 +338,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.shutdown.Do(func() {
 		var errs []error
 		g.srvMu.Lock()
-		srv := g.srv
+		g.stopped = true
+		srv, admin := g.srv, g.adminSrv
 		g.srvMu.Unlock()
 		if srv != nil {
 			if err := srv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("draining requests: %w", err))
 			}
+		}
+		if admin != nil {
+			// Nothing there holds state worth draining; a CPU profile
+			// being taken must not hold the shutdown.
+			admin.Close()
 		}
 		g.probe.stop()
 		g.stopSweep()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,7 @@ func Probe(ctx context.Context, cfg *config.Config, version string, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = slog.New(newRedactor(cfg, os.Getenv).Handler(log.Handler()))
 	sh := connectorShared{procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses), initTimeout: cfg.Session.BackendInitTimeout.D(),
 		budget: backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")}
 	results := make([]ProbeResult, len(cfg.Backends))
@@ -164,20 +166,20 @@ func probeResult(cfg *config.Config, i int, res *backend.InitializeResult, err e
 		}
 	case rpc != nil:
 		r.Category = ProbeRejected
-		r.Reason = safeReason(b, fmt.Sprintf("initialize answered with error %d: %s", rpc.Code, rpc.Message))
+		r.Reason = safeReason(cfg, b, fmt.Sprintf("initialize answered with error %d: %s", rpc.Code, rpc.Message))
 	case errors.Is(err, backend.ErrUnauthorized):
 		r.Category = ProbeRejected
-		r.Reason = safeReason(b, err.Error())
+		r.Reason = safeReason(cfg, b, err.Error())
 		if o := b.OutgoingAuth; o != nil && o.Type == config.OutgoingTokenExchange {
 			// It answered: sessions will send a caller's exchanged token.
 			r.Reason += " (outgoingAuth tokenExchange: the probe has no caller's token to exchange)"
 		}
 	case errors.Is(err, backend.ErrUnavailable):
 		r.Category = ProbeUnreachable
-		r.Reason = safeReason(b, err.Error())
+		r.Reason = safeReason(cfg, b, err.Error())
 	default:
 		r.Category = ProbeError
-		r.Reason = safeReason(b, err.Error())
+		r.Reason = safeReason(cfg, b, err.Error())
 	}
 	return r
 }
@@ -185,19 +187,9 @@ func probeResult(cfg *config.Config, i int, res *backend.InitializeResult, err e
 // safeReason shortens an error's text for the log. The backend package's
 // errors carry no URLs, header values or session IDs; a backend's own
 // error message might echo a configured secret, which is redacted.
-func safeReason(b config.Backend, msg string) string {
+func safeReason(cfg *config.Config, b config.Backend, msg string) string {
 	msg = strings.TrimPrefix(msg, fmt.Sprintf("backend %q: ", b.Name))
-	for _, secrets := range []map[string]string{b.Headers, b.Env} {
-		for _, v := range secrets {
-			// "Bearer <token>": the token alone is as secret.
-			_, cred, _ := strings.Cut(v, " ")
-			for _, secret := range []string{v, cred} {
-				if len(secret) >= 4 {
-					msg = strings.ReplaceAll(msg, secret, "[redacted]")
-				}
-			}
-		}
-	}
+	msg = newRedactor(cfg, os.Getenv).Redact(msg)
 	msg = strings.Join(strings.Fields(msg), " ") // one line
 	if len(msg) > maxReason {
 		msg = msg[:maxReason] + "..."

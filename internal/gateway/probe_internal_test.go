@@ -37,9 +37,9 @@ func TestProbeReasons(t *testing.T) {
 		{"refused", 0, fmt.Errorf("backend %q: initialize: %w: dial tcp: connection refused", "web", backend.ErrUnavailable),
 			ProbeUnreachable, "initialize: backend unavailable: dial tcp: connection refused"},
 		{"answered with an error", 0, jsonrpc.Errorf(-32602, "bad token Bearer sekrit-token\nsecond line"),
-			ProbeRejected, "initialize answered with error -32602: bad token [redacted] second line"},
+			ProbeRejected, "initialize answered with error -32602: bad token [REDACTED] second line"},
 		{"echoes the token alone", 0, jsonrpc.Errorf(-32600, "token sekrit-token expired"),
-			ProbeRejected, "initialize answered with error -32600: token [redacted] expired"},
+			ProbeRejected, "initialize answered with error -32600: token [REDACTED] expired"},
 		{"process limit", 1, fmt.Errorf("backend %q: start: %w", "fast", backend.ErrProcessLimit), ProbeLimit, "vmcp already runs 256 stdio processes, the most server.maxStdioProcesses allows"},
 		{"other", 0, errors.New(`backend "web": initialize: unexpected HTTP status 401 Unauthorized`), ProbeError, "initialize: unexpected HTTP status 401 Unauthorized"},
 	}

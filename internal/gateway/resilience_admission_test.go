@@ -116,3 +116,26 @@ func TestAdmissionAtTheLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultPerIdentityCap: with no session settings, one anonymous
+// client (one address) gets at most config.DefaultMaxSessionsPerIdentity
+// sessions; the rest are refused before any backend is contacted.
+func TestDefaultPerIdentityCap(t *testing.T) {
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	gw := startGateway(t, baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL}), gateway.Options{})
+	ok, refused := 0, 0
+	for _, a := range initializeAtOnce(t, gw.URL, config.DefaultMaxSessionsPerIdentity+5) {
+		switch a.code {
+		case http.StatusOK:
+			ok++
+		case http.StatusServiceUnavailable:
+			refused++
+		}
+	}
+	if ok != config.DefaultMaxSessionsPerIdentity || refused != 5 {
+		t.Fatalf("%d admitted, %d refused; want %d and 5", ok, refused, config.DefaultMaxSessionsPerIdentity)
+	}
+	if n := web.Stats.Initializes(); n != int64(ok) {
+		t.Errorf("backend initializes = %d, want %d", n, ok)
+	}
+}

@@ -16,16 +16,23 @@ type span struct{ v0, v1 int }
 // members checks that obj is one valid JSON object and calls fn for each
 // of its top-level members whose name is key, in order.
 func members(obj []byte, key string, fn func(span)) error {
+	return scanObject(obj, func(k []byte, a, b int) {
+		if keyIs(k, key) {
+			fn(span{v0: a, v1: b})
+		}
+	})
+}
+
+// scanObject checks that obj is one valid JSON object and calls member
+// with the raw key (quotes included) and the value's span of each of its
+// top-level members, in order.
+func scanObject(obj []byte, member func(key []byte, start, end int)) error {
 	s := scanner{data: obj}
 	s.ws()
 	if s.pos >= len(obj) || obj[s.pos] != '{' {
 		return ErrNotObject
 	}
-	err := s.object(func(k []byte, a, b int) {
-		if keyIs(k, key) {
-			fn(span{v0: a, v1: b})
-		}
-	})
+	err := s.object(member)
 	if err == nil {
 		if s.ws(); s.pos != len(obj) {
 			err = errSyntax
@@ -154,4 +161,22 @@ func Elements(arr []byte) ([]json.RawMessage, error) {
 		return nil, ErrNotArray
 	}
 	return out, nil
+}
+
+// EachMember checks that obj is one valid JSON object and calls fn for each
+// of its top-level members in order, with the member's name decoded
+// (escapes resolved) and its raw value. name is valid only during the
+// call; value aliases obj. It fails with ErrNotObject unless all of obj is
+// a valid JSON object; fn may have seen some members by then.
+func EachMember(obj []byte, fn func(name []byte, value json.RawMessage)) error {
+	return scanObject(obj, func(k []byte, a, b int) {
+		name := k[1 : len(k)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var d string
+			if json.Unmarshal(k, &d) == nil {
+				name = []byte(d)
+			}
+		}
+		fn(name, obj[a:b])
+	})
 }

@@ -180,7 +180,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		s.members[b.Name] = newMember(s, b, r, limiter)
 		if r.err != nil {
 			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
-			failures = append(failures, fmt.Sprintf("%s: %v", b.Name, r.err))
+			failures = append(failures, b.Name+": "+reason(r.err))
 			s.unavailable = append(s.unavailable, UnavailableBackend{Name: b.Name, Reason: reason(r.err)})
 			continue
 		}

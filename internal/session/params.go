@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -44,4 +45,81 @@ func setRaw(params json.RawMessage, key string, v json.RawMessage) (json.RawMess
 func mustRaw(params json.RawMessage, key string) json.RawMessage {
 	raw, _ := jsonrpc.Member(params, key)
 	return raw
+}
+
+// forwarded lists, per method whose params vmcp routes on, the members a
+// backend receives; the first is the one routed on. Everything else a
+// client sends is dropped (see CanonicalParams).
+var forwarded = map[string][]string{
+	"tools/call":     {"name", "arguments", "_meta", "task"},
+	"prompts/get":    {"name", "arguments", "_meta"},
+	"resources/read": {"uri", "_meta"},
+}
+
+// maxForwarded is the longest list in forwarded.
+const maxForwarded = 4
+
+// CanonicalParams returns the params of a tools/call, prompts/get or
+// resources/read as the backend will receive them: an object of only the
+// members vmcp routes on and forwards (name, arguments, _meta and, for a
+// task-augmented tools/call, task; or uri and _meta), each value byte for
+// byte as the client sent it. Params of other methods come back as they
+// are.
+//
+// A backend may decode differently from vmcp: Go's encoding/json matches
+// member names case-insensitively and takes the last duplicate. So a params
+// object with a duplicate of one of those members, or a member whose name
+// differs from one only in case ("NAME", "Uri"), is refused with an error
+// wrapping errBadParams (-32602): whatever vmcp filtered and routed on is
+// what the backend acts on.
+func CanonicalParams(method string, params json.RawMessage) (json.RawMessage, error) {
+	keep, ok := forwarded[method]
+	if !ok {
+		return params, nil
+	}
+	var vals [maxForwarded]json.RawMessage
+	var bad error
+	err := jsonrpc.EachMember(params, func(name []byte, v json.RawMessage) {
+		for i, k := range keep {
+			switch {
+			case string(name) == k:
+				if vals[i] != nil && bad == nil {
+					bad = fmt.Errorf("%w: duplicate member %q in %s params", errBadParams, k, method)
+				}
+				vals[i] = v
+			case bad == nil && bytes.EqualFold(name, []byte(k)):
+				bad = fmt.Errorf("%w: member %q of %s params must be spelled %q (member names are case-sensitive)",
+					errBadParams, shorten(name), method, k)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: params must be an object", errBadParams)
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	out := make([]byte, 0, len(params)+2)
+	out = append(out, '{')
+	for i, k := range keep {
+		if vals[i] == nil {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = jsonrpc.AppendString(out, k)
+		out = append(out, ':')
+		out = append(out, vals[i]...)
+	}
+	return append(out, '}'), nil
+}
+
+// shorten bounds a client's member name quoted in an error.
+func shorten(name []byte) string {
+	const maxName = 64
+	if len(name) > maxName {
+		return string(name[:maxName]) + "..."
+	}
+	return string(name)
 }

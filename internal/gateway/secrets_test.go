@@ -1,0 +1,168 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/gateway"
+)
+
+// echoCredentials is a JSON-RPC error body quoting the credentials a
+// request carried, as a careless backend's 401 does.
+func echoCredentials(r *http.Request, id json.RawMessage) []byte {
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	auth := r.Header.Get("Authorization") + " / " + r.Header.Get("X-Api-Key")
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "error": map[string]any{
+		"code": -32001, "message": "unauthorized: you sent " + auth,
+		"data": map[string]any{"headers": auth, "hint": "check <" + r.Header.Get("Authorization") + ">"},
+	}})
+	return b
+}
+
+func requestID(body []byte) (string, json.RawMessage) {
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	_ = json.Unmarshal(body, &msg)
+	return msg.Method, msg.ID
+}
+
+// startEcho401 is a fault injector: every request gets 401 and a JSON-RPC
+// error that quotes its credentials.
+func startEcho401(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		_, id := requestID(body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write(echoCredentials(r, id))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/mcp"
+}
+
+// startEchoOnCall is a real example server whose tool calls are answered,
+// by a fault injector in front, with a JSON-RPC error quoting the
+// credentials.
+func startEchoOnCall(t *testing.T) string {
+	return startIntercepted(t, exampleserver.Options{Name: "echoerr"}, func(w http.ResponseWriter, r *http.Request, body []byte) ([]byte, bool) {
+		method, id := requestID(body)
+		if method != "tools/call" {
+			return body, false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(echoCredentials(r, id))
+		return nil, true
+	})
+}
+
+// TestSecretsNeverLeak plants secrets in backend headers, a backend URL,
+// stdio env values and the Redis password; backends echo them in a 401,
+// in a JSON-RPC error and on stderr. No log line, no error a client sees
+// and no /status body may hold one, nor an internal address.
+func TestSecretsNeverLeak(t *testing.T) {
+	secrets := []string{
+		"planted-bearer-0001", "planted-apikey-0002", "planted-bearer-0003",
+		"planted-query-0004", "planted-env-0005", "planted-redis-0006",
+	}
+	t.Setenv("VMCP_TEST_REDIS_PASSWORD", "planted-redis-0006")
+	bin := fixture.ExampleServerBinary(t)
+	gone := fixture.StartHTTP(t, exampleserver.Options{Name: "gone"})
+	backends := []config.Backend{
+		{Name: "echo401", Transport: config.TransportStreamableHTTP, URL: startEcho401(t),
+			Headers: map[string]string{"Authorization": "Bearer planted-bearer-0001", "X-Api-Key": "planted-apikey-0002"}},
+		{Name: "echoerr", Transport: config.TransportStreamableHTTP, URL: startEchoOnCall(t),
+			Headers: map[string]string{"Authorization": "Bearer planted-bearer-0003"}},
+		{Name: "down", Transport: config.TransportStreamableHTTP, URL: deadURL(t) + "?token=planted-query-0004"},
+		{Name: "gone", Transport: config.TransportStreamableHTTP, URL: gone.URL},
+		{Name: "child", Transport: config.TransportStdio, InheritEnv: true,
+			Command: []string{"/bin/sh", "-c", `echo "child sees $CHILD_TOKEN and $VMCP_TEST_REDIS_PASSWORD" >&2; exec "$0" -transport stdio -name child`, bin},
+			Env:     map[string]string{"CHILD_TOKEN": "planted-env-0005"}},
+	}
+	cfg := baseConfig(backends...)
+	cfg.Store.Redis.PasswordEnv = "VMCP_TEST_REDIS_PASSWORD"
+	gw := startGateway(t, cfg, gateway.Options{})
+	gw.StartProbe()
+	cs := connect(t, gw.URL)
+
+	var seen []string // every error text a client saw
+	see := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: no error", what)
+		}
+		seen = append(seen, what+": "+err.Error())
+	}
+	_, err := callResult(cs, "echoerr_echo", map[string]any{"text": "x"})
+	see("tool call answered with an echo", err)
+	if !strings.Contains(err.Error(), "unauthorized: you sent") {
+		t.Errorf("the backend's own error did not pass through: %v", err)
+	}
+	if got := callText(t, cs, "child_echo", map[string]any{"text": "hi"}); got != "hi" {
+		t.Fatalf("child_echo = %q", got)
+	}
+	gone.Server.CloseClientConnections()
+	gone.Server.Close()
+	_, err = callResult(cs, "gone_echo", map[string]any{"text": "x"})
+	see("call to a backend that went away", err)
+	if !strings.Contains(err.Error(), `backend "gone"`) {
+		t.Errorf("error does not name the backend: %v", err)
+	}
+	fixture.Eventually(t, "the child's stderr in the log", func() bool { return strings.Contains(gw.Logs.String(), "child sees") })
+	fixture.Eventually(t, "the probe's log lines", func() bool { return strings.Count(gw.Logs.String(), "backend unreachable") >= 2 })
+
+	// Every backend failing: the error joins no backend text.
+	only := startGateway(t, baseConfig(backends[0], backends[2]), gateway.Options{})
+	cs2 := connect(t, only.URL)
+	_, err = callResult(cs2, "echo401_echo", nil)
+	see("all backends failed", err)
+	if !strings.Contains(err.Error(), "echo401: backend error") || !strings.Contains(err.Error(), "down: unreachable") {
+		t.Errorf("error lacks each backend's name and category: %v", err)
+	}
+
+	var st json.RawMessage
+	if code := getJSON(t, gw.Base+"/status", &st); code != http.StatusOK {
+		t.Fatalf("/status = %d", code)
+	}
+	status := string(st)
+	logs := gw.Logs.String() + only.Logs.String()
+	if !strings.Contains(logs, "[REDACTED]") {
+		t.Errorf("nothing was redacted in the log; did the echoes happen?\n%s", logs)
+	}
+	for where, text := range map[string]string{"log": logs, "/status": status, "client errors": strings.Join(seen, "\n")} {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s shows the secret %s:\n%s", where, s, text)
+			}
+		}
+	}
+	if clientText := strings.Join(seen, "\n"); strings.Contains(clientText, "127.0.0.1") {
+		t.Errorf("a client sees an internal address:\n%s", clientText)
+	}
+}
+
+func TestSecretValuesOfURLs(t *testing.T) {
+	t.Setenv("VMCP_TEST_PW", "redis-pass-9")
+	cfg := baseConfig(config.Backend{Name: "a", Transport: config.TransportStreamableHTTP,
+		URL: "http://user:url-pass-1@127.0.0.1:1/mcp?api_key=query-key-2&version=2025-06-18"})
+	cfg.Store.Redis.PasswordEnv = "VMCP_TEST_PW"
+	got := strings.Join(gateway.SecretValues(cfg), " ")
+	for _, want := range []string{"url-pass-1", "query-key-2", "redis-pass-9"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("secret values %q lack %s", got, want)
+		}
+	}
+	if strings.Contains(got, "2025-06-18") {
+		t.Errorf("a version counts as a secret: %q", got)
+	}
+}

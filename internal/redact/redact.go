@@ -1,0 +1,108 @@
+// Package redact hides secrets in text that came from outside vmcp
+// (backend errors, a stdio child's stderr) before vmcp logs it or returns
+// it to a client: every configured secret value, and the credential of
+// any "Bearer <token>".
+//
+// A Redactor is built once from the configuration and is immutable, so it
+// is safe for concurrent use. A nil *Redactor still hides bearer tokens.
+package redact
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// MinLen is the length below which a configured value is not hidden: "1",
+// "dev" or "true" are no secrets, and hiding them would garble every line.
+const MinLen = 6
+
+// Mask replaces what is hidden.
+const Mask = "[REDACTED]"
+
+// bearer matches the credential of a Bearer authorization value, however
+// it was quoted or escaped; shorter words ("Bearer token") are left.
+var bearer = regexp.MustCompile(`(?i)(\bbearer(?:[\s:=]|\\u0020)+)[A-Za-z0-9\-._~+/\\]{6,}=*`)
+
+// Redactor hides a fixed set of secret values.
+type Redactor struct {
+	secrets *strings.Replacer // nil: no secret values
+}
+
+// New returns a Redactor for the given secret values. Values shorter than
+// MinLen are ignored. For each value it also hides the credential of a
+// "<scheme> <credential>" value (such as "Bearer abc…"), and the value as
+// it reads inside a JSON string, escaped.
+func New(values ...string) *Redactor {
+	var forms []string
+	for _, v := range values {
+		own := []string{v}
+		if scheme, cred, ok := strings.Cut(v, " "); ok && scheme != "" {
+			own = append(own, strings.TrimSpace(cred))
+		}
+		for _, f := range own {
+			if len(f) < MinLen {
+				continue
+			}
+			forms = append(forms, f)
+			// As it reads inside a JSON string; Go's encoders also
+			// escape <, > and &.
+			if q, err := json.Marshal(f); err == nil && string(q[1:len(q)-1]) != f {
+				forms = append(forms, string(q[1:len(q)-1]))
+			}
+		}
+	}
+	if len(forms) == 0 {
+		return &Redactor{}
+	}
+	// The longest first: a value that holds another is hidden whole.
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	forms = slices.Compact(forms)
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, Mask)
+	}
+	return &Redactor{secrets: strings.NewReplacer(pairs...)}
+}
+
+// Redact returns s with every secret value and bearer credential replaced
+// by Mask.
+func (r *Redactor) Redact(s string) string {
+	if r != nil && r.secrets != nil {
+		s = r.secrets.Replace(s)
+	}
+	if containsFold(s, "bearer") {
+		s = bearer.ReplaceAllString(s, "${1}"+Mask)
+	}
+	return s
+}
+
+// RedactJSON returns raw JSON with the secrets in it hidden. If hiding one
+// broke the JSON (a secret that spans its syntax), it returns the hidden
+// text as one JSON string instead.
+func (r *Redactor) RedactJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	s := r.Redact(string(raw))
+	if s == string(raw) {
+		return raw
+	}
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
+	}
+	q, _ := json.Marshal(s)
+	return q
+}
+
+// containsFold reports whether s contains the lower-case ASCII word w in
+// any case, without allocating.
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(w)], w) {
+			return true
+		}
+	}
+	return false
+}
