@@ -126,7 +126,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	cs2 := connect(t, only.URL)
 	_, err = callResult(cs2, "echo401_echo", nil)
 	see("all backends failed", err)
-	if !strings.Contains(err.Error(), "echo401: backend error") || !strings.Contains(err.Error(), "down: unreachable") {
+	if !strings.Contains(err.Error(), "echo401: credential refused") || !strings.Contains(err.Error(), "down: unreachable") {
 		t.Errorf("error lacks each backend's name and category: %v", err)
 	}
 

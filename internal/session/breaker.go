@@ -273,8 +273,13 @@ func circuitOpen(name string, b *Breaker) error {
 // sees it: "circuit open" for a backend its breaker skipped, else
 // backend.Category.
 func reason(err error) string {
-	if errors.Is(err, ErrCircuitOpen) {
+	switch {
+	case errors.Is(err, ErrCircuitOpen):
 		return "circuit open"
+	case errors.Is(err, credentials.ErrNoIdentity):
+		return credentials.ErrNoIdentity.Error() // vmcp's own words, no secret
+	case errors.Is(err, credentials.ErrCredentials):
+		return "no credential"
 	}
 	return backend.Category(err)
 }

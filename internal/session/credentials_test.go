@@ -141,7 +141,7 @@ func TestTokenExchangeReachesTheBackendAsTheCaller(t *testing.T) {
 	if !errors.Is(err, session.ErrNoBackends) {
 		t.Fatalf("anonymous session's call: err = %v, want ErrNoBackends", err)
 	}
-	if !strings.Contains(err.Error(), `backend "files"`) || !strings.Contains(err.Error(), "token exchange needs an authenticated caller") {
+	if !strings.Contains(err.Error(), "files: token exchange needs an authenticated caller") {
 		t.Errorf("error does not say which backend and why: %v", err)
 	}
 	for _, secret := range []string{alice.Token, bob.Token, a.secret} {
