@@ -49,6 +49,9 @@ const (
 	DefaultListen       = "127.0.0.1:4483"
 	DefaultPath         = "/mcp"
 	DefaultPrefixFormat = "{backend}_"
+	// DefaultMaxSessionsPerIdentity caps the sessions of one caller, so
+	// that one client cannot start every backend process there is.
+	DefaultMaxSessionsPerIdentity = 20
 )
 
 // Config is vmcp's whole configuration.
@@ -60,6 +63,8 @@ type Config struct {
 	Session     Session     `yaml:"session"`
 	Store       Store       `yaml:"store"`
 	Server      Server      `yaml:"server"`
+	// IncomingAuth is how clients authenticate (auth.go); nil: none given.
+	IncomingAuth *IncomingAuth `yaml:"incomingAuth"`
 }
 
 // Backend is one MCP server behind vmcp.
@@ -155,7 +160,7 @@ type Session struct {
 	TTL                    Duration `yaml:"ttl"`                    // 0: sessions never expire by age
 	IdleTimeout            Duration `yaml:"idleTimeout"`            // 0: no idle expiry
 	MaxSessions            int      `yaml:"maxSessions"`            // >= 1
-	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // 0: unlimited
+	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // per subject, or per address when anonymous; 0: unlimited
 	BackendInitConcurrency int      `yaml:"backendInitConcurrency"` // >= 1
 	BackendInitTimeout     Duration `yaml:"backendInitTimeout"`     // > 0
 	MaxConcurrentCalls     int      `yaml:"maxConcurrentCalls"`     // per session, >= 1
@@ -248,6 +253,7 @@ func Default() *Config {
 			TTL:                    Duration(30 * time.Minute),
 			IdleTimeout:            Duration(10 * time.Minute),
 			MaxSessions:            1000,
+			MaxSessionsPerIdentity: DefaultMaxSessionsPerIdentity,
 			BackendInitConcurrency: 10,
 			BackendInitTimeout:     Duration(5 * time.Second),
 			MaxConcurrentCalls:     64,

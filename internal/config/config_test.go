@@ -40,7 +40,7 @@ func TestDefault(t *testing.T) {
 			TTL:                    Duration(30 * time.Minute),
 			IdleTimeout:            Duration(10 * time.Minute),
 			MaxSessions:            1000,
-			MaxSessionsPerIdentity: 0,
+			MaxSessionsPerIdentity: 20,
 			BackendInitConcurrency: 10,
 			BackendInitTimeout:     Duration(5 * time.Second),
 			MaxConcurrentCalls:     64,
