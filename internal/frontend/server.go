@@ -57,6 +57,10 @@ type Options struct {
 	// AllowedOrigins adds accepted Origin values besides loopback ones. A
 	// request with any other Origin is rejected.
 	AllowedOrigins []string
+	// Auth, if set, authenticates every request to the MCP endpoint and
+	// its metadata is served at /.well-known/oauth-protected-resource;
+	// nil lets every caller in as anonymous.
+	Auth Authenticator
 	// Observer, if set, is told about every answered request.
 	Observer Observer
 	Logger   *slog.Logger
@@ -123,6 +127,7 @@ func New(opts Options) *Server {
 	if opts.Metrics != nil {
 		s.mux.Handle("GET /metrics", opts.Metrics)
 	}
+	s.serveMetadata()
 	return s
 }
 
@@ -162,6 +167,10 @@ func (s *Server) Path() string { return s.opts.Path }
 func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
 		writeHTTPError(w, http.StatusForbidden, nil, errorf(codeInvalidRequest, "Forbidden: %v", err))
+		return
+	}
+	r, ok := s.authenticate(w, r)
+	if !ok {
 		return
 	}
 	if v := r.Header.Get(headerProtocolVersion); v != "" && isModern(v) {

@@ -79,6 +79,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	auth, err := incomingAuth(cfg, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	var backends []session.Backend
 	for _, b := range cfg.Backends {
 		c, err := newConnector(b, opts.Logger, stdioShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true})
@@ -132,6 +136,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	})
 	g.watchStore()
 	g.frontend = frontend.New(frontend.Options{
+		Auth:            auth,
 		Metrics:         metrics.Handler(),
 		Observer:        metrics,
 		Manager:         g.manager,

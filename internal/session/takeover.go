@@ -25,6 +25,23 @@ func IdentityAllowed(bound, caller string) bool {
 	return subtle.ConstantTimeCompare([]byte(bound), []byte(caller)) == 1
 }
 
+// refused logs a request for a session bound to another identity. The
+// caller gets ErrNotFound, as for a session that does not exist, and the
+// session is untouched. The log names the caller, never the session ID,
+// which is the owner's credential.
+func (m *Manager) refused(caller string) {
+	m.log.Warn("request for a session bound to another identity refused", "caller", describeIdentity(caller))
+}
+
+// describeIdentity makes an identity key readable: "sub:" + iss + NUL +
+// sub becomes "iss sub".
+func describeIdentity(k string) string {
+	if rest, ok := strings.CutPrefix(k, "sub:"); ok {
+		return strings.Replace(rest, "\x00", " ", 1)
+	}
+	return k
+}
+
 // building is one takeover under way, shared by every request for that
 // session that arrives meanwhile, so that the runtime is built once.
 type building struct {
@@ -51,6 +68,7 @@ func (m *Manager) takeover(ctx context.Context, id, identity string) (*Session, 
 		return nil, err
 	}
 	if !IdentityAllowed(meta.Identity, identity) {
+		m.refused(identity)
 		return nil, ErrNotFound
 	}
 	if m.opts.TTL > 0 && m.opts.Now().Sub(meta.Created) >= m.opts.TTL {
