@@ -116,8 +116,8 @@ func authRequest(t *testing.T, method, url, tok, sid, body string) (int, http.He
 }
 
 const (
-	authInitBody    = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"auth-test","version":"1"}}}`
-	counterBody = `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a_counter","arguments":{}}}`
+	authInitBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"auth-test","version":"1"}}}`
+	counterBody  = `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a_counter","arguments":{}}}`
 )
 
 // authInit initializes a session with tok and returns its ID.

@@ -17,6 +17,7 @@ import (
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/gateway"
 	"github.com/vmcp/vmcp/internal/oidctest"
+	"github.com/vmcp/vmcp/internal/redistest"
 )
 
 // TestOIDCEndToEnd runs vmcp with incomingAuth oidc against a real OP
@@ -424,5 +425,45 @@ func TestAuthRequiredOffLoopback(t *testing.T) {
 	getBody(t, g2.Base+"/health")
 	if !strings.Contains(g2.Logs.String(), "level=WARN msg=\"no incomingAuth configured") {
 		t.Errorf("no WARN on loopback without incomingAuth:\n%s", g2.Logs.String())
+	}
+}
+
+// TestOIDCTakeoverChecksBinding: a replica that does not hold a session
+// checks its binding from the Redis metadata before it rebuilds anything.
+func TestOIDCTakeoverChecksBinding(t *testing.T) {
+	t.Parallel()
+	p := oidctest.Start(t, oidctest.Options{})
+	backend, _ := recordedBackend(t, "a")
+	cfg := oidcConfig(p, nil, backend)
+	rd := redistest.Start(t)
+	cfg.Store.Type = config.StoreRedis
+	cfg.Store.Redis.Address = rd.Addr
+	a, b := startReplica(t, cfg), startReplica(t, cfg)
+	eventually(t, "replicas subscribed to deletions", func() bool {
+		return redisSubscribers(t, rd.Addr, cfg.Store.Redis.KeyPrefix+"deleted") == 2
+	})
+	aud := []string{testResource}
+	alice := p.Token(t, "alice", aud, nil, time.Hour)
+	bob := p.Token(t, "bob", aud, nil, time.Hour)
+
+	sid := authInit(t, a.URL, alice)
+	if code, _, body := authRequest(t, http.MethodPost, a.URL, alice, sid, counterBody); code != http.StatusOK || !strings.Contains(body, `"text":"1"`) {
+		t.Fatalf("counter on a: %d %s", code, body)
+	}
+	for _, m := range []struct{ method, body string }{{http.MethodPost, counterBody}, {http.MethodGet, ""}, {http.MethodDelete, ""}} {
+		if code, _, body := authRequest(t, m.method, b.URL, bob, sid, m.body); code != http.StatusNotFound {
+			t.Errorf("%s on b with bob's token: %d %s, want 404", m.method, code, body)
+		}
+	}
+	if n := b.Manager().Len(); n != 0 {
+		t.Fatalf("b built %d sessions for another identity", n)
+	}
+	if !strings.Contains(b.Logs.String(), "request for a session bound to another identity refused") || strings.Contains(b.Logs.String(), sid) {
+		t.Errorf("b's log: want the refusal, without the session ID:\n%s", b.Logs.String())
+	}
+	// The owner moves to b: the takeover admits it, and the counter goes on.
+	fresh := p.Token(t, "alice", aud, nil, time.Hour)
+	if code, _, body := authRequest(t, http.MethodPost, b.URL, fresh, sid, counterBody); code != http.StatusOK || !strings.Contains(body, `"text":"2"`) {
+		t.Fatalf("owner on b: %d %s", code, body)
 	}
 }
