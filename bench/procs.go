@@ -232,6 +232,8 @@ func (c *vmcpConfig) yaml() string {
 	}
 	b.WriteString("session:\n")
 	fmt.Fprintf(&b, "  maxSessions: %d\n", max(c.maxSessions, 1))
+	// Every bench session comes from one address: no per-identity cap.
+	b.WriteString("  maxSessionsPerIdentity: 0\n")
 	if c.initConcurrency > 0 {
 		fmt.Fprintf(&b, "  backendInitConcurrency: %d\n", c.initConcurrency)
 	}

@@ -39,7 +39,7 @@ func (r *runner) breakerScenario(ctx context.Context) error {
 	for _, b := range bs {
 		fmt.Fprintf(&y, "  - name: %s\n    transport: streamable-http\n    url: %s\n    timeout: 30s\n", b.nameOnly(), b.url)
 	}
-	fmt.Fprintf(&y, "session:\n  maxSessions: 5000\n  backendInitTimeout: %s\n", breakerInitTimeout)
+	fmt.Fprintf(&y, "session:\n  maxSessions: 5000\n  maxSessionsPerIdentity: 0\n  backendInitTimeout: %s\n", breakerInitTimeout)
 	v, err := r.fleet.startVMCPYAML(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, y.String())
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func (r *runner) soakScenario(ctx context.Context) error {
 	fmt.Fprintf(&y, "  - name: w0\n    transport: streamable-http\n    url: %s\n    timeout: 30s\n    keepalive: {interval: 1s}\n", bs[0].url)
 	fmt.Fprintf(&y, "  - name: w1\n    transport: streamable-http\n    url: %s\n    timeout: 30s\n", bs[1].url)
 	fmt.Fprintf(&y, "  - name: st\n    transport: stdio\n    command: [%q, -transport, stdio, -name, st]\n    timeout: 30s\n", r.bins.example)
-	fmt.Fprintf(&y, "session:\n  maxSessions: 5000\n  idleTimeout: %s\n", idle)
+	fmt.Fprintf(&y, "session:\n  maxSessions: 5000\n  maxSessionsPerIdentity: 0\n  idleTimeout: %s\n", idle)
 	v, err := r.fleet.startVMCPYAML(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, y.String())
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ func (r *runner) scaleOutScenario(ctx context.Context) error {
 	}
 	defer b.stop(5 * time.Second)
 	yaml := fmt.Sprintf("backends:\n  - name: b0\n    transport: streamable-http\n    url: %s\n    timeout: 30s\n"+
-		"session:\n  maxSessions: 5000\nstore:\n  type: redis\n  redis: {address: %q, keyPrefix: \"vmcpbench:\"}\n", b.url, redisAddr)
+		"session:\n  maxSessions: 5000\n  maxSessionsPerIdentity: 0\nstore:\n  type: redis\n  redis: {address: %q, keyPrefix: \"vmcpbench:\"}\n", b.url, redisAddr)
 	var reps []*vmcpProc
 	for range replicas {
 		v, err := r.fleet.startVMCPYAML(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, yaml)

@@ -124,6 +124,8 @@ backends:
     url: $backend_url
 aggregation: {conflictResolution: priority}
 server: {sseResponses: $sse}
+# The suites open every session from one address.
+session: {maxSessionsPerIdentity: 0}
 EOF
 	"$work/vmcp" serve --config "$work/$name.yaml" --listen "127.0.0.1:$port" \
 		>"$work/$name.log" 2>&1 &
