@@ -10,8 +10,9 @@ import (
 )
 
 // IdentityAllowed reports whether a caller with identity caller may use a
-// session bound to identity bound. Identities are "sub:<subject>" for an
-// authenticated caller and "ip:<address>" for an anonymous one.
+// session bound to identity bound. Identities are identity.Identity.Key()
+// ("sub:" + issuer + NUL + subject) for an authenticated caller and
+// "ip:<address>" for an anonymous one.
 //
 // A session created by an authenticated subject serves that subject only.
 // An anonymous session is not bound: clients behind NAT, proxies and load
