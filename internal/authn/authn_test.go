@@ -2,7 +2,11 @@ package authn
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -10,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/fixture"
@@ -207,5 +213,81 @@ func TestAPIKeys(t *testing.T) {
 	}
 	if _, err := apiKeyEntries([]config.APIKey{{Subject: "x", SHA256: "zz"}}); err == nil {
 		t.Error("bad hash accepted")
+	}
+}
+
+// countingTransport counts requests by path.
+type countingTransport struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n[r.URL.Path]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) count(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[path]
+}
+
+// TestUnknownKeysDoNotFloodTheIssuer: tokens signed by keys the issuer
+// never published each miss the JWKS cache, but a burst of them shares
+// one or two fetches, and a real token verifies afterwards. (The
+// once-a-second bound between fetches is not asserted: that would be a
+// timed assertion.)
+func TestUnknownKeysDoNotFloodTheIssuer(t *testing.T) {
+	t.Parallel()
+	p := oidctest.Start(t, oidctest.Options{})
+	ct := &countingTransport{n: map[string]int{}}
+	a, err := New(context.Background(), oidcAuth(p), Options{HTTPClient: &http.Client{Transport: ct, Timeout: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := func(i int) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
+			(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", fmt.Sprintf("made-up-%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(map[string]any{"iss": p.Issuer(), "sub": "mallory", "aud": resource, "exp": time.Now().Add(time.Hour).Unix()})
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := jws.CompactSerialize()
+		return s
+	}
+	const n = 30
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = forged(i)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() { _, codes[i] = authenticate(a, toks[i]) })
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusUnauthorized {
+			t.Fatalf("forged token %d: %d", i, c)
+		}
+	}
+	jwks := strings.TrimPrefix(p.JWKSURL(), p.Issuer())
+	if got := ct.count(jwks); got < 1 || got > 3 {
+		t.Fatalf("%d tokens with unknown keys made %d JWKS fetches, want 1 to 3", n, got)
+	}
+	// A real token still verifies.
+	if _, code := authenticate(a, p.Token(t, "alice", []string{resource}, nil, time.Hour)); code != http.StatusOK {
+		t.Fatalf("real token after the burst: %d", code)
 	}
 }

@@ -10,32 +10,39 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/vmcp/vmcp/internal/identity"
 )
 
-// jwtVerifier checks JWT access tokens from one issuer. go-oidc discovers
-// the issuer's JWKS, caches its keys and fetches them again when a token
-// names a key it has not seen, which is how a provider's key rotation
-// reaches vmcp. go-oidc checks the signature against the allow-list of
-// algorithms, iss and aud; exp and nbf are checked here, with vmcp's
-// leeway. Safe for concurrent use.
+// jwtVerifier checks JWT access tokens from one issuer. go-oidc checks
+// the signature (with keySet, which caches the issuer's JWKS and follows
+// its rotation) against the allow-list of algorithms, iss and aud; exp and
+// nbf are checked here, with vmcp's leeway. Safe for concurrent use.
 type jwtVerifier struct {
 	v    *oidc.IDTokenVerifier
 	skew time.Duration
 	now  func() time.Time
 }
 
-// newJWTVerifier discovers issuer (its /.well-known/openid-configuration).
+// newJWTVerifier discovers issuer (its /.well-known/openid-configuration,
+// whose issuer must match) for its jwks_uri.
 func newJWTVerifier(ctx context.Context, client *http.Client, issuer, resource string, algs []string, skew time.Duration, now func() time.Time) (*jwtVerifier, error) {
-	// go-oidc takes its HTTP client from the context, and keeps the one
-	// given here (without its cancellation) for later JWKS fetches.
-	ctx = oidc.ClientContext(ctx, client)
-	p, err := oidc.NewProvider(ctx, issuer)
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, client), issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discovering issuer %s: %w", issuer, err)
 	}
-	v := p.VerifierContext(oidc.ClientContext(context.Background(), client), &oidc.Config{
+	var doc struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&doc); err != nil || doc.JWKSURI == "" {
+		return nil, fmt.Errorf("discovering issuer %s: no jwks_uri", issuer)
+	}
+	ks := &keySet{client: client, url: doc.JWKSURI, minInterval: jwksMinInterval, now: now}
+	for _, a := range algs {
+		ks.algs = append(ks.algs, jose.SignatureAlgorithm(a))
+	}
+	v := oidc.NewVerifier(issuer, ks, &oidc.Config{
 		ClientID:             resource, // aud must contain vmcp's resource
 		SupportedSigningAlgs: algs,
 		SkipExpiryCheck:      true, // checked below, with vmcp's leeway
