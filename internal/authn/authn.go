@@ -42,18 +42,20 @@ type Options struct {
 // Authenticator verifies requests for one incomingAuth config. Create it
 // with New; it is safe for concurrent use.
 type Authenticator struct {
-	kind        string
-	log         *slog.Logger
-	required    []string
-	challenge   string // WWW-Authenticate parameters every answer carries
-	metadata    []byte // RFC 9728 document; nil without a resource
-	jwt         *jwtVerifier
-	introspect  *introspector
-	keys        []apiKeyEntry
-	cache       *tokenCache
-	now         func() time.Time
-	verifyLimit time.Duration
+	kind       string
+	log        *slog.Logger
+	required   []string
+	challenge  string // WWW-Authenticate parameters every answer carries
+	metadata   []byte // RFC 9728 document; nil without a resource
+	jwt        *jwtVerifier
+	introspect *introspector
+	keys       []apiKeyEntry
+	cache      *tokenCache
 }
+
+// verifyTimeout bounds verifying one token, JWKS fetch or introspection
+// included, whatever the client does meanwhile.
+const verifyTimeout = 10 * time.Second
 
 // New builds an Authenticator for a validated incomingAuth of type oidc or
 // apiKey. For oidc it discovers the issuer, so it needs the authorization
@@ -68,7 +70,7 @@ func New(ctx context.Context, cfg *config.IncomingAuth, opts Options) (*Authenti
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	a := &Authenticator{kind: cfg.Type, log: opts.Logger, now: opts.Now, verifyLimit: 10 * time.Second}
+	a := &Authenticator{kind: cfg.Type, log: opts.Logger}
 	if cfg.Resource != "" {
 		u := metadataURL(cfg.Resource)
 		a.challenge = fmt.Sprintf(`resource_metadata="%s"`, u)
@@ -143,7 +145,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (*i
 	if a.kind == config.AuthAPIKey {
 		id, err = a.apiKey(r)
 	} else {
-		id, err = a.bearer(r.Context(), r)
+		id, err = a.bearer(r)
 	}
 	if err != nil {
 		a.unauthorized(w, r, err)
@@ -157,7 +159,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (*i
 	return id, true
 }
 
-func (a *Authenticator) bearer(ctx context.Context, r *http.Request) (*identity.Identity, error) {
+func (a *Authenticator) bearer(r *http.Request) (*identity.Identity, error) {
 	tok, err := bearerToken(r.Header)
 	if err != nil {
 		return nil, err
@@ -166,9 +168,9 @@ func (a *Authenticator) bearer(ctx context.Context, r *http.Request) (*identity.
 	if id, ok := a.cache.get(k, tok); ok {
 		return id, nil
 	}
-	// Verification may fetch keys or introspect: bound it, whatever the
-	// client does.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.verifyLimit)
+	// Verification may fetch keys or introspect, and its result serves
+	// other requests too: a client that hangs up does not cut it short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), verifyTimeout)
 	defer cancel()
 	var id *identity.Identity
 	var until time.Time
