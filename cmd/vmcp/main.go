@@ -3,10 +3,12 @@
 //
 //	vmcp serve [--config FILE] [--listen ADDR]   run the gateway (no config: built-in demo)
 //	vmcp validate --config FILE [--probe]        check a config (and reach every backend) and exit
+//	vmcp hash-key                                print the SHA-256 of an API key read from stdin
 //	vmcp version                                 print the version
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -16,8 +18,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/vmcp/vmcp/internal/authn"
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/gateway"
@@ -36,6 +40,9 @@ const usage = `usage:
   vmcp validate --config FILE [--probe]
              check a config file and exit; --probe also connects to and
              initializes every backend, and fails if one is unreachable
+  vmcp hash-key
+             read an API key from stdin and print its SHA-256, for
+             incomingAuth.apiKeys
   vmcp version
              print the version
 `
@@ -50,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "hash-key":
+		return hashKey(os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "vmcp %s\n", version)
 		return 0
@@ -62,6 +71,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "vmcp: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// hashKey prints the hex SHA-256 of the API key on stdin: its first line,
+// without the line ending, so "echo KEY | vmcp hash-key" and a file with a
+// trailing newline both work. The key itself is never printed.
+func hashKey(stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(io.LimitReader(stdin, 64<<10)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		fmt.Fprintf(stderr, "vmcp hash-key: reading stdin: %v\n", err)
+		return 1
+	}
+	key := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if key == "" {
+		fmt.Fprintln(stderr, "vmcp hash-key: no key on stdin; usage: vmcp hash-key < keyfile")
+		return 2
+	}
+	fmt.Fprintln(stdout, authn.HashKey(key))
+	return 0
 }
 
 func validate(args []string, stdout, stderr io.Writer) int {

@@ -190,3 +190,27 @@ func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
 		t.Error("vmcp logged a session ID")
 	}
 }
+
+// TestHashKey runs the built binary as a user would: the key on stdin,
+// the hash on stdout, and the key nowhere in the output.
+func TestHashKey(t *testing.T) {
+	t.Parallel()
+	bin := buildVMCP(t)
+	// sha256("hello")
+	const want = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\n"
+	for _, in := range []string{"hello", "hello\n", "hello\r\n"} {
+		cmd := exec.Command(bin, "hash-key")
+		cmd.Stdin = strings.NewReader(in)
+		out, err := cmd.Output()
+		if err != nil || string(out) != want {
+			t.Errorf("hash-key < %q = %q, %v; want %q", in, out, err, want)
+		}
+	}
+	cmd := exec.Command(bin, "hash-key")
+	cmd.Stdin = strings.NewReader("\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "no key on stdin") {
+		t.Errorf("empty key: %v %q", err, stderr.String())
+	}
+}

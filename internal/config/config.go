@@ -64,6 +64,8 @@ type Config struct {
 	Session     Session     `yaml:"session"`
 	Store       Store       `yaml:"store"`
 	Server      Server      `yaml:"server"`
+	// IncomingAuth is how clients authenticate (auth.go); nil: none given.
+	IncomingAuth *IncomingAuth `yaml:"incomingAuth"`
 }
 
 // Backend is one MCP server behind vmcp.
@@ -219,7 +221,7 @@ type Session struct {
 	TTL                    Duration `yaml:"ttl"`                    // 0: sessions never expire by age
 	IdleTimeout            Duration `yaml:"idleTimeout"`            // 0: no idle expiry
 	MaxSessions            int      `yaml:"maxSessions"`            // >= 1
-	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // default 20; 0: unlimited
+	MaxSessionsPerIdentity int      `yaml:"maxSessionsPerIdentity"` // per subject, or per address when anonymous; default 20; 0: unlimited
 	BackendInitConcurrency int      `yaml:"backendInitConcurrency"` // >= 1
 	BackendInitTimeout     Duration `yaml:"backendInitTimeout"`     // > 0
 	MaxConcurrentCalls     int      `yaml:"maxConcurrentCalls"`     // per session, >= 1

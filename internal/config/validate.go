@@ -42,6 +42,7 @@ func validate(cfg *Config, d *decoder) {
 	v.session(&cfg.Session)
 	v.store(&cfg.Store)
 	v.warmPools(cfg)
+	v.incomingAuth(cfg.IncomingAuth)
 }
 
 func (v *validator) fail(path, format string, args ...any) {

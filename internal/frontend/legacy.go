@@ -384,9 +384,8 @@ func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// clientIdentity is the identity sessions are counted and bound by: the
-// client IP while vmcp has no authentication.
-func clientIdentity(r *http.Request) string {
+// clientAddress is the identity of an anonymous caller: its IP.
+func clientAddress(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return "ip:" + r.RemoteAddr

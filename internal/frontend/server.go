@@ -69,6 +69,10 @@ type Options struct {
 	// Redactor hides configured secrets in backend text before it reaches
 	// a client in an error; nil hides bearer credentials only.
 	Redactor *redact.Redactor
+	// Auth, if set, authenticates every request to the MCP endpoint and
+	// its metadata is served at /.well-known/oauth-protected-resource;
+	// nil lets every caller in as anonymous.
+	Auth Authenticator
 	// Observer, if set, is told about every answered request.
 	Observer Observer
 	Logger   *slog.Logger
@@ -134,6 +138,7 @@ func New(opts Options) *Server {
 	if !opts.SeparateAdmin {
 		s.mountAdmin(s.mux)
 	}
+	s.serveMetadata()
 	return s
 }
 
@@ -208,6 +213,10 @@ func (s *Server) Path() string { return s.opts.Path }
 func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
 		writeHTTPError(w, http.StatusForbidden, nil, errorf(codeInvalidRequest, "Forbidden: %v", err))
+		return
+	}
+	r, ok := s.authenticate(w, r)
+	if !ok {
 		return
 	}
 	if v := r.Header.Get(headerProtocolVersion); v != "" && isModern(v) {

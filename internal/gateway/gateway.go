@@ -88,6 +88,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	auth, err := incomingAuth(cfg, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	var backends []session.Backend
 	// One budget for the response bytes every backend buffers at once.
 	budget := backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")
@@ -150,6 +154,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	})
 	g.watchStore()
 	g.frontend = frontend.New(frontend.Options{
+		Auth:            auth,
 		Metrics:         metrics.Handler(),
 		Observer:        metrics,
 		Manager:         g.manager,

@@ -220,6 +220,7 @@ func (m *Manager) GetFor(ctx context.Context, id, identity string) (*Session, er
 		return m.takeover(ctx, id, identity)
 	}
 	if !IdentityAllowed(bound, identity) {
+		m.refused(identity)
 		return nil, ErrNotFound
 	}
 	if err := m.checkHeld(ctx, s); err != nil {
@@ -261,6 +262,7 @@ func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 		return err
 	}
 	if !IdentityAllowed(bound, identity) {
+		m.refused(identity)
 		return ErrNotFound
 	}
 	return m.end(ctx, id, meta, true, "DELETE")

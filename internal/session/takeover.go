@@ -10,8 +10,9 @@ import (
 )
 
 // IdentityAllowed reports whether a caller with identity caller may use a
-// session bound to identity bound. Identities are "sub:<subject>" for an
-// authenticated caller and "ip:<address>" for an anonymous one.
+// session bound to identity bound. Identities are identity.Identity.Key()
+// ("sub:" + issuer + NUL + subject) for an authenticated caller and
+// "ip:<address>" for an anonymous one.
 //
 // A session created by an authenticated subject serves that subject only.
 // An anonymous session is not bound: clients behind NAT, proxies and load
@@ -23,6 +24,23 @@ func IdentityAllowed(bound, caller string) bool {
 		return true
 	}
 	return subtle.ConstantTimeCompare([]byte(bound), []byte(caller)) == 1
+}
+
+// refused logs a request for a session bound to another identity. The
+// caller gets ErrNotFound, as for a session that does not exist, and the
+// session is untouched. The log names the caller, never the session ID,
+// which is the owner's credential.
+func (m *Manager) refused(caller string) {
+	m.log.Warn("request for a session bound to another identity refused", "caller", describeIdentity(caller))
+}
+
+// describeIdentity makes an identity key readable: "sub:" + iss + NUL +
+// sub becomes "iss sub".
+func describeIdentity(k string) string {
+	if rest, ok := strings.CutPrefix(k, "sub:"); ok {
+		return strings.Replace(rest, "\x00", " ", 1)
+	}
+	return k
 }
 
 // building is one takeover under way, shared by every request for that
@@ -51,6 +69,7 @@ func (m *Manager) takeover(ctx context.Context, id, identity string) (*Session, 
 		return nil, err
 	}
 	if !IdentityAllowed(meta.Identity, identity) {
+		m.refused(identity)
 		return nil, ErrNotFound
 	}
 	if m.opts.TTL > 0 && m.opts.Now().Sub(meta.Created) >= m.opts.TTL {
