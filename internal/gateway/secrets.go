@@ -12,7 +12,8 @@ import (
 // the redactor that scrubs backend text before vmcp logs or returns it:
 // backend header values, stdio env values, credentials in backend URLs
 // (the password, and query parameters named like one) and
-// the Redis password. A setting that brings a new secret (a client secret,
+// the Redis password, and the OAuth client secrets of outgoingAuth and
+// incomingAuth (introspection). A setting that brings a new secret (a client secret,
 // a token read from the environment) adds it here.
 func secretValues(cfg *config.Config, getenv func(string) string) []string {
 	var out []string
@@ -33,9 +34,15 @@ func secretValues(cfg *config.Config, getenv func(string) string) []string {
 				}
 			}
 		}
+		if o := b.OutgoingAuth; o != nil && o.ClientSecretEnv != "" {
+			out = append(out, getenv(o.ClientSecretEnv))
+		}
 	}
 	if name := cfg.Store.Redis.PasswordEnv; name != "" {
 		out = append(out, getenv(name))
+	}
+	if a := cfg.IncomingAuth; a != nil && a.ClientSecretEnv != "" {
+		out = append(out, getenv(a.ClientSecretEnv))
 	}
 	return out
 }

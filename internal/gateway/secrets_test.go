@@ -155,9 +155,13 @@ func TestSecretValuesOfURLs(t *testing.T) {
 	t.Setenv("VMCP_TEST_PW", "redis-pass-9")
 	cfg := baseConfig(config.Backend{Name: "a", Transport: config.TransportStreamableHTTP,
 		URL: "http://user:url-pass-1@127.0.0.1:1/mcp?api_key=query-key-2&version=2025-06-18"})
+	t.Setenv("VMCP_TEST_OUT", "outgoing-secret-3")
+	t.Setenv("VMCP_TEST_IN", "introspection-secret-4")
 	cfg.Store.Redis.PasswordEnv = "VMCP_TEST_PW"
+	cfg.Backends[0].OutgoingAuth = &config.OutgoingAuth{ClientSecretEnv: "VMCP_TEST_OUT"}
+	cfg.IncomingAuth = &config.IncomingAuth{ClientSecretEnv: "VMCP_TEST_IN"}
 	got := strings.Join(gateway.SecretValues(cfg), " ")
-	for _, want := range []string{"url-pass-1", "query-key-2", "redis-pass-9"} {
+	for _, want := range []string{"url-pass-1", "query-key-2", "redis-pass-9", "outgoing-secret-3", "introspection-secret-4"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("secret values %q lack %s", got, want)
 		}
