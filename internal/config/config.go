@@ -60,6 +60,10 @@ type Config struct {
 	Session     Session     `yaml:"session"`
 	Store       Store       `yaml:"store"`
 	Server      Server      `yaml:"server"`
+	// Authorization and RateLimits gate what each caller sees and calls
+	// (authz.go).
+	Authorization Authorization `yaml:"authorization"`
+	RateLimits    RateLimits    `yaml:"rateLimits"`
 }
 
 // Backend is one MCP server behind vmcp.
@@ -285,6 +289,7 @@ func Default() *Config {
 			CallQueueTimeout:       Duration(5 * time.Second),
 			RetryAfter:             Duration(30 * time.Second),
 		},
+		Authorization: Authorization{Default: EffectDeny},
 		Store: Store{
 			Type:  StoreMemory,
 			Redis: Redis{KeyPrefix: "vmcp:"},

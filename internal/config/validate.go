@@ -42,6 +42,8 @@ func validate(cfg *Config, d *decoder) {
 	v.session(&cfg.Session)
 	v.store(&cfg.Store)
 	v.warmPools(cfg)
+	v.authorization(&cfg.Authorization, names)
+	v.rateLimits(&cfg.RateLimits)
 }
 
 func (v *validator) fail(path, format string, args ...any) {

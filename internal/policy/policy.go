@@ -155,7 +155,7 @@ func Check(when string) error {
 
 // covers reports whether the rule applies to it, before its condition.
 func (r *compiled) covers(it Item) bool {
-	if len(r.Backends) > 0 && !matchAny(r.Backends, it.Backend) {
+	if len(r.Backends) > 0 && !MatchAny(r.Backends, it.Backend) {
 		return false
 	}
 	if len(r.Tools) == 0 && len(r.Resources) == 0 && len(r.Prompts) == 0 {
@@ -163,11 +163,11 @@ func (r *compiled) covers(it Item) bool {
 	}
 	switch it.Kind {
 	case Resource:
-		return matchAny(r.Resources, it.Name)
+		return MatchAny(r.Resources, it.Name)
 	case Prompt:
-		return matchAny(r.Prompts, it.Name)
+		return MatchAny(r.Prompts, it.Name)
 	}
-	return matchAny(r.Tools, it.Name)
+	return MatchAny(r.Tools, it.Name)
 }
 
 // Verdict is what a Set can say about an item from the caller alone,
@@ -231,18 +231,18 @@ func (s *Set) ReadsArguments() bool {
 }
 
 // matchAny reports whether any pattern matches name.
-func matchAny(patterns []string, name string) bool {
+func MatchAny(patterns []string, name string) bool {
 	for _, p := range patterns {
-		if match(p, name) {
+		if Match(p, name) {
 			return true
 		}
 	}
 	return false
 }
 
-// match is a glob where "*" matches any run of characters, "/" included,
+// Match is a glob where "*" matches any run of characters, "/" included,
 // and everything else matches itself.
-func match(pattern, name string) bool {
+func Match(pattern, name string) bool {
 	head, rest, wild := strings.Cut(pattern, "*")
 	if !wild {
 		return pattern == name

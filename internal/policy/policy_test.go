@@ -26,7 +26,7 @@ func TestMatch(t *testing.T) {
 		{"a*b*c", "axxbyy", false},
 		{"a*a", "a", false},
 	} {
-		if got := match(tc.pattern, tc.name); got != tc.want {
+		if got := Match(tc.pattern, tc.name); got != tc.want {
 			t.Errorf("match(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
 		}
 	}
