@@ -21,10 +21,12 @@ import (
 )
 
 // JSON-RPC error codes of the guards, in the implementation-defined
-// server range.
+// server range, clear of the codes MCP and its SDKs give meanings
+// (-32001 to -32005, -32020 to -32022, -32042): the go-sdk client, for
+// one, takes -32003 and -32004 for a closing connection.
 const (
 	// CodeForbidden answers a call the caller's policy does not allow.
-	CodeForbidden = -32003
+	CodeForbidden = -32010
 	// CodeRateLimited answers a call over the caller's rate limit; data
 	// carries retryAfterMs.
 	CodeRateLimited = -32029

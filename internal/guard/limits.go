@@ -66,10 +66,16 @@ func bucketKey(caller, what string) string {
 	return "{" + hex.EncodeToString(sum[:12]) + "}:" + what
 }
 
-// AllowInitialize implements session.InitializeLimiter.
-func (l *Limits) AllowInitialize(ctx context.Context, caller string) (time.Duration, bool) {
+// AllowInitialize implements session.InitializeLimiter. The caller is
+// the identity in ctx, else bound (the session's identity, "ip:…" for an
+// anonymous client).
+func (l *Limits) AllowInitialize(ctx context.Context, bound string) (time.Duration, bool) {
 	if l.init == nil {
 		return 0, true
+	}
+	caller := identity.FromContext(ctx).Key()
+	if caller == "" {
+		caller = bound
 	}
 	return l.take(ctx, []ratelimit.Bucket{{Key: bucketKey(caller, "init"), Limit: *l.init}})
 }
