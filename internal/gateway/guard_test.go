@@ -351,7 +351,6 @@ func TestInitializeRateLimit(t *testing.T) {
 	initAs(t, g.URL, "frank")
 }
 
-
 // postAs sends one JSON-RPC body as the caller sub.
 func postAs(t *testing.T, url, sid, sub, body string) (int, http.Header, string) {
 	t.Helper()
@@ -388,4 +387,3 @@ func sameSet(a, b []string) bool {
 	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
 	return slices.Equal(a, b)
 }
-
