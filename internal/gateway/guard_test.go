@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
-	"github.com/vmcp/vmcp/internal/gateway"
 	"github.com/vmcp/vmcp/internal/identity"
 	"github.com/vmcp/vmcp/internal/redistest"
 )
@@ -52,29 +49,10 @@ func asCaller(next http.Handler) http.Handler {
 	})
 }
 
-// guarded is a gateway served through asCaller.
-type guarded struct {
-	URL  string
-	Logs *syncBuffer
-}
-
-func startGuarded(t *testing.T, cfg *config.Config) *guarded {
+// startGuarded serves a gateway through asCaller.
+func startGuarded(t *testing.T, cfg *config.Config) *replica {
 	t.Helper()
-	logs := &syncBuffer{}
-	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(asCaller(g.Handler()))
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &guarded{URL: srv.URL + "/mcp", Logs: logs}
+	return startReplicaWith(t, cfg, asCaller)
 }
 
 // headerTransport adds the caller's test headers to every request.
