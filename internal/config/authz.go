@@ -131,7 +131,11 @@ func (v *validator) authorization(a *Authorization, backends map[string]bool) {
 		}
 		if strings.TrimSpace(p.When) != "" {
 			if err := policy.Check(p.When); err != nil {
-				v.fail(path+".when", "invalid CEL expression: %s", oneLine(err.Error()))
+				msg := celMessage(err.Error())
+				if v.d.pos[path+".when"].fromEnv {
+					msg = "(not shown: it would quote a value from the environment)"
+				}
+				v.fail(path+".when", "invalid CEL expression: %s", msg)
 			}
 		}
 	}
@@ -169,8 +173,18 @@ func (v *validator) patterns(p string, pats []string) {
 	}
 }
 
-// oneLine folds a multi-line message (CEL's, which draws a caret under
-// the error) onto one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+// celMessage keeps the messages of CEL's report, which also quotes the
+// expression and draws a caret under each error, and puts them on one
+// line: "1:34: Syntax error: missing ')' at '<EOF>'".
+func celMessage(s string) string {
+	var msgs []string
+	for _, l := range strings.Split(s, "\n") {
+		if m, ok := strings.CutPrefix(strings.TrimSpace(l), "ERROR: <input>:"); ok {
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) == 0 {
+		return strings.Join(strings.Fields(s), " ")
+	}
+	return strings.Join(msgs, "; ")
 }

@@ -56,12 +56,12 @@ func TestAuthorizationErrors(t *testing.T) {
 authorization:
   policies:
     - effect: allow
-      when: 'subject =='`, "line 10: authorization.policies[0].when: invalid CEL expression: ERROR: <input>:1:11: Syntax error"},
+      when: 'subject =='`, "line 10: authorization.policies[0].when: invalid CEL expression: 1:11: Syntax error"},
 		{`
 authorization:
   policies:
     - effect: allow
-      when: 'nosuch'`, "line 10: authorization.policies[0].when: invalid CEL expression: ERROR: <input>:1:1: undeclared reference to 'nosuch'"},
+      when: 'nosuch'`, "line 10: authorization.policies[0].when: invalid CEL expression: 1:1: undeclared reference to 'nosuch'"},
 		{`
 authorization:
   policies:
