@@ -261,7 +261,8 @@ authorization:
 
 // TestRateLimitAcrossReplicas: three replicas on one Redis share a
 // caller's bucket; with a refill of one token an hour, exactly the burst
-// gets through, whichever replica serves each call.
+// gets through, whichever replica serves each call, the two that took the
+// session over included.
 func TestRateLimitAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	demo := fixture.StartHTTP(t, exampleserver.Options{Name: "demo"})
@@ -269,15 +270,18 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 	cfg := baseConfig(config.Backend{Name: "demo", Transport: config.TransportStreamableHTTP, URL: demo.URL})
 	cfg.Store.Type, cfg.Store.Redis.Address = config.StoreRedis, rs.Addr
 	cfg.RateLimits.Calls = []config.CallRateLimit{{Tools: []string{"demo_*"}, Rate: "1/h", Burst: 5}}
-	var urls, sids []string
+	var reps []*replica
+	var urls []string
 	for range 3 {
-		g := startGuarded(t, cfg)
-		urls = append(urls, g.URL)
-		sids = append(sids, initAs(t, g.URL, "carol"))
+		r := startGuarded(t, cfg)
+		reps, urls = append(reps, r), append(urls, r.URL)
 	}
+	// One session, created on the first replica: the others take it over,
+	// and the sessions they rebuild are decorated alike.
+	sid := initAs(t, urls[0], "carol")
 	allowed, limited := 0, 0
 	for i := range 15 {
-		code, _, body := postAs(t, urls[i%3], sids[i%3], "carol", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"demo_whoami","arguments":{}}}`)
+		code, _, body := postAs(t, urls[i%3], sid, "carol", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"demo_whoami","arguments":{}}}`)
 		var res struct {
 			Result json.RawMessage
 			Error  *struct {
@@ -299,6 +303,11 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 	}
 	if allowed != 5 || limited != 10 {
 		t.Errorf("allowed %d, limited %d across 3 replicas; want the burst of 5 allowed", allowed, limited)
+	}
+	for i, r := range reps[1:] {
+		if !strings.Contains(r.Logs.String(), "took over a session") {
+			t.Errorf("replica %d did not take the session over", i+1)
+		}
 	}
 	// Another caller has a bucket of its own.
 	if code, _, body := postAs(t, urls[0], initAs(t, urls[0], "dave"), "dave", `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"demo_whoami","arguments":{}}}`); code != http.StatusOK || strings.Contains(body, `"error"`) {

@@ -40,8 +40,8 @@ const (
 // by the Factory that builds it: when a client initializes, and again when
 // a replica rebuilds a session it takes over, so both are decorated alike.
 // s is the session being decorated (for its catalog and bound identity);
-// next is what the decorator calls on. A decorator must not keep s past
-// s.Done.
+// next is what the decorator calls on. What it returns lives as long as
+// s; it must start nothing that outlives s.Done.
 type Decorator func(s *Session, next Operations) Operations
 
 // Operations returns the session's operations with every configured
