@@ -127,7 +127,7 @@ func (o *limitedOps) Call(ctx context.Context, method string, params json.RawMes
 	}
 	if wait, ok := o.l.take(ctx, bs); !ok {
 		ms := int64(math.Ceil(float64(wait) / float64(time.Millisecond)))
-		o.l.log.Debug("call over its rate limit", "caller", identity.FromContext(ctx), "tool", name, "retry_after_ms", ms)
+		o.l.log.Debug("call over its rate limit", "caller", identity.FromContext(ctx), "tool", clip(name), "retry_after_ms", ms)
 		e := jsonrpc.Errorf(CodeRateLimited, "Rate limit exceeded for tool %q; retry in %s", name, retryText(wait))
 		e.Data = json.RawMessage(fmt.Sprintf(`{"retryAfterMs":%d}`, ms))
 		return nil, e

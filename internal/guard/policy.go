@@ -201,7 +201,7 @@ func (p *policyOps) Call(ctx context.Context, method string, params json.RawMess
 	}
 	if !d.Allow {
 		p.log.Warn("call denied by policy", "caller", id,
-			"method", method, "kind", it.Kind.String(), "name", it.Name, "backend", it.Backend, "rule", d.Rule)
+			"method", method, "kind", it.Kind.String(), "name", clip(it.Name), "backend", it.Backend, "rule", d.Rule)
 		return nil, jsonrpc.Errorf(CodeForbidden, "Forbidden: %s %q is not allowed for this caller", it.Kind, it.Name)
 	}
 	return p.next.Call(ctx, method, params)
@@ -242,4 +242,13 @@ func (p *policyOps) callItem(method string, params json.RawMessage) (policy.Item
 		}
 	}
 	return policy.Item{}, "", false
+}
+
+// clip bounds a client-chosen name in a log line.
+func clip(s string) string {
+	const max = 200
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
 }
