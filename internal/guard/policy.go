@@ -246,9 +246,9 @@ func (p *policyOps) callItem(method string, params json.RawMessage) (policy.Item
 
 // clip bounds a client-chosen name in a log line.
 func clip(s string) string {
-	const max = 200
-	if len(s) <= max {
+	const limit = 200
+	if len(s) <= limit {
 		return s
 	}
-	return s[:max] + "…"
+	return s[:limit] + "…"
 }
