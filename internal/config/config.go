@@ -66,6 +66,10 @@ type Config struct {
 	Server      Server      `yaml:"server"`
 	// IncomingAuth is how clients authenticate (auth.go); nil: none given.
 	IncomingAuth *IncomingAuth `yaml:"incomingAuth"`
+	// Authorization and RateLimits gate what each caller sees and calls
+	// (authz.go).
+	Authorization Authorization `yaml:"authorization"`
+	RateLimits    RateLimits    `yaml:"rateLimits"`
 }
 
 // Backend is one MCP server behind vmcp.
@@ -332,6 +336,7 @@ func Default() *Config {
 			CallQueueTimeout:       Duration(5 * time.Second),
 			RetryAfter:             Duration(30 * time.Second),
 		},
+		Authorization: Authorization{Default: EffectDeny},
 		Store: Store{
 			Type:  StoreMemory,
 			Redis: Redis{KeyPrefix: "vmcp:"},

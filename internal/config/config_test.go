@@ -47,7 +47,8 @@ func TestDefault(t *testing.T) {
 			CallQueueTimeout:       Duration(5 * time.Second),
 			RetryAfter:             Duration(30 * time.Second),
 		},
-		Store: Store{Type: "memory", Redis: Redis{KeyPrefix: "vmcp:"}},
+		Store:         Store{Type: "memory", Redis: Redis{KeyPrefix: "vmcp:"}},
+		Authorization: Authorization{Default: "deny"},
 		Server: Server{
 			MaxBodyBytes:    4 << 20,
 			MaxHeaderBytes:  64 << 10,

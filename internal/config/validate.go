@@ -43,6 +43,8 @@ func validate(cfg *Config, d *decoder) {
 	v.store(&cfg.Store)
 	v.warmPools(cfg)
 	v.incomingAuth(cfg.IncomingAuth)
+	v.authorization(&cfg.Authorization, names)
+	v.rateLimits(&cfg.RateLimits)
 }
 
 func (v *validator) fail(path, format string, args ...any) {

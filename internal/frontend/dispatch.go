@@ -14,7 +14,8 @@ import (
 // pageSize is how many items one page of vmcp's own lists carries.
 const pageSize = 500
 
-// dispatch runs one client request against its session.
+// dispatch runs one client request against its session's Operations, so
+// that the session's decorators (policy, rate limits) see every request.
 func dispatch(ctx context.Context, s *session.Session, method string, params json.RawMessage) (json.RawMessage, error) {
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage(`{}`)
@@ -24,47 +25,34 @@ func dispatch(ctx context.Context, s *session.Session, method string, params jso
 	if err != nil {
 		return nil, err
 	}
+	ops := s.Operations()
 	switch method {
-	case "tools/call":
-		return s.CallTool(ctx, params)
 	case "ping":
 		return json.RawMessage(`{}`), nil
 	case "tools/list":
-		return page(params, "tools", s.Tools)
+		return page(ctx, params, "tools", ops, session.ListTools)
 	case "resources/list":
-		return page(params, "resources", s.Resources)
+		return page(ctx, params, "resources", ops, session.ListResources)
 	case "resources/templates/list":
-		return page(params, "resourceTemplates", s.ResourceTemplates)
+		return page(ctx, params, "resourceTemplates", ops, session.ListResourceTemplates)
 	case "prompts/list":
-		return page(params, "prompts", s.Prompts)
-	case "resources/read":
-		return s.ReadResource(ctx, params)
-	case "prompts/get":
-		return s.GetPrompt(ctx, params)
-	case "completion/complete":
-		return s.Complete(ctx, params)
-	case "resources/subscribe":
-		return s.Subscribe(ctx, params)
-	case "resources/unsubscribe":
-		return s.Unsubscribe(ctx, params)
-	case "logging/setLevel":
-		if err := s.Broadcast(ctx, method, params); err != nil {
-			return nil, err
-		}
-		return json.RawMessage(`{}`), nil
+		return page(ctx, params, "prompts", ops, session.ListPrompts)
+	case "tools/call", "resources/read", "prompts/get", "completion/complete",
+		"resources/subscribe", "resources/unsubscribe", "logging/setLevel":
+		return ops.Call(ctx, method, params)
 	}
 	return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", method)
 }
 
 // page answers a list request with one page of the session's list.
-func page(params json.RawMessage, key string, items func() ([]json.RawMessage, error)) (json.RawMessage, error) {
+func page(ctx context.Context, params json.RawMessage, key string, ops session.Operations, list session.List) (json.RawMessage, error) {
 	var p struct {
 		Cursor *string `json:"cursor"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
 	}
-	all, err := items()
+	all, err := ops.List(ctx, list)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -326,6 +327,11 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 		ClientInfo:         p.ClientInfo,
 		ClientCapabilities: p.Capabilities,
 	})
+	if rl, ok := errors.AsType[*session.RateLimitedError](err); ok {
+		w.Header().Set("Retry-After", retryAfter(math.Ceil(rl.RetryAfter.Seconds())))
+		writeHTTPError(w, http.StatusTooManyRequests, msg.ID, errorf(codeServerError, "Too many initialize requests; retry later"))
+		return err
+	}
 	if errors.Is(err, session.ErrAtCapacity) || errors.Is(err, session.ErrIdentityAtCapacity) || errors.Is(err, session.ErrClosed) {
 		w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter.Seconds()))
 		writeHTTPError(w, http.StatusServiceUnavailable, msg.ID, errorf(codeServerError, "Maximum concurrent sessions exceeded; retry later"))

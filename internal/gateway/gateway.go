@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -123,6 +124,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.store = st
+	decorators, initLimiter, err := guards(cfg, st, opts.Logger)
+	if err != nil {
+		g.closeConnectors()
+		if c, ok := st.(io.Closer); ok {
+			c.Close()
+		}
+		return nil, err
+	}
 	info := clientInfo(opts.Version)
 	g.info = info
 	metrics := telemetry.New(func() int { return g.manager.Len() })
@@ -139,6 +148,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			MaxConcurrent: cfg.Session.MaxConcurrentCalls,
 			QueueTimeout:  cfg.Session.CallQueueTimeout.D(),
 		},
+		Decorators: decorators,
 	})
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,
@@ -151,6 +161,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Now:            opts.Now,
 		Logger:         opts.Logger,
 		Shared:         cfg.Store.Type == config.StoreRedis,
+		InitLimiter:    initLimiter,
 	})
 	g.watchStore()
 	g.frontend = frontend.New(frontend.Options{

@@ -56,12 +56,18 @@ func startCluster(t *testing.T, n int, backends ...config.Backend) *cluster {
 
 func startReplica(t *testing.T, cfg *config.Config) *replica {
 	t.Helper()
+	return startReplicaWith(t, cfg, func(h http.Handler) http.Handler { return h })
+}
+
+// startReplicaWith serves the replica's handler wrapped in wrap.
+func startReplicaWith(t *testing.T, cfg *config.Config, wrap func(http.Handler) http.Handler) *replica {
+	t.Helper()
 	logs := &syncBuffer{}
 	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g.Handler())
+	srv := httptest.NewServer(wrap(g.Handler()))
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

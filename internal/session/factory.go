@@ -51,6 +51,9 @@ type FactoryOptions struct {
 	Calls CallLimits
 	// Observer, if set, is told the outcome of every keepalive ping.
 	Observer KeepaliveObserver
+	// Decorators wrap every session's Operations, the first outermost
+	// (see Decorator).
+	Decorators []Decorator
 }
 
 // KeepaliveObserver records keepalive outcomes (metrics). It must be safe
@@ -130,7 +133,9 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		listings:  make(map[string]aggregate.Backend, len(f.opts.Backends)),
 		clientCap: parseClientCaps(meta.ClientCapabilities),
 		caller:    identity.FromContext(ctx),
+		identity:  meta.Identity,
 	}
+	s.ops = decorate(s, f.opts.Decorators)
 	results := make([]backendInit, len(f.opts.Backends))
 	sem := make(chan struct{}, f.opts.InitConcurrency)
 	var wg sync.WaitGroup

@@ -22,6 +22,25 @@ var (
 	ErrIdentityAtCapacity = errors.New("maximum concurrent sessions for this identity exceeded")
 )
 
+// ErrRateLimited is wrapped by Create's error for a caller that starts
+// sessions faster than its initialize rate allows; the error is a
+// *RateLimitedError that says when to retry. Answered with 429.
+var ErrRateLimited = errors.New("initialize rate limit exceeded")
+
+// RateLimitedError is Create's error over the initialize rate.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string { return ErrRateLimited.Error() }
+
+// Unwrap makes errors.Is(err, ErrRateLimited) hold.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+
+// InitializeLimiter decides whether a caller may start another session
+// now; if not, it says how long to wait. Safe for concurrent use.
+type InitializeLimiter interface {
+	AllowInitialize(ctx context.Context, identity string) (retryAfter time.Duration, ok bool)
+}
+
 // ErrNotFound is returned for a session ID that is unknown, deleted or
 // expired, or that belongs to another identity.
 var ErrNotFound = store.ErrNotFound
@@ -45,6 +64,9 @@ type ManagerOptions struct {
 	// next. Sessions this replica does not hold are taken over whether or
 	// not Shared is set.
 	Shared bool
+	// InitLimiter, if set, limits each identity's initialize requests
+	// before admission: a refused one costs no session slot.
+	InitLimiter InitializeLimiter
 }
 
 // Manager creates, finds, expires and terminates sessions. Metadata lives
@@ -109,6 +131,11 @@ type CreateRequest struct {
 // the Store is down, Create fails at once with an error wrapping
 // store.ErrUnavailable.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, error) {
+	if l := m.opts.InitLimiter; l != nil {
+		if wait, ok := l.AllowInitialize(ctx, req.Identity); !ok {
+			return nil, &RateLimitedError{RetryAfter: wait}
+		}
+	}
 	if err := m.admit(req.Identity); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,15 @@
 // per backend and routes every call by its own catalog; a Factory builds
 // complete Sessions; a Manager creates, finds, expires and closes them over
 // a metadata Store. Nothing here knows about HTTP.
+//
+// Decorators (authorization, rate limits, and later the optimizer and
+// audit) do not fork the call path: a session's Operations (Call and
+// List) is the one seam they wrap. FactoryOptions.Decorators lists them;
+// the Factory applies them to every Session it builds, whether for a new
+// client or for a session a replica takes over, and the front end calls
+// only Session.Operations. A decorator filters what the caller sees (List)
+// and gates what it calls (Call); what passes reaches the Session's own
+// routing and its backend clients unchanged.
 package session
 
 import (
@@ -44,6 +53,8 @@ type Session struct {
 	unavailable []UnavailableBackend
 
 	factory   *Factory
+	ops       Operations // the session as decorated (operations.go)
+	identity  string     // meta.Identity, which never changes
 	clientCap clientCaps
 	// caller is who created the session (nil: anonymous), as established
 	// by incoming authentication; the token in it is a secret, held in

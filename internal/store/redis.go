@@ -229,6 +229,13 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Scripter returns the store's Redis client for other state shared by the
+// replicas on the same server (rate limits). The store owns and closes it.
+func (r *Redis) Scripter() redis.Scripter { return r.client }
+
+// KeyPrefix returns the prefix of every key the store writes.
+func (r *Redis) KeyPrefix() string { return r.prefix }
+
 // Close releases the connections. Operations after Close fail with
 // ErrUnavailable, and Subscribe returns.
 func (r *Redis) Close() error { return r.client.Close() }
