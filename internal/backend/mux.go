@@ -139,7 +139,10 @@ func (m *mux) readLoop(fatal func(error) error) {
 
 // route picks where a server message goes: the handler in the context of
 // the most recent call in flight, as the server most likely sent it while
-// serving that call; else the connect-time handler.
+// serving that call; else the connect-time handler, with the client's own
+// context. A call that carries no handler of its own (vmcp listing the
+// backend's tools while the session is built) does not claim the message,
+// so a request the backend sent meanwhile does not end with that call.
 func (m *mux) route() (context.Context, Handler) {
 	m.mu.Lock()
 	var last *pending
@@ -150,8 +153,10 @@ func (m *mux) route() (context.Context, Handler) {
 		}
 	}
 	m.mu.Unlock()
-	if last == nil {
-		return m.c.ctx, m.c.handler
+	if last != nil {
+		if h, ok := last.ctx.Value(handlerKey{}).(Handler); ok && h != nil {
+			return last.ctx, h
+		}
 	}
-	return last.ctx, HandlerFrom(last.ctx, m.c.handler)
+	return m.c.ctx, m.c.handler
 }

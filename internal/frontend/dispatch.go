@@ -51,6 +51,20 @@ func dispatch(ctx context.Context, s *session.Session, method string, params jso
 	return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", method)
 }
 
+// notify handles a client notification. notifications/initialized needs
+// no answer, but until it arrives the client may not be sent requests:
+// backend requests that came earlier wait for it (session.ClientInitialized).
+func notify(ctx context.Context, s *session.Session, c *clientSession, msg *jsonrpc.Message) {
+	switch msg.Method {
+	case "notifications/cancelled":
+		c.cancelRequest(msg.Params)
+	case "notifications/initialized":
+		s.ClientInitialized()
+	case "notifications/roots/list_changed":
+		s.NotifyBackends(ctx, msg.Method, msg.Params)
+	}
+}
+
 // page answers a list request with one page of the session's list.
 func page(params json.RawMessage, key string, items func() ([]json.RawMessage, error)) (json.RawMessage, error) {
 	var p struct {

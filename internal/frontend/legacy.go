@@ -98,11 +98,7 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	case msg.IsNotification():
-		// notifications/initialized needs no action: a session is ready
-		// once created.
-		if msg.Method == "notifications/cancelled" {
-			c.cancelRequest(msg.Params)
-		}
+		notify(r.Context(), s, c, msg)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
@@ -229,6 +225,9 @@ func (h *legacyHandler) get(w http.ResponseWriter, r *http.Request) {
 	defer detach()
 	if err := startSSE(w, st, after); err != nil {
 		return
+	}
+	if st == c.standalone {
+		s.PeerOpened()
 	}
 	st.serve(wctx, w, after, h.stop, s.Done())
 }

@@ -35,6 +35,8 @@ func TestRelayRefusesRequestsTheClientCannotServe(t *testing.T) {
 		p := &recordingPeer{}
 		s := &Session{clientCap: parseClientCaps(json.RawMessage(tc.caps))}
 		s.SetPeer(p)
+		s.ClientInitialized()
+		s.PeerOpened()
 		r := &relay{s: s, backend: "b"}
 		_, err := r.Request(context.Background(), tc.method, json.RawMessage(`{}`))
 		if tc.relay {

@@ -41,6 +41,7 @@ type Session struct {
 	factory   *Factory
 	clientCap clientCaps
 	peer      atomic.Pointer[Peer]
+	ask       askState // whether the client can be sent requests (ask.go)
 	// onBackendChange is set by OnBackendChange (reinit.go).
 	onBackendChange atomic.Pointer[func()]
 
@@ -171,6 +172,7 @@ func (s *Session) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.stopAsking()
 
 	s.inflight.Wait()
 	var wg sync.WaitGroup
