@@ -42,6 +42,10 @@ func dispatch(ctx context.Context, s *session.Session, method string, params jso
 		return s.Subscribe(ctx, params)
 	case "resources/unsubscribe":
 		return s.Unsubscribe(ctx, params)
+	case "tasks/get", "tasks/result", "tasks/cancel":
+		return s.Task(ctx, method, params)
+	case "tasks/list":
+		return page(params, "tasks", func() ([]json.RawMessage, error) { return s.ListTasks(ctx) })
 	case "logging/setLevel":
 		if err := s.Broadcast(ctx, method, params); err != nil {
 			return nil, err

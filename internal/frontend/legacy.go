@@ -299,18 +299,10 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %v", err))
 		return
 	}
-	result, _ := json.Marshal(map[string]any{
-		"protocolVersion": version,
-		"capabilities":    json.RawMessage(serverCapabilities),
-		"serverInfo":      h.opts.ServerInfo,
-	})
+	result, _ := json.Marshal(initializeResult(s, version, h.opts.ServerInfo))
 	w.Header().Set(headerSessionID, s.ID())
 	h.respond(w, msg.ID, result, nil)
 }
-
-// serverCapabilities is what vmcp advertises: the union of what it can
-// route; backends that lack a feature simply contribute nothing to it.
-const serverCapabilities = `{"tools":{"listChanged":true},"resources":{"subscribe":true,"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`
 
 func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(headerSessionID)
