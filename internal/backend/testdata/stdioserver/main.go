@@ -1,7 +1,8 @@
 // Command stdioserver is the stdio MCP server used by the backend package's
 // tests: a go-sdk server with an echo tool, a counter (per process, so per
 // session), a slow tool that reports cancellation on stderr, a tool that
-// sends progress notifications, and one that writes a line to stderr.
+// sends progress notifications, one that writes a line to stderr, and one
+// that asks the client for roots outside its call.
 package main
 
 import (
@@ -54,6 +55,14 @@ func main() {
 	mcp.AddTool(s, &mcp.Tool{Name: "stderr"}, func(_ context.Context, _ *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
 		fmt.Fprintln(os.Stderr, in.Text)
 		return text("ok"), nil, nil
+	})
+	// roots_later asks the client for roots on its own, as servers do
+	// outside any call, and answers its own call meanwhile; the request
+	// most likely reaches the client while the call is still pending.
+	mcp.AddTool(s, &mcp.Tool{Name: "roots_later"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		go req.Session.ListRoots(context.Background(), nil)
+		time.Sleep(100 * time.Millisecond)
+		return text("asked"), nil, nil
 	})
 	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		log.Print(err)
