@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -192,26 +191,7 @@ func (n *notifications) scan(r io.Reader) {
 // before the response.
 func (n *notifications) rpc(t *testing.T, url, sid, method, params string) rpcResult {
 	t.Helper()
-	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":7,"method":%q,"params":%s}`, method, params)
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", sid)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		n.scan(bytes.NewReader(raw))
-		raw = lastSSEMessage(raw)
-	}
-	out := rpcResult{Status: resp.StatusCode}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s: HTTP %d, body %q: %v", method, resp.StatusCode, raw, err)
-	}
-	return out
+	return rpcSeeing(t, url, sid, method, params, func(sse []byte) { n.scan(bytes.NewReader(sse)) })
 }
 
 func (n *notifications) has(parts ...string) bool {
