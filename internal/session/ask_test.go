@@ -12,11 +12,13 @@ import (
 // asked yet.
 type gatedPeer struct {
 	allowed atomic.Bool
+	asked   atomic.Int32
 	early   atomic.Int32
 }
 
 func (p *gatedPeer) Notify(context.Context, string, json.RawMessage) {}
 func (p *gatedPeer) Request(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+	p.asked.Add(1)
 	if !p.allowed.Load() {
 		p.early.Add(1)
 	}
@@ -60,7 +62,8 @@ func TestRequestBeforeTheClientCanBeAskedWaitsForIt(t *testing.T) {
 func TestRequestBeforeTheClientCanBeAskedUsesACallInFlight(t *testing.T) {
 	t.Parallel()
 	s := rootsSession()
-	s.SetPeer(&gatedPeer{}) // the standalone stream, never opened
+	standalone := &gatedPeer{} // never opened by the client
+	s.SetPeer(standalone)
 	call := &gatedPeer{}
 	call.allowed.Store(true)
 	done := make(chan error, 1)
@@ -74,8 +77,9 @@ func TestRequestBeforeTheClientCanBeAskedUsesACallInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if call.early.Load() != 0 {
-		t.Error("asked before the call started")
+	if call.asked.Load() != 1 || standalone.asked.Load() != 0 {
+		t.Errorf("asked %d times on the call's stream and %d on the unopened standalone one, want 1 and 0",
+			call.asked.Load(), standalone.asked.Load())
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 // backends' own, passed through unchanged; the session remembers which
 // backend answered each one, and asks the backends' tasks/list for an ID
 // it does not know (a session taken over by another replica, an owner
-// forgotten beyond maxTaskOwners).
+// forgotten beyond maxTaskOwners). IDs are taken to be unique across a
+// session's backends, as the UUIDs servers use are; should two backends
+// report one ID, the one that reported it last owns it.
 
 // ErrUnknownTask is returned for a task ID no backend of the session owns.
 // It maps to -32602, as the spec asks for an unknown task.
