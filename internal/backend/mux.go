@@ -132,7 +132,7 @@ func (m *mux) readLoop(fatal func(error) error) {
 			}
 			continue
 		}
-		ctx, h := m.route()
+		ctx, h := m.route(msg.Method)
 		m.c.deliver(ctx, h, msg, m.send)
 	}
 }
@@ -143,7 +143,13 @@ func (m *mux) readLoop(fatal func(error) error) {
 // context. A call that carries no handler of its own (vmcp listing the
 // backend's tools while the session is built) does not claim the message,
 // so a request the backend sent meanwhile does not end with that call.
-func (m *mux) route() (context.Context, Handler) {
+// roots/list is never claimed: the roots are the session's, and a server
+// asks for them when it hears they changed, whatever call is in flight; a
+// short call that claimed it would cancel it by ending.
+func (m *mux) route(method string) (context.Context, Handler) {
+	if method == "roots/list" {
+		return m.c.ctx, m.c.handler
+	}
 	m.mu.Lock()
 	var last *pending
 	var lastID int64 = -1

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// answerAfter is a connect-time Handler that answers roots/list only once
+// answerAfter is a connect-time Handler that answers a request only once
 // released, reporting whether the request was still live then.
 type answerAfter struct {
 	release chan struct{}
@@ -18,7 +18,7 @@ func (h *answerAfter) Notify(context.Context, string, json.RawMessage) {}
 func (h *answerAfter) Request(ctx context.Context, method string, _ json.RawMessage) (json.RawMessage, error) {
 	<-h.release
 	h.live <- ctx.Err() == nil
-	return json.RawMessage(`{"roots":[]}`), nil
+	return json.RawMessage(`{}`), nil
 }
 
 // TestRequestOutsideACallOutlivesTheCallPendingMeanwhile: a stdio
@@ -28,12 +28,9 @@ func (h *answerAfter) Request(ctx context.Context, method string, _ json.RawMess
 func TestRequestOutsideACallOutlivesTheCallPendingMeanwhile(t *testing.T) {
 	t.Parallel()
 	h := &answerAfter{release: make(chan struct{}), live: make(chan bool, 1)}
-	c, _ := connect(t, newStdioFixture(t, &logBuffer{}, 0), ConnectOptions{
-		Capabilities: json.RawMessage(`{"roots":{}}`),
-		Handler:      h,
-	})
+	c, _ := connect(t, newStdioFixture(t, &logBuffer{}, 0), ConnectOptions{Handler: h})
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := callTool(ctx, c, "roots_later", nil, nil); err != nil {
+	if _, err := callTool(ctx, c, "ping_later", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	cancel() // the call is over, as a listing's context is

@@ -157,7 +157,8 @@ func (c *clientSession) deliver(m *jsonrpc.Message) {
 
 // abandon cancels, on the stream itself, the requests still awaiting an
 // answer on st. It runs when a call ends, before its response, so a client
-// never keeps a dialog open for a call that is over.
+// never keeps a dialog open for a call that is over; whoever waits for
+// such an answer gets an error at once.
 func (c *clientSession) abandon(st *stream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -165,9 +166,12 @@ func (c *clientSession) abandon(st *stream) {
 		if p.st == st {
 			delete(c.pending, id)
 			pushCancelled(st, json.RawMessage(id))
+			p.answer <- &jsonrpc.Message{Error: errCallEnded}
 		}
 	}
 }
+
+var errCallEnded = jsonrpc.Errorf(jsonrpc.CodeInternalError, "the client's call whose stream carried this request has ended")
 
 // cancelPending cancels one request still awaiting the client's answer.
 // Removing it and telling the client happen under one lock, so that exactly

@@ -1,6 +1,10 @@
 package frontend
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+)
 
 func TestRetireBoundsReplay(t *testing.T) {
 	t.Parallel()
@@ -31,5 +35,33 @@ func TestRetireBoundsReplay(t *testing.T) {
 	}
 	if c.stream(done[len(done)-1].id) == nil {
 		t.Error("retiring a plain JSON stream dropped a kept one")
+	}
+}
+
+// A request to the client still pending when its call ends is cancelled on
+// the stream, and whoever waits for its answer hears so at once.
+func TestAbandonEndsTheWait(t *testing.T) {
+	t.Parallel()
+	c := newClientSession(8)
+	st := c.newStream()
+	errs := make(chan error, 1)
+	go func() {
+		_, err := c.request(context.Background(), st, "roots/list", nil)
+		errs <- err
+	}()
+	for {
+		evs, _, wake := st.pending(0)
+		if len(evs) > 0 {
+			break
+		}
+		<-wake
+	}
+	c.abandon(st)
+	if err := <-errs; err == nil || !strings.Contains(err.Error(), "has ended") {
+		t.Errorf("waiting request ended with %v, want the call's end", err)
+	}
+	evs, _, _ := st.pending(0)
+	if last := string(evs[len(evs)-1].data); !strings.Contains(last, "notifications/cancelled") {
+		t.Errorf("last event on the stream %s, want the cancellation", last)
 	}
 }

@@ -83,6 +83,22 @@ func (s *Session) PeerOpened() {
 func (s *Session) callStarted() { s.ask.update(func() { s.ask.calls++ }) }
 func (s *Session) callEnded()   { s.ask.update(func() { s.ask.calls-- }) }
 
+// askPeer is where a request that belongs to no call goes once the client
+// can be asked: its standalone stream if it opened one, since a call's
+// stream ends with the call and cancels what is still pending on it; else
+// the stream of the latest call in flight.
+func (s *Session) askPeer() Peer {
+	s.ask.mu.Lock()
+	open := s.ask.open
+	s.ask.mu.Unlock()
+	if !open {
+		if p := s.busyPeer(); p != nil {
+			return p
+		}
+	}
+	return s.Peer()
+}
+
 // stopAsking ends every wait for the client: the session is closing.
 func (s *Session) stopAsking() { s.ask.update(func() { s.ask.closed = true }) }
 

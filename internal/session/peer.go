@@ -129,15 +129,16 @@ func (r *relay) Request(ctx context.Context, method string, params json.RawMessa
 	default:
 		return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", method)
 	}
-	if r.peer == nil {
+	p := r.peer
+	if p == nil {
 		// Not sent during one of the client's calls: it may come before
 		// the client can be asked anything, as server-filesystem's
 		// roots/list does right after its handshake.
 		if err := r.s.awaitClient(ctx, method); err != nil {
 			return nil, err
 		}
+		p = r.s.askPeer()
 	}
-	p := r.target(method, params)
 	if p == nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInternalError, "client has no open stream for %s", method)
 	}

@@ -2,7 +2,7 @@
 // tests: a go-sdk server with an echo tool, a counter (per process, so per
 // session), a slow tool that reports cancellation on stderr, a tool that
 // sends progress notifications, one that writes a line to stderr, and one
-// that asks the client for roots outside its call.
+// that pings the client outside its call.
 package main
 
 import (
@@ -56,11 +56,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, in.Text)
 		return text("ok"), nil, nil
 	})
-	// roots_later asks the client for roots on its own, as servers do
-	// outside any call, and answers its own call meanwhile; the request
-	// most likely reaches the client while the call is still pending.
-	mcp.AddTool(s, &mcp.Tool{Name: "roots_later"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
-		go req.Session.ListRoots(context.Background(), nil)
+	// ping_later pings the client on its own, as servers do outside any
+	// call, and answers its own call meanwhile; the ping most likely
+	// reaches the client while the call is still pending.
+	mcp.AddTool(s, &mcp.Tool{Name: "ping_later"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		go req.Session.Ping(context.Background(), nil)
 		time.Sleep(100 * time.Millisecond)
 		return text("asked"), nil, nil
 	})
