@@ -83,20 +83,30 @@ func (s *Session) PeerOpened() {
 func (s *Session) callStarted() { s.ask.update(func() { s.ask.calls++ }) }
 func (s *Session) callEnded()   { s.ask.update(func() { s.ask.calls-- }) }
 
-// askPeer is where a request that belongs to no call goes once the client
-// can be asked: its standalone stream if it opened one, since a call's
-// stream ends with the call and cancels what is still pending on it; else
-// the stream of the latest call in flight.
-func (s *Session) askPeer() Peer {
+// OutlivingRequester is implemented by a call's Peer that can carry a
+// request which belongs to no call and so must not end with the call.
+type OutlivingRequester interface {
+	RequestOutliving(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+}
+
+// askClient sends a request that belongs to no call, once the client can
+// be asked: on its standalone stream if it opened one; else on the stream
+// of the latest call in flight, without ending with that call (a client
+// that opens its standalone stream only after its first call, or never).
+func (s *Session) askClient(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	s.ask.mu.Lock()
 	open := s.ask.open
 	s.ask.mu.Unlock()
 	if !open {
-		if p := s.busyPeer(); p != nil {
-			return p
+		if p, ok := s.busyPeer().(OutlivingRequester); ok {
+			return p.RequestOutliving(ctx, method, params)
 		}
 	}
-	return s.Peer()
+	p := s.Peer()
+	if p == nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInternalError, "client has no open stream for %s", method)
+	}
+	return p.Request(ctx, method, params)
 }
 
 // stopAsking ends every wait for the client: the session is closing.

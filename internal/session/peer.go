@@ -129,20 +129,16 @@ func (r *relay) Request(ctx context.Context, method string, params json.RawMessa
 	default:
 		return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", method)
 	}
-	p := r.peer
-	if p == nil {
+	if r.peer == nil {
 		// Not sent during one of the client's calls: it may come before
 		// the client can be asked anything, as server-filesystem's
 		// roots/list does right after its handshake.
 		if err := r.s.awaitClient(ctx, method); err != nil {
 			return nil, err
 		}
-		p = r.s.askPeer()
+		return r.s.askClient(ctx, method, params)
 	}
-	if p == nil {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeInternalError, "client has no open stream for %s", method)
-	}
-	return p.Request(ctx, method, params)
+	return r.peer.Request(ctx, method, params)
 }
 
 // progressToken returns the raw progress token in a request's params, if
