@@ -139,15 +139,24 @@ func (m *mux) readLoop(fatal func(error) error) {
 			}
 			continue
 		}
-		ctx, h := m.route()
+		ctx, h := m.route(msg.Method)
 		m.c.deliver(ctx, h, msg, m.send)
 	}
 }
 
 // route picks where a server message goes: the handler in the context of
 // the most recent call in flight, as the server most likely sent it while
-// serving that call; else the connect-time handler.
-func (m *mux) route() (context.Context, Handler) {
+// serving that call; else the connect-time handler, with the client's own
+// context. A call that carries no handler of its own (vmcp listing the
+// backend's tools while the session is built) does not claim the message,
+// so a request the backend sent meanwhile does not end with that call.
+// roots/list is never claimed: the roots are the session's, and a server
+// asks for them when it hears they changed, whatever call is in flight; a
+// short call that claimed it would cancel it by ending.
+func (m *mux) route(method string) (context.Context, Handler) {
+	if method == "roots/list" {
+		return m.c.ctx, m.c.handler
+	}
 	m.mu.Lock()
 	var last *pending
 	var lastID int64 = -1
@@ -157,8 +166,10 @@ func (m *mux) route() (context.Context, Handler) {
 		}
 	}
 	m.mu.Unlock()
-	if last == nil {
-		return m.c.ctx, m.c.handler
+	if last != nil {
+		if h, ok := last.ctx.Value(handlerKey{}).(Handler); ok && h != nil {
+			return last.ctx, h
+		}
 	}
-	return last.ctx, HandlerFrom(last.ctx, m.c.handler)
+	return m.c.ctx, m.c.handler
 }

@@ -157,7 +157,8 @@ func (c *clientSession) deliver(m *jsonrpc.Message) {
 
 // abandon cancels, on the stream itself, the requests still awaiting an
 // answer on st. It runs when a call ends, before its response, so a client
-// never keeps a dialog open for a call that is over.
+// never keeps a dialog open for a call that is over; whoever waits for
+// such an answer gets an error at once.
 func (c *clientSession) abandon(st *stream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -165,9 +166,12 @@ func (c *clientSession) abandon(st *stream) {
 		if p.st == st {
 			delete(c.pending, id)
 			pushCancelled(st, json.RawMessage(id))
+			p.answer <- &jsonrpc.Message{Error: errCallEnded}
 		}
 	}
 }
+
+var errCallEnded = jsonrpc.Errorf(jsonrpc.CodeInternalError, "the client's call whose stream carried this request has ended")
 
 // cancelPending cancels one request still awaiting the client's answer.
 // Removing it and telling the client happen under one lock, so that exactly
@@ -187,15 +191,23 @@ func pushCancelled(st *stream, id json.RawMessage) {
 }
 
 // request sends a request to the client on st and waits for the answer.
-// If ctx ends first, the client is told the request is cancelled.
-func (c *clientSession) request(ctx context.Context, st *stream, method string, params json.RawMessage) (json.RawMessage, error) {
+// If ctx ends first, the client is told the request is cancelled. The
+// request ends with st's call (abandon) unless outlive is set: it then
+// belongs to no call and only travels on st, and if st has already ended
+// it goes on the standalone stream instead.
+func (c *clientSession) request(ctx context.Context, st *stream, outlive bool, method string, params json.RawMessage) (json.RawMessage, error) {
 	ch := make(chan *jsonrpc.Message, 1)
+	owner := st
+	if outlive {
+		owner = c.standalone
+	}
 	c.mu.Lock()
 	c.nextReq++
 	id := json.RawMessage(strconv.Quote("vmcp-" + strconv.FormatInt(c.nextReq, 10)))
-	c.pending[string(id)] = pendingRequest{answer: ch, st: st}
+	c.pending[string(id)] = pendingRequest{answer: ch, st: owner}
 	c.mu.Unlock()
-	if !st.push(jsonrpc.AppendRequest(nil, id, method, params)) {
+	msg := jsonrpc.AppendRequest(nil, id, method, params)
+	if !st.push(msg) && (!outlive || !c.standalone.push(msg)) {
 		c.forget(id)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInternalError, "the client's stream for this call has ended")
 	}
@@ -206,7 +218,7 @@ func (c *clientSession) request(ctx context.Context, st *stream, method string, 
 		}
 		return m.Result, nil
 	case <-ctx.Done():
-		c.cancelPending(id, st)
+		c.cancelPending(id, owner)
 		return nil, ctx.Err()
 	}
 }
@@ -225,7 +237,7 @@ func (p *sessionPeer) Notify(_ context.Context, method string, params json.RawMe
 }
 
 func (p *sessionPeer) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	return p.c.request(ctx, p.c.standalone, method, params)
+	return p.c.request(ctx, p.c.standalone, false, method, params)
 }
 
 // callPeer is the Peer of one call answered over SSE: its messages go on
@@ -240,5 +252,12 @@ func (p *callPeer) Notify(_ context.Context, method string, params json.RawMessa
 }
 
 func (p *callPeer) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	return p.c.request(ctx, p.st, method, params)
+	return p.c.request(ctx, p.st, false, method, params)
+}
+
+// RequestOutliving implements session.OutlivingRequester: a request that
+// belongs to no call, sent on this call's stream because the client has
+// opened no other, does not end with the call.
+func (p *callPeer) RequestOutliving(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	return p.c.request(ctx, p.st, true, method, params)
 }

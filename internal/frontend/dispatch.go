@@ -37,11 +37,28 @@ func dispatch(ctx context.Context, s *session.Session, method string, params jso
 		return page(ctx, params, "resourceTemplates", ops, session.ListResourceTemplates)
 	case "prompts/list":
 		return page(ctx, params, "prompts", ops, session.ListPrompts)
+	case "tasks/list":
+		return page(ctx, params, "tasks", ops, session.ListTasks)
 	case "tools/call", "resources/read", "prompts/get", "completion/complete",
-		"resources/subscribe", "resources/unsubscribe", "logging/setLevel":
+		"resources/subscribe", "resources/unsubscribe", "logging/setLevel",
+		"tasks/get", "tasks/result", "tasks/cancel":
 		return ops.Call(ctx, method, params)
 	}
 	return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", method)
+}
+
+// notify handles a client notification. notifications/initialized needs
+// no answer, but until it arrives the client may not be sent requests:
+// backend requests that came earlier wait for it (session.ClientInitialized).
+func notify(ctx context.Context, s *session.Session, c *clientSession, msg *jsonrpc.Message) {
+	switch msg.Method {
+	case "notifications/cancelled":
+		c.cancelRequest(msg.Params)
+	case "notifications/initialized":
+		s.ClientInitialized()
+	case "notifications/roots/list_changed":
+		s.NotifyBackends(ctx, msg.Method, msg.Params)
+	}
 }
 
 // page answers a list request with one page of the session's list.

@@ -120,11 +120,7 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	case msg.IsNotification():
-		// notifications/initialized needs no action: a session is ready
-		// once created.
-		if msg.Method == "notifications/cancelled" {
-			c.cancelRequest(msg.Params)
-		}
+		notify(r.Context(), s, c, msg)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
@@ -270,6 +266,9 @@ func (h *legacyHandler) get(w http.ResponseWriter, r *http.Request) {
 	if err := startSSE(w, st, after); err != nil {
 		return
 	}
+	if st == c.standalone {
+		s.PeerOpened()
+	}
 	st.serve(wctx, w, after, h.stop, s.Done(), h.opts.WriteTimeout)
 }
 
@@ -350,25 +349,13 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %s", h.opts.Redactor.Redact(err.Error())))
 		return err
 	}
-	res := map[string]any{
-		"protocolVersion": version,
-		"capabilities":    json.RawMessage(serverCapabilities),
-		"serverInfo":      h.opts.ServerInfo,
-	}
-	if u := s.Unavailable(); len(u) > 0 {
-		res["_meta"] = map[string]any{session.MetaBackends: map[string]any{"unavailable": u}}
-	}
-	result, _ := json.Marshal(res)
+	result, _ := json.Marshal(initializeResult(s, version, h.opts.ServerInfo))
 	w.Header().Set(headerSessionID, s.ID())
 	h.respond(w, msg.ID, result, nil)
 	return nil
 }
 
 var errBadInitialize = errors.New("invalid initialize request")
-
-// serverCapabilities is what vmcp advertises: the union of what it can
-// route; backends that lack a feature simply contribute nothing to it.
-const serverCapabilities = `{"tools":{"listChanged":true},"resources":{"subscribe":true,"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`
 
 func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(headerSessionID)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/session"
 )
 
 const (
@@ -43,6 +44,36 @@ func negotiate(requested string) string {
 		return requested
 	}
 	return legacyVersions[0]
+}
+
+// serverCapabilities is what vmcp advertises whatever its backends: the
+// union of what it can route; backends that lack a feature simply
+// contribute nothing to it. The tasks capability is the backends' own,
+// merged (initializeResult).
+const serverCapabilities = `{"tools":{"listChanged":true},"resources":{"subscribe":true,"listChanged":true},"prompts":{"listChanged":true},"completions":{},"logging":{}}`
+
+// initializeResult is vmcp's answer to initialize for session s: its own
+// capabilities plus what the session's backends declared (tasks,
+// instructions labelled by backend).
+func initializeResult(s *session.Session, version string, serverInfo json.RawMessage) any {
+	caps := json.RawMessage(serverCapabilities)
+	if tasks := s.TasksCapability(); tasks != nil {
+		if withTasks, err := jsonrpc.SetMember(caps, "tasks", tasks); err == nil {
+			caps = withTasks
+		}
+	}
+	var meta any
+	if u := s.Unavailable(); len(u) > 0 {
+		// The client can see which backends its session started without.
+		meta = map[string]any{session.MetaBackends: map[string]any{"unavailable": u}}
+	}
+	return struct {
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
+		ServerInfo      json.RawMessage `json:"serverInfo"`
+		Instructions    string          `json:"instructions,omitempty"`
+		Meta            any             `json:"_meta,omitempty"`
+	}{version, caps, serverInfo, s.Instructions(), meta}
 }
 
 func errorf(code int, format string, args ...any) *jsonrpc.Error {

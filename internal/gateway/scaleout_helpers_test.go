@@ -132,6 +132,13 @@ type rpcResult struct {
 // whether it came as JSON or on an SSE stream.
 func rpc(t *testing.T, url, sid, method, params string) rpcResult {
 	t.Helper()
+	return rpcSeeing(t, url, sid, method, params, nil)
+}
+
+// rpcSeeing is rpc that also hands an SSE answer's whole body, with the
+// messages sent before the response, to seen (if not nil).
+func rpcSeeing(t *testing.T, url, sid, method, params string, seen func(sse []byte)) rpcResult {
+	t.Helper()
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":7,"method":%q,"params":%s}`, method, params)
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -145,6 +152,9 @@ func rpc(t *testing.T, url, sid, method, params string) rpcResult {
 	out := rpcResult{Status: resp.StatusCode}
 	raw, _ := io.ReadAll(resp.Body)
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		if seen != nil {
+			seen(raw)
+		}
 		raw = lastSSEMessage(raw)
 	}
 	if len(raw) > 0 {

@@ -98,11 +98,12 @@ func (f *Factory) Backends() []string {
 
 // backendInit is the outcome of connecting one backend.
 type backendInit struct {
-	client  backend.Client
-	creds   CredentialSource
-	stored  store.Backend
-	listing aggregate.Backend
-	err     error
+	client       backend.Client
+	creds        CredentialSource
+	stored       store.Backend
+	listing      aggregate.Backend
+	instructions string
+	err          error
 }
 
 // New connects every backend in parallel and returns a ready Session built
@@ -176,6 +177,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	}
 	s.Touch(seen.Add(time.Since(start)))
 	var listings []aggregate.Backend
+	var instructions []aggregate.Instructions
 	var failures []string
 	stored := make([]store.Backend, 0, len(results))
 	limiter := newCallLimiter(f.opts.Calls)
@@ -193,7 +195,9 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		listings = append(listings, l)
 		s.listings[b.Name] = l
 		stored = append(stored, r.stored)
+		instructions = append(instructions, aggregate.Instructions{Backend: b.Name, Text: r.instructions})
 	}
+	s.instructions = aggregate.MergeInstructions(instructions)
 	if len(f.opts.Backends) > 0 && len(failures) == len(f.opts.Backends) {
 		s.initErr = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, len(failures), strings.Join(failures, "; "))
 	}
@@ -275,7 +279,7 @@ func (f *Factory) connectAndList(ctx context.Context, b Backend, meta *store.Met
 		c.Close()
 		return backendInit{err: err}
 	}
-	return backendInit{client: c, stored: st, listing: listing}
+	return backendInit{client: c, stored: st, listing: listing, instructions: res.Instructions}
 }
 
 // list fetches everything a backend offers, following pagination cursors.
@@ -311,7 +315,7 @@ func (f *Factory) list(ctx context.Context, c backend.Client, name string, capsR
 	}
 	run := func(j *job) {
 		defer recovery.Recover(f.log, func(err error) { j.err = err }, "backend", name, "during", j.method)
-		*j.dst, j.err = listAll(ctx, c, name, j.method, j.key)
+		*j.dst, j.err = listAll(ctx, c.Call, name, j.method, j.key)
 	}
 	if len(jobs) == 1 {
 		run(&jobs[0])
@@ -334,13 +338,14 @@ func (f *Factory) list(ctx context.Context, c backend.Client, name string, capsR
 // cannot hold a session's initialize forever.
 const maxPages = 1000
 
-// listAll fetches every page of one list. Its errors name the backend and
-// the method (the client's own do already).
-func listAll(ctx context.Context, c backend.Client, name, method, key string) ([]json.RawMessage, error) {
+// listAll collects the items under key of every page of a list method,
+// sent with call. Its errors name the backend and the method (call's own
+// errors do already).
+func listAll(ctx context.Context, call func(context.Context, string, json.RawMessage) (json.RawMessage, error), name, method, key string) ([]json.RawMessage, error) {
 	var items []json.RawMessage
 	params := json.RawMessage(`{}`)
 	for range maxPages {
-		res, err := c.Call(ctx, method, params)
+		res, err := call(ctx, method, params)
 		if err != nil {
 			return nil, err
 		}

@@ -18,8 +18,9 @@ import (
 // if any, is in ctx (identity.FromContext).
 type Operations interface {
 	// Call runs one request: tools/call, prompts/get, resources/read,
-	// completion/complete, resources/subscribe, resources/unsubscribe or
-	// logging/setLevel. params is never empty.
+	// completion/complete, resources/subscribe, resources/unsubscribe,
+	// logging/setLevel, or tasks/get, tasks/result, tasks/cancel. params
+	// is never empty.
 	Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 	// List returns the whole of one list, before paging. The slice and its
 	// items must not be modified.
@@ -34,6 +35,7 @@ const (
 	ListResources
 	ListResourceTemplates
 	ListPrompts
+	ListTasks // the backends' tasks, merged (tasks.go)
 )
 
 // Decorator wraps a session's Operations. It is called once per Session,
@@ -82,14 +84,18 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 			return nil, err
 		}
 		return json.RawMessage(`{}`), nil
+	case "tasks/get", "tasks/result", "tasks/cancel":
+		return s.Task(ctx, method, params)
 	}
 	return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", method)
 }
 
 // List returns one of the session's lists, undecorated. It implements
 // Operations.
-func (s *Session) List(_ context.Context, l List) ([]json.RawMessage, error) {
+func (s *Session) List(ctx context.Context, l List) ([]json.RawMessage, error) {
 	switch l {
+	case ListTasks:
+		return s.ListTasks(ctx)
 	case ListResources:
 		return s.Resources()
 	case ListResourceTemplates:

@@ -55,13 +55,13 @@ func (s *Session) Peer() Peer {
 
 // clientCaps are the client capabilities that gate server-to-client
 // requests.
-type clientCaps struct{ sampling, elicitation, roots bool }
+type clientCaps struct{ sampling, elicitation, roots, tasks bool }
 
 func parseClientCaps(raw json.RawMessage) clientCaps {
 	var c map[string]json.RawMessage
 	_ = json.Unmarshal(raw, &c)
 	has := func(k string) bool { v, ok := c[k]; return ok && string(v) != "null" }
-	return clientCaps{sampling: has("sampling"), elicitation: has("elicitation"), roots: has("roots")}
+	return clientCaps{sampling: has("sampling"), elicitation: has("elicitation"), roots: has("roots"), tasks: has("tasks")}
 }
 
 // relay receives what one backend sends to vmcp and passes it on to the
@@ -124,14 +124,25 @@ func (r *relay) Request(ctx context.Context, method string, params json.RawMessa
 		if !caps.roots {
 			return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "client does not support roots")
 		}
+	case "tasks/get", "tasks/result", "tasks/list", "tasks/cancel":
+		// The backend polls a task it made the client create (a
+		// task-augmented sampling or elicitation request).
+		if !caps.tasks {
+			return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "client does not support tasks")
+		}
 	default:
 		return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "method not found: %s", method)
 	}
-	p := r.target(method, params)
-	if p == nil {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeInternalError, "client has no open stream for %s", method)
+	if r.peer == nil {
+		// Not sent during one of the client's calls: it may come before
+		// the client can be asked anything, as server-filesystem's
+		// roots/list does right after its handshake.
+		if err := r.s.awaitClient(ctx, method); err != nil {
+			return nil, err
+		}
+		return r.s.askClient(ctx, method, params)
 	}
-	return p.Request(ctx, method, params)
+	return r.peer.Request(ctx, method, params)
 }
 
 // progressToken returns the raw progress token in a request's params, if
@@ -179,7 +190,9 @@ func (s *Session) trackCall(p Peer, params json.RawMessage) func() {
 	}
 	s.busy = append(s.busy, p)
 	s.pmu.Unlock()
+	s.callStarted()
 	return func() {
+		s.callEnded()
 		s.pmu.Lock()
 		defer s.pmu.Unlock()
 		if hasToken && s.progress[token] == p {

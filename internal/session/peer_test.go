@@ -36,6 +36,8 @@ func TestRelayRefusesRequestsTheClientCannotServe(t *testing.T) {
 		s := &Session{clientCap: parseClientCaps(json.RawMessage(tc.caps)), ready: make(chan struct{})}
 		s.markReady()
 		s.SetPeer(p)
+		s.ClientInitialized()
+		s.PeerOpened()
 		r := &relay{s: s, backend: "b"}
 		_, err := r.Request(context.Background(), tc.method, json.RawMessage(`{}`))
 		if tc.relay {

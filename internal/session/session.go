@@ -51,6 +51,10 @@ type Session struct {
 	initErr error
 	// unavailable lists the backends that failed to initialize; set by New.
 	unavailable []UnavailableBackend
+	// instructions are the backends' initialize instructions, merged;
+	// set by Factory.New, read-only afterwards.
+	instructions string
+	tasks        taskOwners // which backend owns each task (tasks.go)
 
 	factory   *Factory
 	ops       Operations // the session as decorated (operations.go)
@@ -61,6 +65,7 @@ type Session struct {
 	// memory only, as the subject of outgoing token exchanges.
 	caller *identity.Identity
 	peer   atomic.Pointer[Peer]
+	ask    askState // whether the client can be sent requests (ask.go)
 	// onBackendChange is set by OnBackendChange (reinit.go).
 	onBackendChange atomic.Pointer[func()]
 
@@ -217,6 +222,7 @@ func (s *Session) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.stopAsking()
 
 	// Refreshes and backend requests waiting for the session to be ready
 	// count as in flight: let them run (and see it closed) rather than
@@ -272,39 +278,56 @@ var (
 // InvalidParams reports whether err should be answered with -32602.
 func InvalidParams(err error) bool {
 	return errors.Is(err, ErrUnknownTool) || errors.Is(err, ErrUnknownPrompt) ||
-		errors.Is(err, ErrUnknownResource) || errors.Is(err, errBadParams)
+		errors.Is(err, ErrUnknownResource) || errors.Is(err, ErrUnknownTask) || errors.Is(err, errBadParams)
 }
 
 var errBadParams = errors.New("invalid params")
 
 // CallTool routes tools/call to the owning backend under its original name.
+// A task-augmented call (params.task) passes through as it is; the owner of
+// the task its CreateTaskResult names is recorded for tasks/get and the
+// like (tasks.go).
 func (s *Session) CallTool(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-	return s.callNamed(ctx, "tools/call", params, ErrUnknownTool, func(c *aggregate.Catalog) map[string]aggregate.Route { return c.ToolRoutes })
+	b, params, err := s.routeNamed(params, ErrUnknownTool, func(c *aggregate.Catalog) map[string]aggregate.Route { return c.ToolRoutes })
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.call(ctx, b, "tools/call", params)
+	if err == nil {
+		s.noteTask(b, params, res)
+	}
+	return res, err
 }
 
 // GetPrompt routes prompts/get to the owning backend under its original name.
 func (s *Session) GetPrompt(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-	return s.callNamed(ctx, "prompts/get", params, ErrUnknownPrompt, func(c *aggregate.Catalog) map[string]aggregate.Route { return c.PromptRoutes })
-}
-
-func (s *Session) callNamed(ctx context.Context, method string, params json.RawMessage, unknown error, routes func(*aggregate.Catalog) map[string]aggregate.Route) (json.RawMessage, error) {
-	if s.initErr != nil {
-		return nil, s.initErr
-	}
-	name, err := paramString(params, "name")
+	b, params, err := s.routeNamed(params, ErrUnknownPrompt, func(c *aggregate.Catalog) map[string]aggregate.Route { return c.PromptRoutes })
 	if err != nil {
 		return nil, err
 	}
+	return s.call(ctx, b, "prompts/get", params)
+}
+
+// routeNamed finds the backend that owns the item params.name names and
+// returns params with the backend's own name for it.
+func (s *Session) routeNamed(params json.RawMessage, unknown error, routes func(*aggregate.Catalog) map[string]aggregate.Route) (string, json.RawMessage, error) {
+	if s.initErr != nil {
+		return "", nil, s.initErr
+	}
+	name, err := paramString(params, "name")
+	if err != nil {
+		return "", nil, err
+	}
 	r, ok := routes(s.catalog.Load())[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", unknown, name)
+		return "", nil, fmt.Errorf("%w: %q", unknown, name)
 	}
 	if r.Name != name {
 		if params, err = setParam(params, "name", r.Name); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	}
-	return s.call(ctx, r.Backend, method, params)
+	return r.Backend, params, nil
 }
 
 // ReadResource routes resources/read by URI.

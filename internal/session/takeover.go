@@ -117,6 +117,9 @@ func (m *Manager) build(ctx context.Context, b *building, meta *store.Metadata) 
 	var restarted []string
 	dirty := false
 	if err == nil {
+		// The client did its handshake with the replica that made the
+		// session.
+		s.ClientInitialized()
 		restarted = markRestarted(s, meta)
 		m.watch(s)
 		if backendsChanged(meta.Backends, s.Metadata().Backends) {

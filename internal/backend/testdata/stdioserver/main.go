@@ -1,7 +1,8 @@
 // Command stdioserver is the stdio MCP server used by the backend package's
 // tests: a go-sdk server with an echo tool, a counter (per process, so per
 // session), a slow tool that reports cancellation on stderr, a tool that
-// sends progress notifications, and one that writes a line to stderr.
+// sends progress notifications, one that writes a line to stderr, and one
+// that pings the client outside its call.
 package main
 
 import (
@@ -85,6 +86,14 @@ func main() {
 	mcp.AddTool(s, &mcp.Tool{Name: "stderr"}, func(_ context.Context, _ *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
 		fmt.Fprintln(os.Stderr, in.Text)
 		return text("ok"), nil, nil
+	})
+	// ping_later pings the client on its own, as servers do outside any
+	// call, and answers its own call meanwhile; the ping most likely
+	// reaches the client while the call is still pending.
+	mcp.AddTool(s, &mcp.Tool{Name: "ping_later"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		go req.Session.Ping(context.Background(), nil)
+		time.Sleep(100 * time.Millisecond)
+		return text("asked"), nil, nil
 	})
 	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		log.Print(err)
