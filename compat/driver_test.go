@@ -125,6 +125,13 @@ func runPlan(t *testing.T, plan []step, onPause func(label string)) results {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("node driver.mjs: %v", err)
 	}
+	waited := false
+	defer func() { // also when onPause fails the test: stop the driver
+		if !waited {
+			cancel()
+			cmd.Wait()
+		}
+	}()
 	rs := results{}
 	done := false
 	sc := bufio.NewScanner(stdout)
@@ -148,7 +155,9 @@ func runPlan(t *testing.T, plan []step, onPause func(label string)) results {
 		}
 	}
 	io.Copy(io.Discard, stdout)
-	if err := cmd.Wait(); err != nil || !done {
+	err = cmd.Wait()
+	waited = true
+	if err != nil || !done {
 		t.Fatalf("node driver.mjs did not finish its plan (%v); stderr:\n%s", err, stderr.String())
 	}
 	return rs

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -57,16 +59,17 @@ func npmProblem() string {
 	if err := readJSON("package.json", &pinned); err != nil {
 		return err.Error()
 	}
-	for name, want := range pinned.Dependencies {
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(pinned.Dependencies)) {
+		want := pinned.Dependencies[name]
 		var got struct{ Version string }
 		if err := readJSON(filepath.Join("node_modules", name, "package.json"), &got); err != nil {
-			return name + " is not installed"
-		}
-		if got.Version != want {
-			return fmt.Sprintf("%s is %s, package.json pins %s", name, got.Version, want)
+			problems = append(problems, name+" is not installed")
+		} else if got.Version != want {
+			problems = append(problems, fmt.Sprintf("%s is %s, package.json pins %s", name, got.Version, want))
 		}
 	}
-	return ""
+	return strings.Join(problems, ", ")
 }
 
 func readJSON(path string, v any) error {
