@@ -303,8 +303,7 @@ func (s *suite) features(t *testing.T) {
 	rs.get(t, "f:connect")
 
 	t.Run("Instructions", func(t *testing.T) {
-		// Not in the brief's list, but issue 16 asks for it: what a backend
-		// declares reaches the client.
+		// What a backend declares reaches the client (issue 16).
 		if got := rs.get(t, "f:connect").Instructions; !strings.Contains(got, "Everything Server") {
 			t.Errorf("initialize result's instructions lack server-everything's: %q", tail(got, 300))
 		}
