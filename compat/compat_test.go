@@ -437,44 +437,71 @@ func (s *suite) roots(t *testing.T) {
 // crash: SIGKILL) and starts a new one on the same port, which knows
 // nothing of vmcp's backend session and answers it with HTTP 400, as the
 // TypeScript SDK's servers do. The next call through the same vmcp session
-// must succeed, and say that the backend was re-initialized.
+// must succeed, and say that the backend was re-initialized. Then once
+// more with a call while the server is down: its error must name the
+// backend, and the call after the restart must succeed too.
 func (s *suite) restart(t *testing.T) {
-	restarted := false
+	var paused []string
 	rs := s.run(t, []step{
 		connectVMCP("k", s.g.mcp),
 		call("before", "k", evHTTP+"_echo", map[string]any{"message": "before"}),
-		{ID: "pause", Op: "pause", Label: "restart"},
+		{ID: "p1", Op: "pause", Label: "restart"},
 		call("after", "k", evHTTP+"_echo", map[string]any{"message": "after"}),
 		call("sum", "k", evHTTP+"_get-sum", map[string]any{"a": 40, "b": 2}),
 		call("other", "k", evStdio+"_echo", map[string]any{"message": "other"}),
+		{ID: "p2", Op: "pause", Label: "kill"},
+		call("down", "k", evHTTP+"_echo", map[string]any{"message": "down"}),
+		{ID: "p3", Op: "pause", Label: "start"},
+		call("up", "k", evHTTP+"_echo", map[string]any{"message": "up"}),
 		closeSession("k"),
-	}, func(string) {
-		s.http.p.kill()
-		s.http.start(t)
-		restarted = true
+	}, func(label string) {
+		paused = append(paused, label)
+		switch label {
+		case "restart":
+			s.http.p.kill()
+			s.http.start(t)
+		case "kill":
+			s.http.p.kill()
+		case "start":
+			s.http.start(t)
+		}
 	})
 	rs.get(t, "k:connect")
 	if got := text(t, rs, "before"); got != "Echo: before" {
 		t.Fatalf("before the restart: echo = %q", got)
 	}
-	if !restarted {
-		t.Fatal("the driver never paused for the restart")
+	if want := []string{"restart", "kill", "start"}; !slices.Equal(paused, want) {
+		t.Fatalf("the driver paused for %v, want %v", paused, want)
 	}
-	r := rs.get(t, "after")
-	if r.IsError || r.Text != "Echo: after" {
-		t.Fatalf("first call after the restart = %q (isError %v), want Echo: after", r.Text, r.IsError)
-	}
-	var reinit []string
-	json.Unmarshal(r.Meta["vmcp/backendReinitialized"], &reinit)
-	if !slices.Contains(reinit, evHTTP) {
-		t.Errorf("its _meta = %v, want vmcp/backendReinitialized naming %s", r.Meta, evHTTP)
-	}
-	if got := text(t, rs, "sum"); got != "The sum of 40 and 2 is 42." {
-		t.Errorf("second call after the restart = %q", got)
-	}
-	if got := text(t, rs, "other"); got != "Echo: other" {
-		t.Errorf("another backend of the session after the restart = %q", got)
-	}
+	t.Run("NextCallSucceeds", func(t *testing.T) {
+		r := rs.get(t, "after")
+		if r.IsError || r.Text != "Echo: after" {
+			t.Fatalf("first call after the restart = %q (isError %v), want Echo: after", r.Text, r.IsError)
+		}
+		var reinit []string
+		json.Unmarshal(r.Meta["vmcp/backendReinitialized"], &reinit)
+		if !slices.Contains(reinit, evHTTP) {
+			t.Errorf("its _meta = %v, want vmcp/backendReinitialized naming %s", r.Meta, evHTTP)
+		}
+		if got := text(t, rs, "sum"); got != "The sum of 40 and 2 is 42." {
+			t.Errorf("second call after the restart = %q", got)
+		}
+		if got := text(t, rs, "other"); got != "Echo: other" {
+			t.Errorf("another backend of the session after the restart = %q", got)
+		}
+	})
+	t.Run("ErrorWhileDownNamesBackend", func(t *testing.T) {
+		r := rs["down"]
+		switch {
+		case r.OK && !r.IsError:
+			t.Errorf("a call while the server is down succeeded: %q", r.Text)
+		case !strings.Contains(r.Error+r.Text, evHTTP):
+			t.Errorf("the error of a call while the server is down = %q, want it to name %s", r.Error+r.Text, evHTTP)
+		}
+		if got := text(t, rs, "up"); got != "Echo: up" {
+			t.Errorf("first call after the server is back = %q", got)
+		}
+	})
 	rs.get(t, "k:close")
 }
 
