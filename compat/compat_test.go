@@ -492,6 +492,7 @@ func (s *suite) restart(t *testing.T) {
 	})
 	t.Run("ErrorWhileDownNamesBackend", func(t *testing.T) {
 		r := rs["down"]
+		t.Logf("a call while the server is down: ok %v, error %q, result %q", r.OK, r.Error, r.Text)
 		switch {
 		case r.OK && !r.IsError:
 			t.Errorf("a call while the server is down succeeded: %q", r.Text)
