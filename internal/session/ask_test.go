@@ -30,7 +30,9 @@ func (p *gatedPeer) RequestOutliving(ctx context.Context, method string, params 
 }
 
 func rootsSession() *Session {
-	return &Session{clientCap: parseClientCaps(json.RawMessage(`{"roots":{}}`)), done: make(chan struct{})}
+	s := &Session{clientCap: parseClientCaps(json.RawMessage(`{"roots":{}}`)), done: make(chan struct{}), ready: make(chan struct{})}
+	s.markReady() // built: only the client's handshake is awaited
+	return s
 }
 
 // A backend's roots/list from before the client's handshake is relayed

@@ -154,6 +154,10 @@ func TestBackendTalkingDuringHandshake(t *testing.T) {
 		}
 		p := newClientPeer()
 		s.SetPeer(p)
+		// The client's handshake is done and its GET stream open, so the
+		// backend's early roots/list can be put to it.
+		s.ClientInitialized()
+		s.PeerOpened()
 		if err := p.waitFor(ctx, "notifications/tools/list_changed", `"data":"early"`, `roots answered`); err != nil {
 			t.Fatalf("iteration %d: %v", i, err)
 		}

@@ -59,6 +59,10 @@ func TestBackendRequestWaitsForReady(t *testing.T) {
 	t.Parallel()
 	s := &Session{ready: make(chan struct{}), clientCap: clientCaps{roots: true}}
 	s.SetPeer(&recordingPeer{})
+	// The client has finished its handshake and can be asked: only the
+	// session's readiness is awaited.
+	s.ClientInitialized()
+	s.PeerOpened()
 	r := &relay{s: s, backend: "b"}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
