@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +106,23 @@ func TestIdentityEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("refusals are counted in /metrics", func(t *testing.T) {
+		authRequest(t, http.MethodPost, g.URL, "", "", authInitBody)
+		authRequest(t, http.MethodPost, g.URL, st.op.Token(t, "alice", []string{"https://other.test/mcp"}, nil, time.Hour), "", authInitBody)
+		m := getBody(t, strings.TrimSuffix(g.URL, "/mcp")+"/metrics")
+		for _, want := range []string{
+			`vmcp_policy_denials_total{kind="tool"} 1`,
+			`vmcp_auth_failures_total{reason="missing_token"} 1`,
+			`vmcp_auth_failures_total{reason="invalid_token"} 1`,
+			`vmcp_auth_failures_total{reason="insufficient_scope"} 0`,
+			`vmcp_rate_limited_total{limit="call"} 0`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	})
+
 	t.Run("token exchange gives each user their own backend token", func(t *testing.T) {
 		for _, cs := range []*mcp.ClientSession{alice, bob} {
 			if got := callText(t, cs, "files_echo", map[string]any{"text": "hi"}); got != "hi" {
@@ -178,6 +196,7 @@ func TestIdentityAcrossReplicas(t *testing.T) {
 	}
 
 	allowed, limited := 0, 0
+	var limitedAt [3]int
 	tok := aliceTok
 	for i := range 15 {
 		if i == 7 {
@@ -200,12 +219,19 @@ func TestIdentityAcrossReplicas(t *testing.T) {
 			allowed++
 		case res.Error.Code == codeRateLimited && res.Error.Data.RetryAfterMs > 0:
 			limited++
+			limitedAt[i%3]++
 		default:
 			t.Fatalf("call %d: %s", i, body)
 		}
 	}
 	if allowed != 5 || limited != 10 {
 		t.Errorf("allowed %d, limited %d across 3 replicas and two tokens; want the burst of 5 allowed", allowed, limited)
+	}
+	for i, r := range st.replicas {
+		want := `vmcp_rate_limited_total{limit="call"} ` + strconv.Itoa(limitedAt[i])
+		if m := getBody(t, strings.TrimSuffix(r.URL, "/mcp")+"/metrics"); !strings.Contains(m, want) {
+			t.Errorf("replica %d: /metrics lacks %q", i, want)
+		}
 	}
 	for i, r := range st.replicas[1:] {
 		if !strings.Contains(r.Logs.String(), "took over a session") {
