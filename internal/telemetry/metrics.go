@@ -27,7 +27,7 @@ type Metrics struct {
 	requests  map[string][2]prometheus.Counter // method -> [ok, error]
 	latency   map[string]prometheus.Observer
 	keepalive *prometheus.CounterVec        // backend, outcome
-	refusals  map[string]prometheus.Counter // "auth/reason", "policy/kind", "ratelimit/limit"
+	refusals  map[string]prometheus.Counter // by refusalKey: label "/" value
 }
 
 // The refusals counted, each with the fixed values of its one label.
