@@ -37,6 +37,11 @@ type mcpClient struct {
 	tr  *http.Transport
 	// listen makes initialize open each session's standalone GET stream.
 	listen bool
+	// auth, if set, is the Authorization header of every request; auths,
+	// if set, gives session i its own (openSessions), as separate users
+	// have separate tokens. Never printed.
+	auth  string
+	auths []string
 }
 
 // newMCPClient returns a client whose keep-alive pool holds conns idle
@@ -63,6 +68,7 @@ type mcpSession struct {
 	c      *mcpClient
 	id     string // Mcp-Session-Id; never printed
 	nextID int64
+	auth   string // Authorization header value, "" for none; never printed
 	buf    []byte // request body scratch
 	// initResult is the result of the session's initialize.
 	initResult []byte
@@ -75,7 +81,13 @@ type mcpSession struct {
 // It returns the time the initialize request took (the handshake a client
 // waits for), not counting the notification.
 func (c *mcpClient) initialize(ctx context.Context) (*mcpSession, time.Duration, error) {
-	s := &mcpSession{c: c, buf: make([]byte, 0, 512)}
+	return c.initializeAs(ctx, c.auth)
+}
+
+// initializeAs is initialize for a session whose requests carry the
+// Authorization header auth.
+func (c *mcpClient) initializeAs(ctx context.Context, auth string) (*mcpSession, time.Duration, error) {
+	s := &mcpSession{c: c, buf: make([]byte, 0, 512), auth: auth}
 	body := []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + protocolVersion +
 		`","capabilities":{},"clientInfo":{"name":"vmcpbench","version":"1"}}}`)
 	start := time.Now()
@@ -177,6 +189,9 @@ func (s *mcpSession) listen(ctx context.Context) error {
 	req.Header["Accept"] = []string{"text/event-stream"}
 	req.Header["Mcp-Session-Id"] = []string{s.id}
 	req.Header["Mcp-Protocol-Version"] = []string{protocolVersion}
+	if s.auth != "" {
+		req.Header["Authorization"] = []string{s.auth}
+	}
 	// Not s.c.hc: its timeout would end the stream after a minute.
 	resp, err := s.c.tr.RoundTrip(req)
 	if err != nil {
@@ -212,6 +227,9 @@ func (s *mcpSession) close(ctx context.Context) error {
 	}
 	req.Header.Set("Mcp-Session-Id", s.id)
 	req.Header.Set("Mcp-Protocol-Version", protocolVersion)
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
 	resp, err := s.c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("DELETE: %w", err)
@@ -238,6 +256,9 @@ func (s *mcpSession) post(ctx context.Context, body []byte, id int64) ([]byte, h
 	if s.id != "" {
 		h["Mcp-Session-Id"] = []string{s.id}
 		h["Mcp-Protocol-Version"] = []string{protocolVersion}
+	}
+	if s.auth != "" {
+		h["Authorization"] = []string{s.auth}
 	}
 	resp, err := s.c.hc.Do(req)
 	if err != nil {

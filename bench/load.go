@@ -23,6 +23,7 @@ type loadSpec struct {
 	calls    int
 	warmup   int       // untimed calls per session before measuring
 	listen   bool      // open each session's standalone GET stream
+	tokens   []string  // bearer tokens, session i sending tokens[i%len]; none: no Authorization
 	watch    []watched // CPU is sampled around the timed phase
 	// during, if set, runs alongside the timed phase (the CPU profile).
 	during func(ctx context.Context)
@@ -80,6 +81,9 @@ func (e *errLog) count() int {
 func runLoad(ctx context.Context, spec loadSpec) loadResult {
 	c := newMCPClient(spec.url, spec.sessions)
 	c.listen = spec.listen
+	for _, tok := range spec.tokens {
+		c.auths = append(c.auths, "Bearer "+tok)
+	}
 	defer c.Close()
 	var errs errLog
 	texts := &counter{}
@@ -183,7 +187,11 @@ func openSessions(ctx context.Context, c *mcpClient, n, conc int, errs *errLog) 
 		idx[i] = i
 	}
 	bounded(idx, conc, func(i int) {
-		s, _, err := c.initialize(ctx)
+		auth := c.auth
+		if len(c.auths) > 0 {
+			auth = c.auths[i%len(c.auths)]
+		}
+		s, _, err := c.initializeAs(ctx, auth)
 		if err != nil {
 			errs.add(0, err)
 			return

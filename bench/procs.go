@@ -217,6 +217,9 @@ type vmcpConfig struct {
 	initConcurrency int // 0: vmcp's default
 	pprof           bool
 	adminPort       int // with pprof: the admin listener's port, which serves the profiles
+	// oidcIssuer, if set, turns on incomingAuth oidc with that issuer, for
+	// tokens whose audience is resource.
+	oidcIssuer, resource string
 }
 
 type namedURL struct{ name, url string }
@@ -237,6 +240,9 @@ func (c *vmcpConfig) yaml() string {
 	b.WriteString("  maxSessionsPerIdentity: 0\n")
 	if c.initConcurrency > 0 {
 		fmt.Fprintf(&b, "  backendInitConcurrency: %d\n", c.initConcurrency)
+	}
+	if c.oidcIssuer != "" {
+		fmt.Fprintf(&b, "incomingAuth:\n  type: oidc\n  issuer: %s\n  resource: %s\n", c.oidcIssuer, c.resource)
 	}
 	if c.pprof {
 		fmt.Fprintf(&b, "server:\n  pprof: true\n  adminListen: 127.0.0.1:%d\n", c.adminPort)

@@ -67,6 +67,8 @@ func (r *runner) scenario(ctx context.Context, id string) error {
 		return r.breakerScenario(ctx)
 	case "SOAK":
 		return r.soakScenario(ctx)
+	case "AUTH":
+		return r.authScenario(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", id)
 }

@@ -37,7 +37,20 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Observer, if set, counts refused requests (the metrics).
+	Observer Observer
 }
+
+// Observer counts the requests an Authenticator refuses, by reason:
+// missing_token, invalid_token or insufficient_scope. It must be safe for
+// concurrent use and quick.
+type Observer interface {
+	ObserveAuthFailure(reason string)
+}
+
+type noObserver struct{}
+
+func (noObserver) ObserveAuthFailure(string) {}
 
 // Authenticator verifies requests for one incomingAuth config. Create it
 // with New; it is safe for concurrent use.
@@ -51,6 +64,7 @@ type Authenticator struct {
 	introspect *introspector
 	keys       []apiKeyEntry
 	cache      *tokenCache
+	obs        Observer
 }
 
 // verifyTimeout bounds verifying one token, JWKS fetch or introspection
@@ -70,7 +84,10 @@ func New(ctx context.Context, cfg *config.IncomingAuth, opts Options) (*Authenti
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	a := &Authenticator{kind: cfg.Type, log: opts.Logger}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
+	a := &Authenticator{kind: cfg.Type, log: opts.Logger, obs: opts.Observer}
 	if cfg.Resource != "" {
 		u := metadataURL(cfg.Resource)
 		a.challenge = fmt.Sprintf(`resource_metadata="%s"`, u)
@@ -198,7 +215,10 @@ func (a *Authenticator) bearer(r *http.Request) (*identity.Identity, error) {
 // reason goes to the log, without the token.
 func (a *Authenticator) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
 	params := a.challenge
-	if !errors.Is(err, errNoCredentials) {
+	if errors.Is(err, errNoCredentials) {
+		a.obs.ObserveAuthFailure("missing_token")
+	} else {
+		a.obs.ObserveAuthFailure("invalid_token")
 		params = join(`error="invalid_token"`, params)
 		a.log.Info("request refused: invalid credentials", "reason", err, "remote", r.RemoteAddr)
 	}
@@ -210,6 +230,7 @@ func (a *Authenticator) unauthorized(w http.ResponseWriter, r *http.Request, err
 // forbidden answers 403 insufficient_scope, naming the scopes required
 // (RFC 6750 §3.1).
 func (a *Authenticator) forbidden(w http.ResponseWriter) {
+	a.obs.ObserveAuthFailure("insufficient_scope")
 	params := join(`error="insufficient_scope"`, fmt.Sprintf(`scope="%s"`, strings.Join(a.required, " ")))
 	params = join(params, a.challenge)
 	w.Header().Set("WWW-Authenticate", "Bearer "+params)

@@ -19,7 +19,7 @@ const discoveryTimeout = 15 * time.Second
 // callers on a loopback listener only (with a WARN); on any other
 // listener it refuses to start, so that a gateway on a network is never
 // open by accident.
-func incomingAuth(cfg *config.Config, log *slog.Logger) (frontend.Authenticator, error) {
+func incomingAuth(cfg *config.Config, log *slog.Logger, obs authn.Observer) (frontend.Authenticator, error) {
 	a := cfg.IncomingAuth
 	switch {
 	case a == nil && !isLoopbackListen(cfg.Listen):
@@ -36,7 +36,7 @@ func incomingAuth(cfg *config.Config, log *slog.Logger) (frontend.Authenticator,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
 	defer cancel()
-	au, err := authn.New(ctx, a, authn.Options{Logger: log})
+	au, err := authn.New(ctx, a, authn.Options{Logger: log, Observer: obs})
 	if err != nil {
 		return nil, err
 	}

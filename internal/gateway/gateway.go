@@ -89,7 +89,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	auth, err := incomingAuth(cfg, opts.Logger)
+	// The metrics exist before what they count; the session gauge reads
+	// the manager only at scrape time.
+	metrics := telemetry.New(func() int { return g.manager.Len() })
+	auth, err := incomingAuth(cfg, opts.Logger, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +127,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.store = st
-	decorators, initLimiter, err := guards(cfg, st, opts.Logger)
+	decorators, initLimiter, err := guards(cfg, st, opts.Logger, metrics)
 	if err != nil {
 		g.closeConnectors()
 		if c, ok := st.(io.Closer); ok {
@@ -134,7 +137,6 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	info := clientInfo(opts.Version)
 	g.info = info
-	metrics := telemetry.New(func() int { return g.manager.Len() })
 	metrics.ObserveBackendConnections(g.backendConnections)
 	factory := session.NewFactory(session.FactoryOptions{
 		Observer:        metrics,

@@ -336,6 +336,9 @@ func TestInitializeRateLimit(t *testing.T) {
 		t.Error("a refused initialize got a session")
 	}
 	initAs(t, g.URL, "frank")
+	if m := getBody(t, strings.TrimSuffix(g.URL, "/mcp")+"/metrics"); !strings.Contains(m, `vmcp_rate_limited_total{limit="initialize"} 1`) {
+		t.Error("/metrics does not count the refused initialize")
+	}
 }
 
 // postAs sends one JSON-RPC body as the caller sub.

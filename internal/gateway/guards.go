@@ -17,7 +17,7 @@ import (
 // costs no token. The initialize limiter is nil without
 // rateLimits.initialize. With a Redis store the buckets live on the same
 // Redis server, shared by every replica.
-func guards(cfg *config.Config, st store.Store, log *slog.Logger) ([]session.Decorator, session.InitializeLimiter, error) {
+func guards(cfg *config.Config, st store.Store, log *slog.Logger, obs guard.Observer) ([]session.Decorator, session.InitializeLimiter, error) {
 	var decorators []session.Decorator
 	if a := cfg.Authorization; len(a.Policies) > 0 {
 		rules := make([]policy.Rule, len(a.Policies))
@@ -31,7 +31,7 @@ func guards(cfg *config.Config, st store.Store, log *slog.Logger) ([]session.Dec
 		if err != nil {
 			return nil, nil, fmt.Errorf("authorization.%w", err)
 		}
-		decorators = append(decorators, guard.Policy(set, log))
+		decorators = append(decorators, guard.Policy(set, log, obs))
 	}
 	r := cfg.RateLimits
 	if r.Initialize == nil && len(r.Calls) == 0 {
@@ -50,7 +50,7 @@ func guards(cfg *config.Config, st store.Store, log *slog.Logger) ([]session.Dec
 		l := c.Limit()
 		rules[i] = guard.CallRule{Tools: c.Tools, Limit: ratelimit.Limit{Rate: l.PerSecond(), Burst: l.Size()}}
 	}
-	limits := guard.NewLimits(limiter, init, rules, log)
+	limits := guard.NewLimits(limiter, init, rules, log, obs)
 	if len(rules) > 0 {
 		decorators = append(decorators, limits.Decorator())
 	}

@@ -1,17 +1,22 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vmcp/vmcp/internal/authn"
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/gateway"
+	"github.com/vmcp/vmcp/internal/identity"
+	"github.com/vmcp/vmcp/internal/oidctest"
 )
 
 // echoCredentials is a JSON-RPC error body quoting the credentials a
@@ -66,16 +71,32 @@ func startEchoOnCall(t *testing.T) string {
 	})
 }
 
-// TestSecretsNeverLeak plants secrets in backend headers, a backend URL,
-// stdio env values and the Redis password; backends echo them in a 401,
-// in a JSON-RPC error and on stderr. No log line, no error a client sees
-// and no /status body may hold one, nor an internal address.
+// TestSecretsNeverLeak plants every kind of secret vmcp handles at once:
+// backend headers, a backend URL's query, stdio env values, the Redis
+// password, the OIDC introspection client secret, the outgoing
+// (token-exchange) client secret, the callers' bearer tokens (JWT and
+// opaque), the tokens exchanged for a backend, an incoming API key, and
+// vmcp's and the backends' session IDs. Backends echo what they were sent
+// in a 401, in a JSON-RPC error and on stderr. No log line, no error a
+// client sees, no /status and no /metrics body may hold one, nor an
+// internal address.
 func TestSecretsNeverLeak(t *testing.T) {
 	secrets := []string{
 		"planted-bearer-0001", "planted-apikey-0002", "planted-bearer-0003",
 		"planted-query-0004", "planted-env-0005", "planted-redis-0006",
+		"planted-introspection-0007", "planted-outgoing-0008", "planted-incoming-key-0009", "planted-wrong-key-0010",
 	}
 	t.Setenv("VMCP_TEST_REDIS_PASSWORD", "planted-redis-0006")
+	t.Setenv("VMCP_TEST_INTROSPECTION_SECRET", "planted-introspection-0007")
+	t.Setenv("VMCP_TEST_EXCHANGE_SECRET", "planted-outgoing-0008")
+	op := oidctest.Start(t, oidctest.Options{TokenTTL: time.Hour})
+	op.AddClient(oidctest.Client{ID: "vmcp-rs", Secret: "planted-introspection-0007"})
+	op.AddClient(oidctest.Client{ID: "vmcp", Secret: "planted-outgoing-0008"})
+	var files *oidctest.Guard
+	filesB := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "files"}, func(h http.Handler) http.Handler {
+		files = op.Guard("files", quoteCredential(h))
+		return files
+	})
 	bin := fixture.ExampleServerBinary(t)
 	gone := fixture.StartHTTP(t, exampleserver.Options{Name: "gone"})
 	backends := []config.Backend{
@@ -88,12 +109,23 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{Name: "child", Transport: config.TransportStdio, InheritEnv: true,
 			Command: []string{"/bin/sh", "-c", `echo "child sees $CHILD_TOKEN and $VMCP_TEST_REDIS_PASSWORD" >&2; exec "$0" -transport stdio -name child`, bin},
 			Env:     map[string]string{"CHILD_TOKEN": "planted-env-0005"}},
+		{Name: "files", Transport: config.TransportStreamableHTTP, URL: filesB.URL,
+			OutgoingAuth: &config.OutgoingAuth{Type: config.OutgoingTokenExchange, TokenURL: op.TokenURL(), ClientID: "vmcp",
+				ClientSecretEnv: "VMCP_TEST_EXCHANGE_SECRET", Audience: "files"}},
 	}
-	cfg := baseConfig(backends...)
+	cfg := oidcConfig(op, nil, backends...)
+	cfg.IncomingAuth.IntrospectionURL = op.IntrospectionURL()
+	cfg.IncomingAuth.ClientID = "vmcp-rs"
+	cfg.IncomingAuth.ClientSecretEnv = "VMCP_TEST_INTROSPECTION_SECRET"
 	cfg.Store.Redis.PasswordEnv = "VMCP_TEST_REDIS_PASSWORD"
 	gw := startGateway(t, cfg, gateway.Options{})
 	gw.StartProbe()
-	cs := connect(t, gw.URL)
+	jwt := op.Token(t, "alice", []string{testResource}, nil, time.Hour)
+	opaque := op.OpaqueToken(t, "alice", []string{testResource}, nil, time.Hour)
+	expired := op.Token(t, "alice", []string{testResource}, nil, -time.Minute)
+	secrets = append(secrets, jwt, opaque, expired)
+	cs := connectWithToken(t, gw.URL, jwt)
+	sessionIDs := []string{cs.ID()}
 
 	var seen []string // every error text a client saw
 	see := func(what string, err error) {
@@ -118,6 +150,62 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !strings.Contains(err.Error(), `backend "gone"`) {
 		t.Errorf("error does not name the backend: %v", err)
 	}
+	// The exchanged token, quoted by the backend it was sent to.
+	if got := callText(t, cs, "files_echo", map[string]any{"text": "hi"}); got != "hi" {
+		t.Fatalf("files_echo = %q", got)
+	}
+	_, err = callResult(cs, "files_echo", map[string]any{"text": "please-leak"})
+	see("a backend quoting its exchanged token", err)
+	// An opaque token, checked by introspection with vmcp's client secret,
+	// and an expired one.
+	sid := authInit(t, gw.URL, opaque)
+	sessionIDs = append(sessionIDs, sid)
+	if code, _, body := authRequest(t, http.MethodPost, gw.URL, opaque, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files_echo","arguments":{"text":"please-leak"}}}`); code != http.StatusOK {
+		t.Fatalf("call with an opaque token: %d %s", code, body)
+	} else {
+		seen = append(seen, "opaque caller's call: "+body)
+	}
+	code, _, body := authRequest(t, http.MethodPost, gw.URL, expired, sid, counterBody)
+	if code != http.StatusUnauthorized {
+		t.Fatalf("expired token: %d", code)
+	}
+	seen = append(seen, "expired token: "+body)
+	for _, a := range files.Accepted() {
+		secrets = append(secrets, a.Token)
+	}
+	if len(files.Accepted()) == 0 {
+		t.Fatal("no exchanged token reached the backend")
+	}
+	alice := (&identity.Identity{Issuer: op.Issuer(), Subject: "alice"}).Key()
+	for _, id := range sessionIDs {
+		s, err := gw.Manager().GetFor(context.Background(), id, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range s.BackendSessions() {
+			secrets = append(secrets, b.SessionID)
+		}
+	}
+	secrets = append(secrets, sessionIDs...)
+
+	// An incoming API key, and a wrong one, on a gateway of its own (one
+	// incomingAuth type per gateway).
+	keyed := baseConfig(backends[1])
+	keyed.IncomingAuth = &config.IncomingAuth{Type: config.AuthAPIKey, APIKeys: []config.APIKey{{Subject: "ci-bot", SHA256: authn.HashKey("planted-incoming-key-0009")}}}
+	kg := startGateway(t, keyed, gateway.Options{})
+	ksid := authInit(t, kg.URL, "planted-incoming-key-0009")
+	secrets = append(secrets, ksid)
+	code, _, body = authRequest(t, http.MethodPost, kg.URL, "planted-incoming-key-0009", ksid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echoerr_echo","arguments":{"text":"x"}}}`)
+	seen = append(seen, "API key caller's call: "+body)
+	if code != http.StatusOK || !strings.Contains(body, "unauthorized: you sent") {
+		t.Errorf("API key caller's call: %d %s", code, body)
+	}
+	code, _, body = authRequest(t, http.MethodPost, kg.URL, "planted-wrong-key-0010", "", authInitBody)
+	seen = append(seen, "wrong API key: "+body)
+	if code != http.StatusUnauthorized {
+		t.Errorf("wrong API key: %d", code)
+	}
+
 	fixture.Eventually(t, "the child's stderr in the log", func() bool { return strings.Contains(gw.Logs.String(), "child sees") })
 	fixture.Eventually(t, "the probe's log lines", func() bool { return strings.Count(gw.Logs.String(), "backend unreachable") >= 2 })
 
@@ -134,15 +222,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if code := getJSON(t, gw.Base+"/status", &st); code != http.StatusOK {
 		t.Fatalf("/status = %d", code)
 	}
-	status := string(st)
-	logs := gw.Logs.String() + only.Logs.String()
+	status := string(st) + getBody(t, only.Base+"/status") + getBody(t, kg.Base+"/status")
+	metrics := getBody(t, gw.Base+"/metrics") + getBody(t, only.Base+"/metrics") + getBody(t, kg.Base+"/metrics")
+	logs := gw.Logs.String() + only.Logs.String() + kg.Logs.String()
 	if !strings.Contains(logs, "[REDACTED]") {
 		t.Errorf("nothing was redacted in the log; did the echoes happen?\n%s", logs)
 	}
-	for where, text := range map[string]string{"log": logs, "/status": status, "client errors": strings.Join(seen, "\n")} {
+	if !strings.Contains(strings.Join(seen, "\n"), "[redacted]") {
+		t.Errorf("the exchanged token was not redacted from the client's error; did the backend quote it?")
+	}
+	for where, text := range map[string]string{"log": logs, "/status": status, "/metrics": metrics, "client errors": strings.Join(seen, "\n")} {
 		for _, s := range secrets {
-			if strings.Contains(text, s) {
-				t.Errorf("%s shows the secret %s:\n%s", where, s, text)
+			if s != "" && strings.Contains(text, s) {
+				t.Errorf("%s shows the secret %.24s…:\n%s", where, s, text)
 			}
 		}
 	}

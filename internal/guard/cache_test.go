@@ -60,7 +60,7 @@ func TestDecisionCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSession(t, srv.URL+"/", Policy(set, nil))
+	s := newSession(t, srv.URL+"/", Policy(set, nil, nil))
 	ops := s.Operations().(*policyOps)
 	root := identity.NewContext(context.Background(), &identity.Identity{Issuer: "i", Subject: "root"})
 	user := identity.NewContext(context.Background(), &identity.Identity{Issuer: "i", Subject: "user"})

@@ -102,6 +102,30 @@ func checkKeys(raw json.RawMessage) error {
 	return nil
 }
 
+// Observer counts the guards' refusals (the metrics). It must be safe for
+// concurrent use and quick.
+type Observer interface {
+	// ObservePolicyDenial counts a call a policy refused; kind is tool,
+	// resource or prompt.
+	ObservePolicyDenial(kind string)
+	// ObserveRateLimited counts a request over a limit; limit is call or
+	// initialize.
+	ObserveRateLimited(limit string)
+}
+
+type noObserver struct{}
+
+func (noObserver) ObservePolicyDenial(string) {}
+func (noObserver) ObserveRateLimited(string)  {}
+
+// orNone is obs, or an Observer that counts nothing.
+func orNone(obs Observer) Observer {
+	if obs == nil {
+		return noObserver{}
+	}
+	return obs
+}
+
 // invalidParams is the -32602 a malformed request gets.
 func invalidParams(msg string) error {
 	return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "invalid params: %s", msg)

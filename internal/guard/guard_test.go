@@ -50,7 +50,7 @@ func TestLimitsFailOpen(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(fixture.DeadURL(t), "http://"), "/mcp"), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
 	logs := &fixture.Buffer{}
-	l := NewLimits(ratelimit.NewRedis(c, "x:"), &ratelimit.Limit{Rate: 1.0 / 3600, Burst: 1}, nil, slog.New(slog.NewTextHandler(logs, nil)))
+	l := NewLimits(ratelimit.NewRedis(c, "x:"), &ratelimit.Limit{Rate: 1.0 / 3600, Burst: 1}, nil, slog.New(slog.NewTextHandler(logs, nil)), nil)
 	for range 3 {
 		if _, ok := l.AllowInitialize(context.Background(), "ip:127.0.0.1"); !ok {
 			t.Fatal("refused while its store is down")

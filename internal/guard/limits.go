@@ -40,16 +40,17 @@ type Limits struct {
 	rules    []CallRule
 	ids      []string // a fingerprint per rule, so changing a rule starts its buckets afresh
 	log      *slog.Logger
+	obs      Observer
 	lastWarn atomic.Int64 // unix nanos
 }
 
 // NewLimits returns Limits taking from limiter. init, if set, limits each
-// caller's initialize requests.
-func NewLimits(limiter ratelimit.Limiter, init *ratelimit.Limit, rules []CallRule, log *slog.Logger) *Limits {
+// caller's initialize requests. Each refusal is counted in obs (nil: none).
+func NewLimits(limiter ratelimit.Limiter, init *ratelimit.Limit, rules []CallRule, log *slog.Logger, obs Observer) *Limits {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Limits{limiter: limiter, init: init, rules: rules, log: log}
+	l := &Limits{limiter: limiter, init: init, rules: rules, log: log, obs: orNone(obs)}
 	for _, r := range rules {
 		h := fnv.New64a()
 		fmt.Fprintf(h, "%q %g %d", r.Tools, r.Limit.Rate, r.Limit.Burst)
@@ -77,7 +78,11 @@ func (l *Limits) AllowInitialize(ctx context.Context, bound string) (time.Durati
 	if caller == "" {
 		caller = bound
 	}
-	return l.take(ctx, []ratelimit.Bucket{{Key: bucketKey(caller, "init"), Limit: *l.init}})
+	wait, ok := l.take(ctx, []ratelimit.Bucket{{Key: bucketKey(caller, "init"), Limit: *l.init}})
+	if !ok {
+		l.obs.ObserveRateLimited("initialize")
+	}
+	return wait, ok
 }
 
 func (l *Limits) take(ctx context.Context, bs []ratelimit.Bucket) (time.Duration, bool) {
@@ -127,6 +132,7 @@ func (o *limitedOps) Call(ctx context.Context, method string, params json.RawMes
 	}
 	if wait, ok := o.l.take(ctx, bs); !ok {
 		ms := int64(math.Ceil(float64(wait) / float64(time.Millisecond)))
+		o.l.obs.ObserveRateLimited("call")
 		o.l.log.Debug("call over its rate limit", "caller", identity.FromContext(ctx), "tool", clip(name), "retry_after_ms", ms)
 		e := jsonrpc.Errorf(CodeRateLimited, "Rate limit exceeded for tool %q; retry in %s", name, retryText(wait))
 		e.Data = json.RawMessage(fmt.Sprintf(`{"retryAfterMs":%d}`, ms))

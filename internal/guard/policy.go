@@ -16,19 +16,21 @@ import (
 
 // Policy returns a decorator that applies set to every session: what the
 // caller may not use is absent from its lists, and a call to it gets
-// CodeForbidden and a WARN log line naming the caller, the method, the
-// item and the deciding rule (never argument values).
+// CodeForbidden, a WARN log line naming the caller, the method, the item
+// and the deciding rule (never argument values), and a count in obs (nil:
+// none).
 //
 // The rules that do not read arguments are decided once per caller and
 // catalog (policy.Set.Static) and cached in the session; the cache follows
 // the catalog, so a list_changed that brings a new catalog brings new
 // decisions. Rules that read arguments are evaluated on each call.
-func Policy(set *policy.Set, log *slog.Logger) session.Decorator {
+func Policy(set *policy.Set, log *slog.Logger, obs Observer) session.Decorator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	obs = orNone(obs)
 	return func(s *session.Session, next session.Operations) session.Operations {
-		return &policyOps{next: next, s: s, set: set, log: log, views: make(map[string]*view)}
+		return &policyOps{next: next, s: s, set: set, log: log, obs: obs, views: make(map[string]*view)}
 	}
 }
 
@@ -37,6 +39,7 @@ type policyOps struct {
 	s    *session.Session
 	set  *policy.Set
 	log  *slog.Logger
+	obs  Observer
 
 	mu    sync.Mutex
 	views map[string]*view // by callerKey
@@ -203,6 +206,7 @@ func (p *policyOps) Call(ctx context.Context, method string, params json.RawMess
 	if !d.Allow {
 		p.log.Warn("call denied by policy", "caller", id,
 			"method", method, "kind", it.Kind.String(), "name", clip(it.Name), "backend", it.Backend, "rule", d.Rule)
+		p.obs.ObservePolicyDenial(it.Kind.String())
 		return nil, jsonrpc.Errorf(CodeForbidden, "Forbidden: %s %q is not allowed for this caller", it.Kind, it.Name)
 	}
 	return p.next.Call(ctx, method, params)

@@ -66,16 +66,28 @@ type Provider struct {
 	scratch string // prefix for clients that Token registers
 }
 
-// Start runs a provider on 127.0.0.1 with one RSA signing key.
+// Start runs a provider on 127.0.0.1 with one RSA signing key. It stops
+// when the test ends.
 func Start(t testing.TB, opts Options) *Provider {
 	t.Helper()
+	p, err := Serve(opts)
+	if err != nil {
+		t.Fatalf("oidctest: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Serve is Start for a program that is not a test (the bench): the
+// caller owns the provider and must Close it.
+func Serve(opts Options) (*Provider, error) {
 	ttl := opts.TokenTTL
 	if ttl == 0 {
 		ttl = 5 * time.Minute
 	}
 	k, err := newKey()
 	if err != nil {
-		t.Fatalf("oidctest: %v", err)
+		return nil, err
 	}
 	st := &storage{
 		defaultTTL: ttl,
@@ -89,7 +101,8 @@ func Start(t testing.TB, opts Options) *Provider {
 	issuer := "http://" + srv.Listener.Addr().String()
 	var cryptoKey [32]byte
 	if _, err := rand.Read(cryptoKey[:]); err != nil {
-		t.Fatalf("oidctest: %v", err)
+		srv.Close()
+		return nil, err
 	}
 	provider, err := op.NewProvider(&op.Config{
 		CryptoKey:      cryptoKey,
@@ -98,13 +111,15 @@ func Start(t testing.TB, opts Options) *Provider {
 	}, st, op.StaticIssuer(issuer), op.WithAllowInsecure())
 	if err != nil {
 		srv.Close()
-		t.Fatalf("oidctest: new provider: %v", err)
+		return nil, fmt.Errorf("new provider: %w", err)
 	}
 	srv.Config.Handler = provider
 	srv.Start()
-	t.Cleanup(srv.Close)
-	return &Provider{srv: srv, store: st, issuer: issuer, scratch: "oidctest-" + rand.Text()[:8]}
+	return &Provider{srv: srv, store: st, issuer: issuer, scratch: "oidctest-" + rand.Text()[:8]}, nil
 }
+
+// Close stops the provider. Start's providers close themselves.
+func (p *Provider) Close() { p.srv.Close() }
 
 // Issuer is the issuer URL ("iss" of its tokens, base of discovery).
 func (p *Provider) Issuer() string { return p.issuer }
@@ -153,6 +168,19 @@ func (p *Provider) OpaqueToken(t testing.TB, subject string, audience []string, 
 
 func (p *Provider) mint(t testing.TB, subject string, audience, scopes []string, ttl time.Duration, opaque bool) string {
 	t.Helper()
+	tok, err := p.issue(context.Background(), subject, audience, scopes, ttl, opaque)
+	if err != nil {
+		t.Fatalf("oidctest: %v", err)
+	}
+	return tok
+}
+
+// Mint is Token for a program that is not a test: it returns the error.
+func (p *Provider) Mint(ctx context.Context, subject string, audience, scopes []string, ttl time.Duration) (string, error) {
+	return p.issue(ctx, subject, audience, scopes, ttl, false)
+}
+
+func (p *Provider) issue(ctx context.Context, subject string, audience, scopes []string, ttl time.Duration, opaque bool) (string, error) {
 	c := Client{
 		ID:       p.scratch + "-" + rand.Text()[:10],
 		Secret:   rand.Text(),
@@ -163,11 +191,11 @@ func (p *Provider) mint(t testing.TB, subject string, audience, scopes []string,
 		Opaque:   opaque,
 	}
 	p.AddClient(c)
-	tok, err := ClientCredentials(context.Background(), p.TokenURL(), c.ID, c.Secret, scopes)
+	tok, err := ClientCredentials(ctx, p.TokenURL(), c.ID, c.Secret, scopes)
 	if err != nil {
-		t.Fatalf("oidctest: mint token for %q: %v", subject, err)
+		return "", fmt.Errorf("mint token for %q: %w", subject, err)
 	}
-	return tok.AccessToken
+	return tok.AccessToken, nil
 }
 
 // TokenResponse is the part of a token endpoint answer tests look at.

@@ -133,8 +133,12 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		factory:   f,
 		listings:  make(map[string]aggregate.Backend, len(f.opts.Backends)),
 		clientCap: parseClientCaps(meta.ClientCapabilities),
-		caller:    identity.FromContext(ctx),
-		identity:  meta.Identity,
+		bound:     meta.Identity,
+	}
+	if id := identity.FromContext(ctx); id.Key() != "" && id.Key() == meta.Identity {
+		// Only the owner's own identity may stand for the session: its
+		// token is exchanged for backend credentials.
+		s.caller = id
 	}
 	s.ops = decorate(s, f.opts.Decorators)
 	results := make([]backendInit, len(f.opts.Backends))

@@ -80,9 +80,8 @@ type Manager struct {
 
 	mu          sync.Mutex
 	live        map[string]*Session
-	reserved    int            // admitted sessions, live or being created
-	perIdentity map[string]int // admitted sessions per identity
-	identity    map[string]string
+	reserved    int                  // admitted sessions, live or being created
+	perIdentity map[string]int       // admitted sessions per identity (a live one's is Session.Identity)
 	building    map[string]*building // takeovers under way, by session ID
 	deleting    map[string]int       // deletions this replica is making, by session ID
 	dirty       map[string]bool      // sessions whose metadata write failed; retried on use
@@ -111,7 +110,6 @@ func NewManager(opts ManagerOptions) *Manager {
 		health:      storeHealth{log: opts.Logger},
 		live:        make(map[string]*Session),
 		perIdentity: make(map[string]int),
-		identity:    make(map[string]string),
 		building:    make(map[string]*building),
 		deleting:    make(map[string]int),
 		dirty:       make(map[string]bool),
@@ -181,7 +179,6 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, erro
 		return nil, ErrClosed
 	}
 	m.live[id] = s
-	m.identity[id] = req.Identity
 	admitted = true
 	m.mu.Unlock()
 	m.logStart(ctx, s, "initialize")
@@ -241,12 +238,11 @@ func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
 func (m *Manager) GetFor(ctx context.Context, id, identity string) (*Session, error) {
 	m.mu.Lock()
 	s, ok := m.live[id]
-	bound := m.identity[id]
 	m.mu.Unlock()
 	if !ok {
 		return m.takeover(ctx, id, identity)
 	}
-	if !IdentityAllowed(bound, identity) {
+	if !IdentityAllowed(s.Identity(), identity) {
 		m.refused(identity)
 		return nil, ErrNotFound
 	}
@@ -276,9 +272,12 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 // retry can end it everywhere.
 func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 	m.mu.Lock()
-	_, held := m.live[id]
-	bound := m.identity[id]
+	s, held := m.live[id]
 	m.mu.Unlock()
+	var bound string
+	if held {
+		bound = s.Identity()
+	}
 	meta, err := m.load(ctx, id)
 	switch {
 	case err == nil:
@@ -378,9 +377,7 @@ func (m *Manager) detachLocked(id string) *Session {
 	}
 	delete(m.live, id)
 	delete(m.dirty, id)
-	identity := m.identity[id]
-	delete(m.identity, id)
-	m.unadmitLocked(identity)
+	m.unadmitLocked(s.Identity())
 	return s
 }
 

@@ -52,7 +52,7 @@ func (s *Session) Operations() Operations { return s.ops }
 
 // Identity is the identity the session is bound to ("sub:…" or "ip:…",
 // see IdentityAllowed). It never changes.
-func (s *Session) Identity() string { return s.identity }
+func (s *Session) Identity() string { return s.bound }
 
 // decorate wraps s in decorators, the first outermost.
 func decorate(s *Session, decorators []Decorator) Operations {

@@ -58,11 +58,18 @@ type Session struct {
 
 	factory   *Factory
 	ops       Operations // the session as decorated (operations.go)
-	identity  string     // meta.Identity, which never changes
 	clientCap clientCaps
-	// caller is who created the session (nil: anonymous), as established
-	// by incoming authentication; the token in it is a secret, held in
-	// memory only, as the subject of outgoing token exchanges.
+	// The session's owner, in two forms that never disagree. bound is the
+	// key the session is bound to and counted by (meta.Identity, see
+	// IdentityAllowed): "sub:"+iss+NUL+sub, or "ip:"+address for an
+	// anonymous client; it is stored, so every replica sees the same.
+	// caller is the verified identity behind a "sub:" key, as incoming
+	// authentication established it for the request that built this
+	// runtime (nil when anonymous); it is held in memory only, and its
+	// token, a secret, is the subject of outgoing token exchanges when no
+	// request is at hand. caller.Key() == bound whenever caller is set.
+	// Neither changes.
+	bound  string
 	caller *identity.Identity
 	peer   atomic.Pointer[Peer]
 	ask    askState // whether the client can be sent requests (ask.go)

@@ -144,7 +144,6 @@ func (m *Manager) build(ctx context.Context, b *building, meta *store.Metadata) 
 		discard, s, err = s, nil, ErrClosed
 	default:
 		m.live[meta.ID] = s
-		m.identity[meta.ID] = meta.Identity
 		m.reserved++
 		m.perIdentity[meta.Identity]++
 		if dirty {

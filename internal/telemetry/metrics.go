@@ -26,7 +26,21 @@ type Metrics struct {
 	reg       *prometheus.Registry
 	requests  map[string][2]prometheus.Counter // method -> [ok, error]
 	latency   map[string]prometheus.Observer
-	keepalive *prometheus.CounterVec // backend, outcome
+	keepalive *prometheus.CounterVec        // backend, outcome
+	refusals  map[string]prometheus.Counter // by refusalKey: label "/" value
+}
+
+// The refusals counted, each with the fixed values of its one label.
+var refusalLabels = []struct {
+	name, help, label string
+	values            []string
+}{
+	{"vmcp_auth_failures_total", "Requests refused by incoming authentication, by reason.",
+		"reason", []string{"missing_token", "invalid_token", "insufficient_scope"}},
+	{"vmcp_policy_denials_total", "Calls refused by an authorization policy, by kind of item.",
+		"kind", []string{"tool", "resource", "prompt"}},
+	{"vmcp_rate_limited_total", "Requests refused by a rate limit, by limit.",
+		"limit", []string{"call", "initialize"}},
 }
 
 // New returns Metrics. sessions, if non-nil, is read at scrape time for the
@@ -45,12 +59,20 @@ func New(sessions func() int) *Metrics {
 		Name: "vmcp_keepalive_pings_total", Help: "Keepalive pings sent to backends, by configured backend name and outcome.",
 	}, []string{"backend", "outcome"})
 	reg.MustRegister(reqs, lat, ka)
+	refusals := map[string]prometheus.Counter{}
+	for i, r := range refusalLabels {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: r.name, Help: r.help}, []string{r.label})
+		reg.MustRegister(v)
+		for _, val := range r.values {
+			refusals[refusalKey(i, val)] = v.WithLabelValues(val) // exported at 0 from the start
+		}
+	}
 	if sessions != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vmcp_sessions", Help: "Live client sessions held by this replica.",
 		}, func() float64 { return float64(sessions()) }))
 	}
-	m := &Metrics{reg: reg, requests: map[string][2]prometheus.Counter{}, latency: map[string]prometheus.Observer{}, keepalive: ka}
+	m := &Metrics{reg: reg, requests: map[string][2]prometheus.Counter{}, latency: map[string]prometheus.Observer{}, keepalive: ka, refusals: refusals}
 	for _, meth := range knownMethods {
 		m.requests[meth] = [2]prometheus.Counter{reqs.WithLabelValues(meth, "ok"), reqs.WithLabelValues(meth, "error")}
 		m.latency[meth] = lat.WithLabelValues(meth)
@@ -72,6 +94,26 @@ func (m *Metrics) ObserveRequest(method string, d time.Duration, failed bool) {
 	c[i].Inc()
 	m.latency[method].Observe(d.Seconds())
 }
+
+func refusalKey(i int, value string) string { return refusalLabels[i].label + "/" + value }
+
+func (m *Metrics) refused(i int, value string) {
+	if c, ok := m.refusals[refusalKey(i, value)]; ok { // an unknown value is not counted rather than grow the set
+		c.Inc()
+	}
+}
+
+// ObserveAuthFailure counts a request refused by incoming authentication:
+// reason is missing_token, invalid_token or insufficient_scope.
+func (m *Metrics) ObserveAuthFailure(reason string) { m.refused(0, reason) }
+
+// ObservePolicyDenial counts a call an authorization policy refused: kind
+// is tool, resource or prompt.
+func (m *Metrics) ObservePolicyDenial(kind string) { m.refused(1, kind) }
+
+// ObserveRateLimited counts a request over a rate limit: limit is call
+// (tools/call) or initialize.
+func (m *Metrics) ObserveRateLimited(limit string) { m.refused(2, limit) }
 
 // ObserveKeepalive records one keepalive ping. backend is a configured
 // backend name, so the label set stays bounded.

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/oidctest"
+)
+
+// authResource is the audience of the AUTH scenario's tokens; vmcp never
+// dials it.
+const authResource = "https://vmcp.bench/mcp"
+
+// authScenario is issue 17's bench: S16 through a vmcp with incomingAuth
+// oidc against S16 through the same kind of vmcp without auth, in the same
+// run, rounds alternating. The OP is a real one (internal/oidctest, the op
+// package of zitadel/oidc) run in the bench's process: vmcp discovers it,
+// fetches its JWKS and verifies each request's RS256 JWT, which its token
+// cache then keeps until exp. Each session of the auth-on side has its
+// own subject and token, as separate users would.
+func (r *runner) authScenario(ctx context.Context) error {
+	fx, err := r.echoFixture(ctx)
+	if err != nil {
+		return err
+	}
+	op, err := oidctest.Serve(oidctest.Options{TokenTTL: time.Hour})
+	if err != nil {
+		return fmt.Errorf("OP: %w", err)
+	}
+	defer op.Close()
+	cfg := &vmcpConfig{maxSessions: 5000, initConcurrency: r.opts.initConcurrency, oidcIssuer: op.Issuer(), resource: authResource}
+	cfg.add("b0", fx.backend.url)
+	v, err := r.fleet.startVMCP(ctx, r.bins.vmcp, r.tmp, r.opts.logLevel, cfg)
+	if err != nil {
+		return err
+	}
+	const sessions = 16
+	tokens := make([]string, sessions)
+	for i := range tokens {
+		if tokens[i], err = op.Mint(ctx, fmt.Sprintf("bench-user-%d", i), []string{authResource}, nil, time.Hour); err != nil {
+			return fmt.Errorf("OP: %w", err)
+		}
+	}
+	if _, err := findToolAuth(ctx, v.url, fx.tool, tokens[0]); err != nil {
+		return fmt.Errorf("vmcp with oidc: %w", err)
+	}
+	calls := r.size.s16
+	be := watched{"backend", fx.backend.pid()}
+	rounds := make([]round, r.size.rounds)
+	for i := range rounds {
+		off := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
+			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", fx.vmcp.pid()}, be}})
+		on := runLoad(ctx, loadSpec{url: v.url, tool: fx.tool, sessions: sessions, calls: calls, tokens: tokens,
+			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", v.pid()}, be}})
+		rounds[i] = round{base: off, test: on}
+	}
+	med := r.medianRound("AUTH", "oidc/off", rounds)
+	off, on := med.base, med.test
+	rt := med.ratio()
+	shape := fmt.Sprintf("%d × %d", sessions, calls)
+	row := func(mode string, l loadResult, rt string) []string {
+		return []string{mode, shape, fmt.Sprint(l.errors), fmt.Sprintf("%.0f", l.rate()), rt,
+			fmtDur(l.p50), fmtDur(l.p99), fmtMicros(l.cpuPerCall("proxy"))}
+	}
+	r.rep.table("AUTH: S16 with incoming OIDC against auth off",
+		[]string{"vmcp", "shape", "errors", "calls/s", "× auth off", "p50", "p99", "vmcp CPU/call"},
+		[][]string{row("auth off", off, ""), row("incomingAuth oidc", on, fmtRatio(rt))},
+		"Both vmcp processes front the same backend; rounds alternate and the median round is shown. "+
+			"The OP is internal/oidctest (zitadel/oidc's op package) in the bench's process; each of the 16 sessions sends its own RS256 JWT on every request.")
+	r.rep.check(rt >= 0.95 && off.errors == 0 && on.errors == 0, "AUTH",
+		"oidc %.0f calls/s = %.3f× auth off (%.0f calls/s) at S16, errors oidc %d off %d; goal ≥ 0.95× with 0 errors",
+		on.rate(), rt, off.rate(), on.errors, off.errors)
+	for _, l := range []struct {
+		mode string
+		res  loadResult
+	}{{"auth off", off}, {"oidc", on}} {
+		for _, e := range l.res.errSamples {
+			r.rep.note("AUTH %s error: %s", l.mode, e)
+		}
+	}
+	return nil
+}
+
+// findToolAuth is findTool for a vmcp that wants a bearer token.
+func findToolAuth(ctx context.Context, url, tool, token string) (string, error) {
+	c := newMCPClient(url, 1)
+	c.auth = "Bearer " + token
+	defer c.Close()
+	s, _, err := c.initialize(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer s.close(ctx)
+	names, err := s.toolNames(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if n == tool {
+			return tool, nil
+		}
+	}
+	return "", fmt.Errorf("tool %q not listed (got %q)", tool, names)
+}
