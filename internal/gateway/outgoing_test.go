@@ -100,8 +100,8 @@ func testClientCredentials(t *testing.T) {
 	if err == nil {
 		t.Fatalf("the quoting backend's error was not returned: %+v", res)
 	}
-	if !strings.Contains(err.Error(), "[redacted]") {
-		t.Errorf("client error %q: want the token replaced by [redacted]", err)
+	if !strings.Contains(err.Error(), "[REDACTED]") {
+		t.Errorf("client error %q: want the token replaced by [REDACTED]", err)
 	}
 
 	// 401 from a backend that stopped taking the token: 20 concurrent

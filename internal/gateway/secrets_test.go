@@ -228,7 +228,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !strings.Contains(logs, "[REDACTED]") {
 		t.Errorf("nothing was redacted in the log; did the echoes happen?\n%s", logs)
 	}
-	if !strings.Contains(strings.Join(seen, "\n"), "[redacted]") {
+	if !strings.Contains(strings.Join(seen, "\n"), "[REDACTED]") {
 		t.Errorf("the exchanged token was not redacted from the client's error; did the backend quote it?")
 	}
 	for where, text := range map[string]string{"log": logs, "/status": status, "/metrics": metrics, "client errors": strings.Join(seen, "\n")} {
