@@ -104,7 +104,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			Headers: map[string]string{"Authorization": "Bearer planted-bearer-0001", "X-Api-Key": "planted-apikey-0002"}},
 		{Name: "echoerr", Transport: config.TransportStreamableHTTP, URL: startEchoOnCall(t),
 			Headers: map[string]string{"Authorization": "Bearer planted-bearer-0003"}},
-		{Name: "down", Transport: config.TransportStreamableHTTP, URL: deadURL(t) + "?token=planted-query-0004"},
+		{Name: "down", Transport: config.TransportStreamableHTTP, URL: fixture.DeadURL(t) + "?token=planted-query-0004"},
 		{Name: "gone", Transport: config.TransportStreamableHTTP, URL: gone.URL},
 		{Name: "child", Transport: config.TransportStdio, InheritEnv: true,
 			Command: []string{"/bin/sh", "-c", `echo "child sees $CHILD_TOKEN and $VMCP_TEST_REDIS_PASSWORD" >&2; exec "$0" -transport stdio -name child`, bin},
