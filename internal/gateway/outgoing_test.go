@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -108,15 +107,7 @@ func testClientCredentials(t *testing.T) {
 	// calls through the gateway recover with one new backend session.
 	inits := filesB.Stats.Initializes()
 	files.RevokeAll()
-	var wg sync.WaitGroup
-	errs := make([]error, 20)
-	for i := range errs {
-		wg.Go(func() {
-			_, errs[i] = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "files_echo", Arguments: map[string]any{"text": "x"}})
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
+	for i, err := range callAtOnce(cs, 20, "files_echo") {
 		if err != nil {
 			t.Fatalf("call %d after the backend refused the token: %v", i, err)
 		}
