@@ -13,6 +13,7 @@ import (
 // server and prefix. Each Take is one script run, atomic on the server and
 // timed by the server's clock, so replicas' clocks do not matter. A bucket
 // is a hash under <prefix>rl:<key> that expires once it would be full.
+// Safe for concurrent use; the Redis client is the caller's to close.
 type Redis struct {
 	client redis.Scripter
 	prefix string
