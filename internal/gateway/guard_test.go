@@ -335,11 +335,7 @@ func postAs(t *testing.T, url, sid, sub, body string) (int, http.Header, string)
 
 func initAs(t *testing.T, url, sub string) string {
 	t.Helper()
-	code, h, body := postAs(t, url, "", sub, initBody)
-	if code != http.StatusOK || h.Get("Mcp-Session-Id") == "" {
-		t.Fatalf("initialize as %s: %d %s", sub, code, body)
-	}
-	return h.Get("Mcp-Session-Id")
+	return rawInitWith(t, &http.Client{Transport: headerTransport{sub: sub}}, url)
 }
 
 // lastJSON returns a body's JSON-RPC message, from plain JSON or SSE.
