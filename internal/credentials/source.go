@@ -48,14 +48,13 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	return tok, nil
 }
 
-// Redact returns text with the tokens this source handed out lately
-// (and any bearer credential) replaced by redact.Mask: a backend may quote
-// the credential it was sent in an error.
-func (s *Source) Redact(text string) string {
+// Redactor hides the tokens this source handed out lately (and any bearer
+// credential): a backend may quote the credential it was sent in an
+// error. It is immutable; a newer token comes with a new one.
+func (s *Source) Redactor() *redact.Redactor {
 	s.mu.Lock()
-	red := s.red
-	s.mu.Unlock()
-	return red.Redact(text)
+	defer s.mu.Unlock()
+	return s.red
 }
 
 // freshest records id if it is the session's caller with a token that
