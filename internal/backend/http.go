@@ -30,7 +30,7 @@ type HTTPOptions struct {
 	// Timeout bounds each Call (0 = none).
 	Timeout time.Duration
 	// MaxConnsPerHost is the connection pool size; default 64. It bounds the
-	// sockets to the backend whatever the number of sessions, except that a
+	// sockets to the backend whatever the number of sessions, except that an
 	// SSE session also holds one stream of its own. Over TLS the
 	// backend may offer HTTP/2, which carries many calls per socket.
 	MaxConnsPerHost int
