@@ -42,7 +42,7 @@ func (r *runner) authScenario(ctx context.Context) error {
 			return fmt.Errorf("OP: %w", err)
 		}
 	}
-	if _, err := findToolAuth(ctx, v.url, fx.tool, tokens[0]); err != nil {
+	if _, err := findTool(ctx, v.url, fx.tool, tokens[0]); err != nil {
 		return fmt.Errorf("vmcp with oidc: %w", err)
 	}
 	calls := r.size.s16
@@ -71,35 +71,6 @@ func (r *runner) authScenario(ctx context.Context) error {
 	r.rep.check(rt >= 0.95 && off.errors == 0 && on.errors == 0, "AUTH",
 		"oidc %.0f calls/s = %.3f× auth off (%.0f calls/s) at S16, errors oidc %d off %d; goal ≥ 0.95× with 0 errors",
 		on.rate(), rt, off.rate(), on.errors, off.errors)
-	for _, l := range []struct {
-		mode string
-		res  loadResult
-	}{{"auth off", off}, {"oidc", on}} {
-		for _, e := range l.res.errSamples {
-			r.rep.note("AUTH %s error: %s", l.mode, e)
-		}
-	}
+	r.noteErrSamples("AUTH", labeled{"auth off", off}, labeled{"oidc", on})
 	return nil
-}
-
-// findToolAuth is findTool for a vmcp that wants a bearer token.
-func findToolAuth(ctx context.Context, url, tool, token string) (string, error) {
-	c := newMCPClient(url, 1)
-	c.auth = "Bearer " + token
-	defer c.Close()
-	s, _, err := c.initialize(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer s.close(ctx)
-	names, err := s.toolNames(ctx)
-	if err != nil {
-		return "", err
-	}
-	for _, n := range names {
-		if n == tool {
-			return tool, nil
-		}
-	}
-	return "", fmt.Errorf("tool %q not listed (got %q)", tool, names)
 }

@@ -138,7 +138,7 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	}
 	defer v.stop(10 * time.Second)
 	tool := func(k int) string { return fmt.Sprintf("s%d_echo", k) }
-	if _, err := findTool(ctx, v.url, tool(nb-1)); err != nil {
+	if _, err := findTool(ctx, v.url, tool(nb-1), ""); err != nil {
 		return fmt.Errorf("vmcp: %w", err)
 	}
 

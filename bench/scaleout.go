@@ -48,7 +48,7 @@ func (r *runner) scaleOutScenario(ctx context.Context) error {
 		defer v.stop(10 * time.Second)
 		reps = append(reps, v)
 	}
-	if _, err := findTool(ctx, reps[0].url, "b0_echo"); err != nil {
+	if _, err := findTool(ctx, reps[0].url, "b0_echo", ""); err != nil {
 		return fmt.Errorf("vmcp: %w", err)
 	}
 	redisPID := r.fleet.pidOf("redis")
@@ -102,14 +102,7 @@ func (r *runner) scaleOutScenario(ctx context.Context) error {
 	r.rep.check(rt >= 0.8 && three.errors == 0 && one.errors == 0, "SCALEOUT",
 		"3 replicas round robin %.0f calls/s = %.3f× 1 replica (%.0f calls/s), errors %d and %d; target ≥ 0.80× with 0 errors",
 		three.rate(), rt, one.rate(), three.errors, one.errors)
-	for _, l := range []struct {
-		via string
-		res loadResult
-	}{{"direct", direct}, {"1 replica", one}, {"3 replicas", three}} {
-		for _, e := range l.res.errSamples {
-			r.rep.note("SCALEOUT %s error: %s", l.via, e)
-		}
-	}
+	r.noteErrSamples("SCALEOUT", labeled{"direct", direct}, labeled{"1 replica", one}, labeled{"3 replicas", three})
 	return nil
 }
 

@@ -97,7 +97,7 @@ func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	tool, err := findTool(ctx, v.url, "b0_echo")
+	tool, err := findTool(ctx, v.url, "b0_echo", "")
 	if err != nil {
 		return nil, fmt.Errorf("vmcp: %w", err)
 	}
@@ -117,9 +117,13 @@ func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
 	return r.echo, nil
 }
 
-// findTool checks that a fresh session on url lists tool.
-func findTool(ctx context.Context, url, tool string) (string, error) {
+// findTool checks that a fresh session on url lists tool; token, if not
+// empty, is sent as a bearer token.
+func findTool(ctx context.Context, url, tool, token string) (string, error) {
 	c := newMCPClient(url, 1)
+	if token != "" {
+		c.auth = "Bearer " + token
+	}
 	defer c.Close()
 	s, _, err := c.initialize(ctx)
 	if err != nil {
@@ -207,15 +211,24 @@ func (r *runner) recordThroughput(id string, sessions, calls int, direct, via lo
 	r.rep.check(rt >= 0.8 && direct.errors == 0 && via.errors == 0, id,
 		"vmcp %.0f calls/s = %.3f× direct (%.0f calls/s), errors vmcp %d direct %d; target ≥ 0.80× with 0 errors",
 		via.rate(), rt, direct.rate(), via.errors, direct.errors)
-	for _, l := range []struct {
-		mode string
-		res  loadResult
-	}{{"direct", direct}, {"vmcp", via}} {
+	r.noteErrSamples(id, labeled{"direct", direct}, labeled{"vmcp", via})
+	r.setThroughputTable()
+}
+
+// labeled is a load run and the name it has in notes.
+type labeled struct {
+	label string
+	res   loadResult
+}
+
+// noteErrSamples notes the errors sampled in each run, named by scenario
+// id and label.
+func (r *runner) noteErrSamples(id string, runs ...labeled) {
+	for _, l := range runs {
 		for _, e := range l.res.errSamples {
-			r.rep.note("%s %s error: %s", id, l.mode, e)
+			r.rep.note("%s %s error: %s", id, l.label, e)
 		}
 	}
-	r.setThroughputTable()
 }
 
 // round is one run of a baseline and of the side compared with it, such as

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,29 +20,10 @@ import (
 	"github.com/vmcp/vmcp/internal/fixture"
 )
 
-var vmcpBin struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
-}
-
 // buildVMCP builds this command once per test binary.
 func buildVMCP(t *testing.T) string {
 	t.Helper()
-	vmcpBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "vmcp-cmd-")
-		if err != nil {
-			vmcpBin.err = err
-			return
-		}
-		vmcpBin.path = filepath.Join(dir, "vmcp")
-		vmcpBin.out, vmcpBin.err = exec.Command("go", "build", "-o", vmcpBin.path, ".").CombinedOutput()
-	})
-	if vmcpBin.err != nil {
-		t.Fatalf("go build: %v\n%s", vmcpBin.err, vmcpBin.out)
-	}
-	return vmcpBin.path
+	return fixture.Binary(t, "./cmd/vmcp")
 }
 
 func TestVersionAndValidate(t *testing.T) {

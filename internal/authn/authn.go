@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg *config.IncomingAuth, opts Options) (*Authenti
 				return nil, fmt.Errorf("incomingAuth.clientSecretEnv: environment variable %s is not set", cfg.ClientSecretEnv)
 			}
 			a.introspect = &introspector{
-				client: opts.HTTPClient, url: cfg.IntrospectionURL, clientID: cfg.ClientID, secret: secret,
+				hc: opts.HTTPClient, url: cfg.IntrospectionURL, clientID: cfg.ClientID, secret: secret,
 				issuer: cfg.Issuer, resource: cfg.Resource, skew: cfg.ClockSkew.D(), now: opts.Now,
 			}
 		}

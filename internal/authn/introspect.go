@@ -19,7 +19,7 @@ import (
 // authenticating as vmcp's own client (client_secret_basic). Safe for
 // concurrent use.
 type introspector struct {
-	client   *http.Client
+	hc       *http.Client
 	url      string
 	clientID string
 	secret   string
@@ -75,7 +75,7 @@ func (in *introspector) verify(ctx context.Context, tok string) (*identity.Ident
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(url.QueryEscape(in.clientID), url.QueryEscape(in.secret)) // RFC 6749 §2.3.1
-	resp, err := in.client.Do(req)
+	resp, err := in.hc.Do(req)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("introspection: %w", err)
 	}

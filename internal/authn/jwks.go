@@ -21,7 +21,7 @@ import (
 // KeySet; go-oidc has checked the algorithm before it calls it. Safe for
 // concurrent use.
 type keySet struct {
-	client      *http.Client
+	hc          *http.Client
 	url         string
 	algs        []jose.SignatureAlgorithm
 	minInterval time.Duration
@@ -123,7 +123,7 @@ func (k *keySet) fetch(ctx context.Context, wait time.Duration) ([]jose.JSONWebK
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := k.client.Do(req)
+	resp, err := k.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetching JWKS: %w", err)
 	}

@@ -27,8 +27,8 @@ type jwtVerifier struct {
 
 // newJWTVerifier discovers issuer (its /.well-known/openid-configuration,
 // whose issuer must match) for its jwks_uri.
-func newJWTVerifier(ctx context.Context, client *http.Client, issuer, resource string, algs []string, skew time.Duration, now func() time.Time) (*jwtVerifier, error) {
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, client), issuer)
+func newJWTVerifier(ctx context.Context, hc *http.Client, issuer, resource string, algs []string, skew time.Duration, now func() time.Time) (*jwtVerifier, error) {
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, hc), issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discovering issuer %s: %w", issuer, err)
 	}
@@ -38,7 +38,7 @@ func newJWTVerifier(ctx context.Context, client *http.Client, issuer, resource s
 	if err := p.Claims(&doc); err != nil || doc.JWKSURI == "" {
 		return nil, fmt.Errorf("discovering issuer %s: no jwks_uri", issuer)
 	}
-	ks := &keySet{client: client, url: doc.JWKSURI, minInterval: jwksMinInterval, now: now}
+	ks := &keySet{hc: hc, url: doc.JWKSURI, minInterval: jwksMinInterval, now: now}
 	for _, a := range algs {
 		ks.algs = append(ks.algs, jose.SignatureAlgorithm(a))
 	}

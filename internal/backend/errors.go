@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -158,24 +157,6 @@ func Category(err error) string {
 		return "backend error"
 	}
 	return "protocol error"
-}
-
-// minSecret is the shortest configured value redactor hides: shorter ones
-// ("1", "dev") are no secrets, and hiding them would garble every line.
-const minSecret = 4
-
-// redactor returns a Replacer that hides the configured values (env
-// values, header values), which may be secrets, in backend text before it
-// is logged or returned. Longer values go first, so that a value holding
-// another is hidden whole.
-func redactor(values []string) *strings.Replacer {
-	values = slices.DeleteFunc(slices.Clone(values), func(v string) bool { return len(v) < minSecret })
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
-	pairs := make([]string, 0, 2*len(values))
-	for _, v := range values {
-		pairs = append(pairs, v, "[redacted]")
-	}
-	return strings.NewReplacer(pairs...)
 }
 
 // tooLarge reports a message beyond limit bytes, naming the setting.

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,41 +24,16 @@ import (
 // Fixtures: real go-sdk MCP servers on loopback HTTP, and a real stdio
 // server binary built once per test run.
 
-var stdioBin struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if stdioBin.dir != "" {
-		os.RemoveAll(stdioBin.dir)
-	}
+	testfix.RemoveBinaries()
 	os.Exit(code)
 }
 
 // stdioServer returns the path of the built testdata/stdioserver binary.
 func stdioServer(t *testing.T) string {
 	t.Helper()
-	stdioBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "vmcp-stdioserver")
-		if err != nil {
-			stdioBin.err = err
-			return
-		}
-		stdioBin.dir = dir
-		stdioBin.path = filepath.Join(dir, "stdioserver")
-		out, err := exec.Command("go", "build", "-o", stdioBin.path, "./testdata/stdioserver").CombinedOutput()
-		if err != nil {
-			stdioBin.err = fmt.Errorf("building stdioserver: %v\n%s", err, out)
-		}
-	})
-	if stdioBin.err != nil {
-		t.Fatal(stdioBin.err)
-	}
-	return stdioBin.path
+	return testfix.Binary(t, "./internal/backend/testdata/stdioserver")
 }
 
 // fixture is the state shared by the tools of one in-process server.

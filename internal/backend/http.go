@@ -30,8 +30,8 @@ type HTTPOptions struct {
 	// Timeout bounds each Call (0 = none).
 	Timeout time.Duration
 	// MaxConnsPerHost is the connection pool size; default 64. It bounds the
-	// sockets to the backend whatever the number of sessions, except that a
-	// legacy SSE session also holds one stream of its own. Over TLS the
+	// sockets to the backend whatever the number of sessions, except that an
+	// SSE session also holds one stream of its own. Over TLS the
 	// backend may offer HTTP/2, which carries many calls per socket.
 	MaxConnsPerHost int
 	// MaxStreams bounds the standalone GET streams (Streamable HTTP, only
@@ -47,7 +47,7 @@ type HTTPOptions struct {
 	// client certificate). nil: the system roots. It is cloned.
 	TLS *tls.Config
 	// Budget bounds the response bytes buffered at once by every connector
-	// that shares it; nil: no budget. Streamable HTTP only: the legacy SSE
+	// that shares it; nil: no budget. Streamable HTTP only: the SSE
 	// connector reads through the go-sdk.
 	Budget *Budget
 	// Logger receives debug records (never headers or session IDs).

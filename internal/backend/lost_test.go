@@ -103,12 +103,12 @@ func TestCategoryNeverEchoesBackendText(t *testing.T) {
 	}
 }
 
-// A legacy SSE server that restarted and answers the POST with the
+// An SSE server that restarted and answers the POST with the
 // TypeScript SDK's 400 has lost the session too.
 func TestSSELostSessionAs400(t *testing.T) {
 	t.Parallel()
 	f := startHTTP(t, modeLegacySSE)
-	x := NewSSE(HTTPOptions{Name: "legacy", URL: f.url()})
+	x := NewSSE(HTTPOptions{Name: "sse", URL: f.url()})
 	t.Cleanup(func() { x.Close() })
 	c, _ := connect(t, x, ConnectOptions{})
 	mustCall(t, c, "count", nil)
@@ -124,7 +124,7 @@ func TestSSELostSessionAs400(t *testing.T) {
 	})
 	f.handler.Store(&h)
 	_, err := callTool(context.Background(), c, "count", nil, nil)
-	if !errors.Is(err, ErrSessionNotFound) || !strings.Contains(err.Error(), `backend "legacy"`) {
+	if !errors.Is(err, ErrSessionNotFound) || !strings.Contains(err.Error(), `backend "sse"`) {
 		t.Fatalf("err = %v, want ErrSessionNotFound naming the backend", err)
 	}
 }

@@ -158,7 +158,7 @@ type sseRoundTripper struct {
 	streams http.RoundTripper
 }
 
-// ErrForeignEndpoint means a legacy SSE backend's endpoint event named
+// ErrForeignEndpoint means an SSE backend's endpoint event named
 // another origin (scheme, host or port) than its configured URL's.
 var ErrForeignEndpoint = errors.New("the SSE endpoint event names another origin than the configured url")
 

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// redirectingSSE is a fault injector: a legacy SSE server whose endpoint
+// redirectingSSE is a fault injector: an SSE server whose endpoint
 // event names endpoint (another origin), and which then holds the stream.
 func redirectingSSE(t *testing.T, endpoint func() string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +30,7 @@ func redirectingSSE(t *testing.T, endpoint func() string) *httptest.Server {
 	return srv
 }
 
-// TestSSEForeignEndpoint: a legacy SSE backend's endpoint event that names
+// TestSSEForeignEndpoint: an SSE backend's endpoint event that names
 // another scheme, host or port fails the connect with an error naming the
 // backend, and the configured credentials never reach the other origin.
 func TestSSEForeignEndpoint(t *testing.T) {
@@ -62,7 +62,7 @@ func TestSSEForeignEndpoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redirectingSSE(t, tc.endpoint)
 			configured = srv.URL
-			x := NewSSE(HTTPOptions{Name: "legacy", URL: srv.URL + "/sse", Headers: map[string]string{"Authorization": secret}})
+			x := NewSSE(HTTPOptions{Name: "sse", URL: srv.URL + "/sse", Headers: map[string]string{"Authorization": secret}})
 			defer x.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -71,7 +71,7 @@ func TestSSEForeignEndpoint(t *testing.T) {
 				c.Close()
 				t.Fatal("connected through a foreign endpoint")
 			}
-			if !errors.Is(err, ErrForeignEndpoint) || !strings.Contains(err.Error(), `backend "legacy"`) {
+			if !errors.Is(err, ErrForeignEndpoint) || !strings.Contains(err.Error(), `backend "sse"`) {
 				t.Fatalf("err = %v; want ErrForeignEndpoint naming the backend", err)
 			}
 			if strings.Contains(err.Error(), "sessionid") || strings.Contains(err.Error(), "sse-credential") {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vmcp/vmcp/internal/recovery"
+	"github.com/vmcp/vmcp/internal/redact"
 )
 
 // StdioOptions configure a stdio backend: one child process per Connect,
@@ -42,6 +43,9 @@ type StdioOptions struct {
 	// Logger receives the child's stderr, one INFO record per line
 	// ("backend stderr", with the text in attribute line).
 	Logger *slog.Logger
+	// Redactor hides secrets in those lines; the gateway passes its own,
+	// built from every configured secret. nil: one built from Env.
+	Redactor *redact.Redactor
 
 	// Warm is how many started and initialized processes to keep ready for
 	// new sessions; 0 keeps none (stdio_pool.go).
@@ -80,6 +84,9 @@ func NewStdio(opts StdioOptions) Connector {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Redactor == nil {
+		opts.Redactor = redact.New(slices.Collect(maps.Values(opts.Env))...)
 	}
 	x := &stdioConnector{opts: opts}
 	if opts.Warm > 0 && len(opts.Command) > 0 {
@@ -329,10 +336,9 @@ func (s *stdioConn) exitError() error {
 
 // logStderr logs each line the child writes to stderr as that child's text,
 // in an attribute (msg "backend stderr", line=…), so that a child's own log
-// format never reads as vmcp's. The configured env values, which may be
-// secrets, are redacted from it.
+// format never reads as vmcp's. Secrets (the configured env values among
+// them) are redacted from it.
 func (s *stdioConn) logStderr() {
-	redact := redactor(slices.Collect(maps.Values(s.opts.Env)))
 	r := bufio.NewReaderSize(s.stderr, 4<<10)
 	var line []byte
 	for {
@@ -350,7 +356,7 @@ func (s *stdioConn) logStderr() {
 			line = line[:n-1]
 		}
 		if len(line) > 0 {
-			s.c.log.Info("backend stderr", "backend", s.opts.Name, "line", redact.Replace(string(line)))
+			s.c.log.Info("backend stderr", "backend", s.opts.Name, "line", s.opts.Redactor.Redact(string(line)))
 		}
 		line = line[:0]
 		if err != nil {

@@ -29,7 +29,7 @@ func TestStdioChildEnvironment(t *testing.T) {
 		testfix.Eventually(t, "the environment in the log", func() bool { return strings.Contains(logs.String(), "env-dumped") })
 		got := logs.String()
 		// The configured values are there, redacted from the log.
-		for _, want := range []string{"PATH=", "HOME=", "CONFIGURED_VAR=[redacted]", "LANG=[redacted]"} {
+		for _, want := range []string{"PATH=", "HOME=", "CONFIGURED_VAR=[REDACTED]", "LANG=[REDACTED]"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("inheritEnv %v: the child's environment lacks %s:\n%s", inherit, want, got)
 			}

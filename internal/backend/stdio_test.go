@@ -51,7 +51,7 @@ func TestStdioCallsReuseOneProcess(t *testing.T) {
 				continue
 			}
 			hello = hello || strings.Contains(line, `line="level=ERROR msg=hello from the child"`)
-			token = token || strings.Contains(line, `line="my token is [redacted]"`)
+			token = token || strings.Contains(line, `line="my token is [REDACTED]"`)
 		}
 		return hello && token
 	})

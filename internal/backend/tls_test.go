@@ -25,12 +25,12 @@ type tlsBackend struct {
 	clientVerify atomic.Bool
 }
 
-func startTLS(t *testing.T, files *testfix.TLSFiles, mutual, legacySSE bool) *tlsBackend {
+func startTLS(t *testing.T, files *testfix.TLSFiles, mutual, sse bool) *tlsBackend {
 	t.Helper()
 	f := newFixture()
 	get := func(*http.Request) *mcp.Server { return f.server }
 	var h http.Handler = mcp.NewStreamableHTTPHandler(get, nil)
-	if legacySSE {
+	if sse {
 		h = mcp.NewSSEHandler(get, nil)
 	}
 	b := &tlsBackend{}
@@ -52,7 +52,7 @@ func startTLS(t *testing.T, files *testfix.TLSFiles, mutual, legacySSE bool) *tl
 }
 
 // tlsConnector makes a connector with the tls settings of a config file.
-func tlsConnector(t *testing.T, url string, c *config.BackendTLS, legacySSE bool) Connector {
+func tlsConnector(t *testing.T, url string, c *config.BackendTLS, sse bool) Connector {
 	t.Helper()
 	opts := HTTPOptions{Name: "secure", URL: url}
 	if c != nil {
@@ -63,7 +63,7 @@ func tlsConnector(t *testing.T, url string, c *config.BackendTLS, legacySSE bool
 		opts.TLS = tc
 	}
 	x := NewStreamableHTTP(opts)
-	if legacySSE {
+	if sse {
 		x = NewSSE(opts)
 	}
 	t.Cleanup(func() { x.Close() })
@@ -78,7 +78,7 @@ func TestTLSBackend(t *testing.T) {
 		mutual bool
 		tls    *config.BackendTLS
 		fail   string // in the error, if the connection must fail
-		sse    bool   // legacy SSE transport
+		sse    bool   // the SSE transport
 	}{
 		{"sse with caFile", false, &config.BackendTLS{CAFile: files.CAFile}, "", true},
 		{"sse mutual", true, &config.BackendTLS{CAFile: files.CAFile, CertFile: files.ClientCert, KeyFile: files.ClientKey}, "", true},

@@ -2,10 +2,10 @@ package credentials
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"github.com/vmcp/vmcp/internal/identity"
+	"github.com/vmcp/vmcp/internal/redact"
 )
 
 // Source is the credential of one session's client of a backend. The
@@ -21,8 +21,9 @@ type Source struct {
 	// the subject token of the next exchange. It is held in memory only,
 	// for as long as the session's client is.
 	caller *identity.Identity
-	last   string // the token last handed out
-	prev   string // the one before, which requests in flight may still carry
+	last   string           // the token last handed out
+	prev   string           // the one before, which requests in flight may still carry
+	red    *redact.Redactor // hides last and prev; rebuilt when they change
 }
 
 // Token returns the bearer token to send. When ctx carries the session's
@@ -41,24 +42,19 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	if tok != s.last {
 		s.prev, s.last = s.last, tok
+		s.red = redact.New(s.last, s.prev)
 	}
 	s.mu.Unlock()
 	return tok, nil
 }
 
-// Redact returns text with the tokens this source handed out lately
-// replaced by "[redacted]": a backend may quote the credential it was
-// sent in an error.
-func (s *Source) Redact(text string) string {
+// Redactor hides the tokens this source handed out lately (and any bearer
+// credential): a backend may quote the credential it was sent in an
+// error. It is immutable; a newer token comes with a new one.
+func (s *Source) Redactor() *redact.Redactor {
 	s.mu.Lock()
-	last, prev := s.last, s.prev
-	s.mu.Unlock()
-	for _, tok := range []string{last, prev} {
-		if tok != "" {
-			text = strings.ReplaceAll(text, tok, "[redacted]")
-		}
-	}
-	return text
+	defer s.mu.Unlock()
+	return s.red
 }
 
 // freshest records id if it is the session's caller with a token that

@@ -107,7 +107,7 @@ func page(ctx context.Context, params json.RawMessage, key string, ops session.O
 // scrubbed too, and never a session ID.
 func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 	if e := jsonrpc.AsError(err); e != nil {
-		return h.scrub(e)
+		return h.opts.Redactor.Error(e)
 	}
 	switch {
 	case session.InvalidParams(err):

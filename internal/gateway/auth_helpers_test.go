@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -155,3 +156,42 @@ func connectWithToken(t *testing.T, url, tok string) *mcp.ClientSession {
 
 // uniqueEnv is a fresh environment variable name.
 func uniqueEnv() string { return "VMCP_TEST_SECRET_" + rand.Text()[:12] }
+
+// rateLimited reports whether the answer to tools/call number i was a
+// rate limit's refusal with a retry hint; an answer that is neither that
+// nor a result fails the test.
+func rateLimited(t *testing.T, i, code int, body string) bool {
+	t.Helper()
+	var res struct {
+		Result json.RawMessage
+		Error  *struct {
+			Code int
+			Data struct{ RetryAfterMs int64 }
+		}
+	}
+	if err := json.Unmarshal([]byte(lastJSON(body)), &res); code != http.StatusOK || err != nil {
+		t.Fatalf("call %d: %d %s", i, code, body)
+	}
+	switch {
+	case res.Error == nil:
+		return false
+	case res.Error.Code == codeRateLimited && res.Error.Data.RetryAfterMs > 0:
+		return true
+	}
+	t.Fatalf("call %d: %s", i, body)
+	return false
+}
+
+// callAtOnce makes n concurrent calls of tool (an echo) on cs and returns
+// their errors, in order.
+func callAtOnce(cs *mcp.ClientSession, n int, tool string) []error {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: map[string]any{"text": "x"}})
+		})
+	}
+	wg.Wait()
+	return errs
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -82,22 +81,11 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// deadURL returns a loopback URL nothing listens on.
-func deadURL(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/mcp"
-}
-
 func TestPartialInit(t *testing.T) {
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
 	cfg := baseConfig(
 		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
-		config.Backend{Name: "down", Transport: config.TransportStreamableHTTP, URL: deadURL(t), Headers: map[string]string{"X-Api-Key": "sekrit-key-123"}},
+		config.Backend{Name: "down", Transport: config.TransportStreamableHTTP, URL: fixture.DeadURL(t), Headers: map[string]string{"X-Api-Key": "sekrit-key-123"}},
 	)
 	gw := startGateway(t, cfg, gateway.Options{})
 	// The initialize result tells the client which backend is missing, and
@@ -141,8 +129,8 @@ func TestPartialInit(t *testing.T) {
 
 func TestAllBackendsDown(t *testing.T) {
 	cfg := baseConfig(
-		config.Backend{Name: "a", Transport: config.TransportStreamableHTTP, URL: deadURL(t)},
-		config.Backend{Name: "b", Transport: config.TransportSSE, URL: deadURL(t)},
+		config.Backend{Name: "a", Transport: config.TransportStreamableHTTP, URL: fixture.DeadURL(t)},
+		config.Backend{Name: "b", Transport: config.TransportSSE, URL: fixture.DeadURL(t)},
 		config.Backend{Name: "c", Transport: config.TransportStdio, Command: []string{"/nonexistent/mcp-server"}},
 	)
 	gw := startGateway(t, cfg, gateway.Options{})

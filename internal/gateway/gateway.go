@@ -23,6 +23,7 @@ import (
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/credentials"
 	"github.com/vmcp/vmcp/internal/frontend"
+	"github.com/vmcp/vmcp/internal/redact"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/telemetry"
@@ -100,7 +101,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	// One budget for the response bytes every backend buffers at once.
 	budget := backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")
 	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger, connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true, budget: budget})
+		c, err := newConnector(b, opts.Logger, connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true, budget: budget, red: red})
 		if err != nil {
 			g.closeConnectors()
 			return nil, err
@@ -204,8 +205,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 type connectorShared struct {
 	procs       *backend.ProcessLimit
 	initTimeout time.Duration
-	warm        bool            // false: no warm pools (vmcp validate --probe)
-	budget      *backend.Budget // buffered response bytes, all backends
+	warm        bool             // false: no warm pools (vmcp validate --probe)
+	budget      *backend.Budget  // buffered response bytes, all backends
+	red         *redact.Redactor // every configured secret (a stdio child's stderr)
 }
 
 func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backend.Connector, error) {
@@ -229,7 +231,7 @@ func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backe
 		return backend.NewStreamableHTTP(o), nil
 	case config.TransportStdio:
 		o := backend.StdioOptions{Name: b.Name, Command: b.Command, Env: b.Env, Timeout: b.Timeout.D(), Logger: log,
-			MaxMessageBytes: b.MaxResponseBytes, Processes: sh.procs, InitTimeout: sh.initTimeout}
+			Redactor: sh.red, MaxMessageBytes: b.MaxResponseBytes, Processes: sh.procs, InitTimeout: sh.initTimeout}
 		o.InheritEnv = b.InheritEnv
 		if b.Stdio != nil && sh.warm {
 			o.Warm, o.WarmIdleTimeout = b.Stdio.Warm, b.Stdio.IdleTimeout.D()

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -282,23 +281,10 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 	allowed, limited := 0, 0
 	for i := range 15 {
 		code, _, body := postAs(t, urls[i%3], sid, "carol", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"demo_whoami","arguments":{}}}`)
-		var res struct {
-			Result json.RawMessage
-			Error  *struct {
-				Code int
-				Data struct{ RetryAfterMs int64 }
-			}
-		}
-		if err := json.Unmarshal([]byte(lastJSON(body)), &res); code != http.StatusOK || err != nil {
-			t.Fatalf("call %d: %d %s", i, code, body)
-		}
-		switch {
-		case res.Error == nil:
-			allowed++
-		case res.Error.Code == codeRateLimited && res.Error.Data.RetryAfterMs > 0:
+		if rateLimited(t, i, code, body) {
 			limited++
-		default:
-			t.Fatalf("call %d: %s", i, body)
+		} else {
+			allowed++
 		}
 	}
 	if allowed != 5 || limited != 10 {
@@ -349,11 +335,7 @@ func postAs(t *testing.T, url, sid, sub, body string) (int, http.Header, string)
 
 func initAs(t *testing.T, url, sub string) string {
 	t.Helper()
-	code, h, body := postAs(t, url, "", sub, initBody)
-	if code != http.StatusOK || h.Get("Mcp-Session-Id") == "" {
-		t.Fatalf("initialize as %s: %d %s", sub, code, body)
-	}
-	return h.Get("Mcp-Session-Id")
+	return rawInitWith(t, &http.Client{Transport: headerTransport{sub: sub}}, url)
 }
 
 // lastJSON returns a body's JSON-RPC message, from plain JSON or SSE.

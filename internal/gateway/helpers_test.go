@@ -128,7 +128,7 @@ func rawInit(t *testing.T, url string) string {
 
 func rawInitWith(t *testing.T, hc *http.Client, url string) string {
 	t.Helper()
-	code, h, body := rawPostWith(t, hc, url, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	code, h, body := rawPostWith(t, hc, url, "", initBody)
 	if code != http.StatusOK || h.Get("Mcp-Session-Id") == "" {
 		t.Fatalf("initialize: %d %s", code, body)
 	}

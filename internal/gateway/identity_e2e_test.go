@@ -2,13 +2,11 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -152,15 +150,7 @@ func TestIdentityEndToEnd(t *testing.T) {
 	t.Run("a backend that revokes the tokens is recovered once under 20 concurrent calls", func(t *testing.T) {
 		inits := st.files.Stats.Initializes()
 		st.guard.RevokeAll()
-		var wg sync.WaitGroup
-		errs := make([]error, 20)
-		for i := range errs {
-			wg.Go(func() {
-				_, errs[i] = alice.CallTool(context.Background(), &mcp.CallToolParams{Name: "files_echo", Arguments: map[string]any{"text": "x"}})
-			})
-		}
-		wg.Wait()
-		for i, err := range errs {
+		for i, err := range callAtOnce(alice, 20, "files_echo") {
 			if err != nil {
 				t.Fatalf("call %d after the backend revoked alice's token: %v", i, err)
 			}
@@ -204,24 +194,11 @@ func TestIdentityAcrossReplicas(t *testing.T) {
 			tok = st.token(t, "alice")
 		}
 		code, _, body := authRequest(t, http.MethodPost, st.replicas[i%3].URL, tok, sid, whoami)
-		var res struct {
-			Result json.RawMessage
-			Error  *struct {
-				Code int
-				Data struct{ RetryAfterMs int64 }
-			}
-		}
-		if err := json.Unmarshal([]byte(lastJSON(body)), &res); code != http.StatusOK || err != nil {
-			t.Fatalf("call %d: %d %s", i, code, body)
-		}
-		switch {
-		case res.Error == nil:
-			allowed++
-		case res.Error.Code == codeRateLimited && res.Error.Data.RetryAfterMs > 0:
+		if rateLimited(t, i, code, body) {
 			limited++
 			limitedAt[i%3]++
-		default:
-			t.Fatalf("call %d: %s", i, body)
+		} else {
+			allowed++
 		}
 	}
 	if allowed != 5 || limited != 10 {

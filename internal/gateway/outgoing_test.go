@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,14 +57,14 @@ func testClientCredentials(t *testing.T) {
 
 	idp := oidctest.Start(t, oidctest.Options{TokenTTL: time.Hour})
 	idp.AddClient(oidctest.Client{ID: "vmcp", Secret: secret, Subject: "vmcp-service", Audience: []string{"files"}})
-	var files, legacy *oidctest.Guard
+	var files, sse *oidctest.Guard
 	filesB := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "files"}, func(h http.Handler) http.Handler {
 		files = idp.Guard("files", quoteCredential(h))
 		return files
 	})
-	legacyB := fixture.StartSSEBehind(t, exampleserver.Options{Name: "legacy"}, func(h http.Handler) http.Handler {
-		legacy = idp.Guard("files", h)
-		return legacy
+	sseB := fixture.StartSSEBehind(t, exampleserver.Options{Name: "sse"}, func(h http.Handler) http.Handler {
+		sse = idp.Guard("files", h)
+		return sse
 	})
 	auth := func() *config.OutgoingAuth {
 		return &config.OutgoingAuth{Type: config.OutgoingClientCredentials, TokenURL: idp.TokenURL(), ClientID: "vmcp",
@@ -73,7 +72,7 @@ func testClientCredentials(t *testing.T) {
 	}
 	cfg := baseConfig(
 		config.Backend{Name: "files", Transport: config.TransportStreamableHTTP, URL: filesB.URL, OutgoingAuth: auth()},
-		config.Backend{Name: "legacy", Transport: config.TransportSSE, URL: legacyB.URL, OutgoingAuth: auth()},
+		config.Backend{Name: "sse", Transport: config.TransportSSE, URL: sseB.URL, OutgoingAuth: auth()},
 	)
 	gw := startGateway(t, cfg, gateway.Options{})
 	cs := connect(t, gw.URL)
@@ -81,11 +80,11 @@ func testClientCredentials(t *testing.T) {
 	if got := callText(t, cs, "files_echo", map[string]any{"text": "hi"}); got != "hi" {
 		t.Fatalf("files_echo = %q", got)
 	}
-	if got := callText(t, cs, "legacy_echo", map[string]any{"text": "hi"}); got != "hi" {
-		t.Fatalf("legacy_echo = %q", got)
+	if got := callText(t, cs, "sse_echo", map[string]any{"text": "hi"}); got != "hi" {
+		t.Fatalf("sse_echo = %q", got)
 	}
 	var tokens []string
-	for _, g := range []*oidctest.Guard{files, legacy} {
+	for _, g := range []*oidctest.Guard{files, sse} {
 		for _, a := range g.Accepted() {
 			if a.Subject != "vmcp-service" || a.Claims["scope"] != "files.read" {
 				t.Fatalf("backend accepted sub %q scope %v, want vmcp's own token", a.Subject, a.Claims["scope"])
@@ -100,23 +99,15 @@ func testClientCredentials(t *testing.T) {
 	if err == nil {
 		t.Fatalf("the quoting backend's error was not returned: %+v", res)
 	}
-	if !strings.Contains(err.Error(), "[redacted]") {
-		t.Errorf("client error %q: want the token replaced by [redacted]", err)
+	if !strings.Contains(err.Error(), "[REDACTED]") {
+		t.Errorf("client error %q: want the token replaced by [REDACTED]", err)
 	}
 
 	// 401 from a backend that stopped taking the token: 20 concurrent
 	// calls through the gateway recover with one new backend session.
 	inits := filesB.Stats.Initializes()
 	files.RevokeAll()
-	var wg sync.WaitGroup
-	errs := make([]error, 20)
-	for i := range errs {
-		wg.Go(func() {
-			_, errs[i] = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "files_echo", Arguments: map[string]any{"text": "x"}})
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
+	for i, err := range callAtOnce(cs, 20, "files_echo") {
 		if err != nil {
 			t.Fatalf("call %d after the backend refused the token: %v", i, err)
 		}

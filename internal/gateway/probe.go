@@ -73,9 +73,10 @@ func Probe(ctx context.Context, cfg *config.Config, version string, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = slog.New(newRedactor(cfg, os.Getenv).Handler(log.Handler()))
+	red := newRedactor(cfg, os.Getenv)
+	log = slog.New(red.Handler(log.Handler()))
 	sh := connectorShared{procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses), initTimeout: cfg.Session.BackendInitTimeout.D(),
-		budget: backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")}
+		budget: backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes"), red: red}
 	results := make([]ProbeResult, len(cfg.Backends))
 	connectors := make([]backend.Connector, len(cfg.Backends))
 	creds := make([]*credentials.Provider, len(cfg.Backends))

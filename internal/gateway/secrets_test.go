@@ -104,7 +104,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			Headers: map[string]string{"Authorization": "Bearer planted-bearer-0001", "X-Api-Key": "planted-apikey-0002"}},
 		{Name: "echoerr", Transport: config.TransportStreamableHTTP, URL: startEchoOnCall(t),
 			Headers: map[string]string{"Authorization": "Bearer planted-bearer-0003"}},
-		{Name: "down", Transport: config.TransportStreamableHTTP, URL: deadURL(t) + "?token=planted-query-0004"},
+		{Name: "down", Transport: config.TransportStreamableHTTP, URL: fixture.DeadURL(t) + "?token=planted-query-0004"},
 		{Name: "gone", Transport: config.TransportStreamableHTTP, URL: gone.URL},
 		{Name: "child", Transport: config.TransportStdio, InheritEnv: true,
 			Command: []string{"/bin/sh", "-c", `echo "child sees $CHILD_TOKEN and $VMCP_TEST_REDIS_PASSWORD" >&2; exec "$0" -transport stdio -name child`, bin},
@@ -228,7 +228,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !strings.Contains(logs, "[REDACTED]") {
 		t.Errorf("nothing was redacted in the log; did the echoes happen?\n%s", logs)
 	}
-	if !strings.Contains(strings.Join(seen, "\n"), "[redacted]") {
+	if !strings.Contains(strings.Join(seen, "\n"), "[REDACTED]") {
 		t.Errorf("the exchanged token was not redacted from the client's error; did the backend quote it?")
 	}
 	for where, text := range map[string]string{"log": logs, "/status": status, "/metrics": metrics, "client errors": strings.Join(seen, "\n")} {

@@ -85,7 +85,8 @@ type Decision struct {
 	Rule string
 }
 
-// Set is a compiled, ordered list of rules.
+// Set is a compiled, ordered list of rules. It is immutable once New
+// returns it, so it is safe for concurrent use.
 type Set struct {
 	rules        []compiled
 	defaultAllow bool

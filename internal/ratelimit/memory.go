@@ -7,7 +7,8 @@ import (
 )
 
 // Memory keeps buckets in process, for one replica. Its zero value is not
-// usable; call NewMemory.
+// usable; call NewMemory. Safe for concurrent use; it holds no goroutine,
+// so it needs no closing.
 type Memory struct {
 	now func() time.Time
 

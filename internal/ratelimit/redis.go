@@ -13,16 +13,17 @@ import (
 // server and prefix. Each Take is one script run, atomic on the server and
 // timed by the server's clock, so replicas' clocks do not matter. A bucket
 // is a hash under <prefix>rl:<key> that expires once it would be full.
+// Safe for concurrent use; the Redis client is the caller's to close.
 type Redis struct {
-	client redis.Scripter
+	rdb    redis.Scripter
 	prefix string
 }
 
-// NewRedis returns a Limiter on client (which the caller owns and closes).
+// NewRedis returns a Limiter on rdb (which the caller owns and closes).
 // Keys are <prefix>rl:<bucket key>; callers that share a Redis Cluster
 // slot across a Take's buckets put a {hash tag} in their keys.
-func NewRedis(client redis.Scripter, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix}
+func NewRedis(rdb redis.Scripter, prefix string) *Redis {
+	return &Redis{rdb: rdb, prefix: prefix}
 }
 
 // takeScript takes one token from every bucket in KEYS, or none.
@@ -74,7 +75,7 @@ func (r *Redis) Take(ctx context.Context, bs []Bucket) (bool, time.Duration, err
 		keys[i] = r.prefix + "rl:" + b.Key
 		args = append(args, strconv.FormatFloat(b.Limit.Rate/1e6, 'g', -1, 64), b.Limit.Burst)
 	}
-	res, err := takeScript.Run(ctx, r.client, keys, args...).Int64Slice()
+	res, err := takeScript.Run(ctx, r.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return false, 0, fmt.Errorf("rate limit: redis: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
 // MinLen is the length below which a configured value is not hidden: "1",
@@ -94,6 +96,17 @@ func (r *Redactor) RedactJSON(raw json.RawMessage) json.RawMessage {
 	}
 	q, _ := json.Marshal(s)
 	return q
+}
+
+// Error returns a JSON-RPC error (a backend's, which may quote the
+// credential it was sent) with the secrets in its message and data
+// hidden; e itself when it holds none.
+func (r *Redactor) Error(e *jsonrpc.Error) *jsonrpc.Error {
+	msg, data := r.Redact(e.Message), r.RedactJSON(e.Data)
+	if msg == e.Message && string(data) == string(e.Data) {
+		return e
+	}
+	return &jsonrpc.Error{Code: e.Code, Message: msg, Data: data}
 }
 
 // containsFold reports whether s contains the lower-case ASCII word w in

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
 func TestRedact(t *testing.T) {
@@ -49,6 +51,23 @@ func TestRedactJSON(t *testing.T) {
 	raw := json.RawMessage(`{"k":[1,2]}`)
 	if got := r.RedactJSON(raw); &got[0] != &raw[0] {
 		t.Error("RedactJSON copied JSON that holds no secret")
+	}
+}
+
+func TestError(t *testing.T) {
+	t.Parallel()
+	r := New("plain-secret")
+	e := &jsonrpc.Error{Code: -32000, Message: "bad key plain-secret", Data: json.RawMessage(`{"sent":"plain-secret"}`)}
+	got := r.Error(e)
+	if got.Code != e.Code || got.Message != "bad key [REDACTED]" || string(got.Data) != `{"sent":"[REDACTED]"}` {
+		t.Errorf("Error = %+v", got)
+	}
+	if strings.Contains(e.Message, "[REDACTED]") {
+		t.Error("Error changed the backend's error in place")
+	}
+	clean := &jsonrpc.Error{Code: -32601, Message: "method not found"}
+	if r.Error(clean) != clean {
+		t.Error("Error copied an error that holds no secret")
 	}
 }
 

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/identity"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
+	"github.com/vmcp/vmcp/internal/redact"
 )
 
 // Credentials resolve one backend's outgoing credential for a session
@@ -27,8 +27,8 @@ type CredentialSource interface {
 	// Invalidate drops the token handed out last (the backend refused
 	// it), so that the next Token fetches a new one.
 	Invalidate()
-	// Redact replaces the tokens handed out lately in text.
-	Redact(text string) string
+	// Redactor hides the tokens handed out lately.
+	Redactor() *redact.Redactor
 }
 
 // scrub keeps the tokens src handed out from reaching logs and clients in
@@ -37,23 +37,17 @@ func scrub(src CredentialSource, err error) error {
 	if src == nil || err == nil {
 		return err
 	}
+	red := src.Redactor()
 	e, ok := err.(*jsonrpc.Error)
 	if !ok {
 		// A wrapped answer, as a listing's: its text is all that is
 		// shown, and it loses its type only if it quoted a token.
-		if msg := src.Redact(err.Error()); msg != err.Error() {
+		if msg := red.Redact(err.Error()); msg != err.Error() {
 			return errors.New(msg)
 		}
 		return err
 	}
-	msg, data := src.Redact(e.Message), e.Data
-	if len(data) > 0 {
-		data = json.RawMessage(src.Redact(string(data)))
-	}
-	if msg == e.Message && string(data) == string(e.Data) {
-		return err
-	}
-	return &jsonrpc.Error{Code: e.Code, Message: msg, Data: data}
+	return red.Error(e)
 }
 
 // refusedBackoff is how long vmcp waits before each new client it makes

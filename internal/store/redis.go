@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/vmcp/vmcp/internal/redact"
 )
 
 // ErrUnavailable means the store could not be reached or did not answer.
@@ -297,7 +299,8 @@ func (r *Redis) unavailable(op, id string, err error) error {
 		msg = strings.ReplaceAll(msg, id, "[session]")
 	}
 	if r.password != "" {
-		msg = strings.ReplaceAll(msg, r.password, "[redacted]")
+		// Hidden whatever its length: it is a secret for certain.
+		msg = strings.ReplaceAll(msg, r.password, redact.Mask)
 	}
 	return &storeError{op: op, msg: msg, cause: err}
 }
