@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,7 +78,7 @@ func TestTLSBackend(t *testing.T) {
 		name   string
 		mutual bool
 		tls    *config.BackendTLS
-		fail   string // in the error, if the connection must fail
+		fail   string // in the error, if the connection must fail ("a|b": either)
 		sse    bool   // the SSE transport
 	}{
 		{"sse with caFile", false, &config.BackendTLS{CAFile: files.CAFile}, "", true},
@@ -87,7 +88,10 @@ func TestTLSBackend(t *testing.T) {
 		{"mutual with certFile and keyFile", true, &config.BackendTLS{CAFile: files.CAFile, CertFile: files.ClientCert, KeyFile: files.ClientKey}, "", false},
 		{"without the CA", false, nil, "certificate", false},
 		{"with another CA", false, &config.BackendTLS{CAFile: files.OtherCAFile}, "certificate", false},
-		{"mutual without a client certificate", true, &config.BackendTLS{CAFile: files.CAFile}, "certificate", false},
+		// In TLS 1.3 the server refuses the missing certificate after the
+		// client's handshake is done: over HTTP/2 the client may first
+		// see only that its connection could not be set up.
+		{"mutual without a client certificate", true, &config.BackendTLS{CAFile: files.CAFile}, "certificate|could not be established", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -99,7 +103,8 @@ func TestTLSBackend(t *testing.T) {
 					c.Close()
 					t.Fatal("connected")
 				}
-				if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), `backend "secure"`) || !strings.Contains(err.Error(), tc.fail) {
+				says := slices.ContainsFunc(strings.Split(tc.fail, "|"), func(w string) bool { return strings.Contains(err.Error(), w) })
+				if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), `backend "secure"`) || !says {
 					t.Errorf("err = %v, want ErrUnavailable naming the backend and saying %q", err, tc.fail)
 				}
 				return

@@ -30,6 +30,12 @@ type member struct {
 	suspect backend.Client   // the client, after a call on it found the backend unreachable
 	creds   CredentialSource // the session's credential for the backend; nil: none (yet)
 	flight  *flight          // the replacement of client under way, if any
+	// inUse counts the calls under way on each client. A client replaced
+	// while calls are under way on it is retired: closed when the last of
+	// them ends, so that one call's replacement never cuts off another
+	// call whose request was sent (it could not be re-sent: at most once).
+	inUse   map[backend.Client]int
+	retired map[backend.Client]bool
 	closed  bool
 	stop    chan struct{}  // closed by close: ends the keepalive loop
 	wg      sync.WaitGroup // keepalive loop, replacements, closing replaced clients
@@ -90,7 +96,7 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 		}
 		c, replaced = nc, nc != c
 	}
-	res, err := c.Call(ctx, method, params)
+	res, err := m.callOn(ctx, c, method, params)
 	m.breaker.record(err, false)
 	if refused := m.refused(err); !replaced && (refused || m.lost(c, err)) {
 		nc, rerr := m.replace(ctx, c, false, refused)
@@ -98,7 +104,7 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 			return nil, fmt.Errorf("%w; re-initializing failed: %w", err, rerr)
 		}
 		c, replaced = nc, true
-		res, err = c.Call(ctx, method, params)
+		res, err = m.callOn(ctx, c, method, params)
 		m.breaker.record(err, false)
 	}
 	if errors.Is(err, backend.ErrUnavailable) {
@@ -154,10 +160,67 @@ func (m *member) close() error {
 		f.cancel()
 	}
 	m.wg.Wait()
+	// Replaced clients whose calls outlived the session go with it.
+	m.mu.Lock()
+	retired := m.retired
+	m.retired = nil
+	m.mu.Unlock()
+	for rc := range retired {
+		rc.Close()
+	}
 	if c == nil {
 		return nil
 	}
 	return c.Close()
+}
+
+// callOn sends one request on c, counted in c's calls under way.
+func (m *member) callOn(ctx context.Context, c backend.Client, method string, params json.RawMessage) (json.RawMessage, error) {
+	m.mu.Lock()
+	if m.inUse == nil {
+		m.inUse = make(map[backend.Client]int)
+	}
+	m.inUse[c]++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		last := false
+		if m.inUse[c]--; m.inUse[c] <= 0 {
+			delete(m.inUse, c)
+			last = m.retired[c]
+			delete(m.retired, c)
+		}
+		if last && m.goTrackedLocked(func() { m.closeReplaced(c) }) {
+			last = false
+		}
+		m.mu.Unlock()
+		if last {
+			m.closeReplaced(c) // the member is closing: no goroutine to hand it to
+		}
+	}()
+	return c.Call(ctx, method, params)
+}
+
+// retire closes a replaced client now, or once the calls under way on it
+// have ended. It runs on a tracked goroutine.
+func (m *member) retire(c backend.Client) {
+	m.mu.Lock()
+	if m.inUse[c] > 0 {
+		if m.retired == nil {
+			m.retired = make(map[backend.Client]bool)
+		}
+		m.retired[c] = true
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	m.closeReplaced(c)
+}
+
+func (m *member) closeReplaced(c backend.Client) {
+	if err := c.Close(); err != nil {
+		m.s.factory.log.Debug("closing replaced backend client", "backend", m.name, "err", err)
+	}
 }
 
 // goTracked runs f on a goroutine that close waits for. It reports false,

@@ -91,9 +91,7 @@ func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 	m.s.factory.log.Info("backend session re-initialized; the state it held is lost", "backend", m.name)
 	m.s.backendReplaced(st)
 	if f.from != nil {
-		if err := f.from.Close(); err != nil {
-			m.s.factory.log.Debug("closing replaced backend client", "backend", m.name, "err", err)
-		}
+		m.retire(f.from)
 	}
 }
 
