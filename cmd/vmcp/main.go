@@ -108,13 +108,19 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmcp: invalid config:\n%v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d backends)\n", *path, len(cfg.Backends))
+	// What vmcp serve would refuse to start with is not a valid config.
+	if err := gateway.CheckListen(cfg); err != nil {
+		fmt.Fprintf(stderr, "vmcp: invalid config:\n%s: %v\n", *path, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%s)\n", *path, plural(len(cfg.Backends), "backend"))
 	if !*probe {
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	results := gateway.Probe(ctx, cfg, version, nil)
+	logs := newProbeLog()
+	results := gateway.Probe(ctx, cfg, version, slog.New(logs))
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "vmcp validate: probe interrupted")
 		return 1
@@ -124,6 +130,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, r)
 		if !r.Reachable() {
 			down++
+			// Its own words (a stdio child's stderr) say why, more often
+			// than "broken pipe" does. Probe redacted them.
+			logs.writeFor(stderr, r.Backend)
 		}
 	}
 	if down > 0 {
@@ -131,6 +140,14 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// plural says "1 backend" or "3 backends".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func serve(args []string, stderr io.Writer) int {

@@ -50,6 +50,17 @@ func TestVersionAndValidate(t *testing.T) {
 	if code := run([]string{"serve", "--config", bad, "--listen", "127.0.0.1:0"}, &out, &errb); code == 0 || strings.Contains(errb.String(), "listening") {
 		t.Errorf("serve with a bad config: %d %q", code, errb.String())
 	}
+	// validate passes only what serve starts with: no incomingAuth on a
+	// non-loopback listener fails both, before anything listens.
+	open := filepath.Join(dir, "open.yaml")
+	os.WriteFile(open, []byte("listen: 192.0.2.1:4483\nbackends:\n  - name: a\n    transport: streamable-http\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
+	for _, cmd := range []string{"validate", "serve"} {
+		errb.Reset()
+		if code := run([]string{cmd, "--config", open}, &out, &errb); code != 1 || strings.Contains(errb.String(), "listening") ||
+			!strings.Contains(errb.String(), "incomingAuth is not set and listen address 192.0.2.1:4483 is not loopback") {
+			t.Errorf("%s with a non-loopback listener and no incomingAuth: %d %q", cmd, code, errb.String())
+		}
+	}
 	// A TLS file that is not there stops serve before it listens too.
 	noKey := filepath.Join(dir, "no-key.yaml")
 	os.WriteFile(noKey, fmt.Appendf(nil, "backends:\n  - name: a\n    transport: streamable-http\n    url: http://127.0.0.1:1/mcp\nserver:\n  tls:\n    certFile: %s\n    keyFile: %s\n",

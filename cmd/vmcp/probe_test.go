@@ -137,3 +137,38 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// A stdio backend that prints why it cannot start and exits: validate
+// --probe shows its words (redacted), and not those of a healthy backend.
+func TestValidateProbeShowsWhatAFailedChildSaid(t *testing.T) {
+	t.Parallel()
+	yaml := fmt.Sprintf(`backends:
+  - name: chatty
+    transport: stdio
+    command: [sh, -c, 'echo all is well >&2; exec "$$0" -transport stdio -name chatty', %q]
+  - name: broken
+    transport: stdio
+    command: [sh, -c, 'echo "usage: broken DIR (token $$TOKEN)" >&2; exit 2']
+    env: {TOKEN: env-secret-4711}
+`, fixture.ExampleServerBinary(t))
+	path := filepath.Join(t.TempDir(), "vmcp.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"validate", "--config", path, "--probe"}, &out, &errb); code != 1 {
+		t.Fatalf("exit code %d, want 1\nstdout:\n%s\nstderr:\n%s", code, &out, &errb)
+	}
+	if !strings.Contains(out.String(), "chatty: reachable") || !strings.Contains(out.String(), "broken: unreachable (stdio)") {
+		t.Errorf("stdout:\n%s", &out)
+	}
+	if !strings.Contains(errb.String(), `backend=broken line="usage: broken DIR (token `) {
+		t.Errorf("stderr does not show what the failed child said:\n%s", &errb)
+	}
+	if strings.Contains(errb.String(), "all is well") {
+		t.Errorf("stderr shows a reachable backend's output:\n%s", &errb)
+	}
+	if strings.Contains(out.String()+errb.String(), "env-secret-4711") {
+		t.Error("an env value reached the output")
+	}
+}

@@ -186,7 +186,9 @@ type stdioConn struct {
 	exited   chan struct{} // closed when Wait returns
 	exitErr  error         // Wait's result, set before exited is closed
 	readDone chan struct{}
-	wg       sync.WaitGroup // reader, stderr logger, waiter
+	// errDone is closed when the stderr reader has returned.
+	errDone chan struct{}
+	wg      sync.WaitGroup // reader, stderr logger, waiter
 }
 
 // startChild starts the process and the goroutines that serve it, and
@@ -229,6 +231,7 @@ func startChild(c *client, o StdioOptions, reaped func()) error {
 		r:        bufio.NewReaderSize(outR, 64<<10),
 		exited:   make(chan struct{}),
 		readDone: make(chan struct{}),
+		errDone:  make(chan struct{}),
 	}
 	s.mux = newMux(c, s)
 	c.conn = s
@@ -240,6 +243,7 @@ func startChild(c *client, o StdioOptions, reaped func()) error {
 	}()
 	go func() {
 		defer s.wg.Done()
+		defer close(s.errDone)
 		// Without a reader the child would block on a full stderr pipe.
 		defer recovery.Recover(c.log, func(err error) {
 			s.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
@@ -383,8 +387,16 @@ func (s *stdioConn) shutdown() error {
 		}
 		t.Stop()
 	}
-	// A grandchild may still hold the pipes; closing our ends unblocks the
-	// readers.
+	// What a child writes last before it exits is often why (a usage
+	// line): let the stderr reader drain the pipe before closing it, unless
+	// a grandchild holds it open. A grandchild may still hold the pipes;
+	// closing our ends unblocks the readers.
+	t := time.NewTimer(exitGrace)
+	select {
+	case <-s.errDone:
+	case <-t.C:
+	}
+	t.Stop()
 	closeAll(s.stdout, s.stderr)
 	s.wg.Wait()
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -149,5 +150,38 @@ func TestStdioMessageSizeCap(t *testing.T) {
 	_, err := callTool(context.Background(), c, "echo", map[string]string{"text": strings.Repeat("x", 8192)}, nil)
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), `backend "local"`) {
 		t.Errorf("err = %v, want ErrTooLarge naming the backend", err)
+	}
+}
+
+// A child that says why and exits before its handshake: by the time
+// Connect has failed, its last stderr line is in the log, not lost with the
+// pipe closed under the reader.
+func TestStdioLogsWhatAnExitingChildSaidLast(t *testing.T) {
+	t.Parallel()
+	// In parallel, so that the child often exits before vmcp writes its
+	// initialize, as under load.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			stdioLastWords(t)
+		})
+	}
+	wg.Wait()
+}
+
+func stdioLastWords(t *testing.T) {
+	logs := &logBuffer{}
+	x := NewStdio(StdioOptions{
+		Name:    "files",
+		Command: []string{"sh", "-c", `echo "usage: files DIR..." >&2; exit 2`},
+		Logger:  logs.logger(),
+	})
+	defer x.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := x.Connect(ctx, ConnectOptions{}); err == nil {
+		t.Error("Connect succeeded with a child that exits")
+	} else if !strings.Contains(logs.String(), `msg="backend stderr" backend=files line="usage: files DIR..."`) {
+		t.Errorf("the child's last words are not in the log (Connect: %v):\n%s", err, logs.String())
 	}
 }

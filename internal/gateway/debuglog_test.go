@@ -19,13 +19,15 @@ func TestDebugLogShowsSessionsAndCalls(t *testing.T) {
 	gw := startGateway(t, cfg, gateway.Options{})
 	sid := rawInit(t, gw.URL)
 	rawPost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"argument-text-42"}}}`)
+	rawPost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"web_fail","arguments":{"message":"argument-text-43"}}}`)
 	backendIDs := backendSessionIDs(t, gw, sid)
 	rawDelete(t, gw.URL, sid)
 
 	logs := gw.Logs.String()
 	line := func(msg string) string {
+		msg, tool, _ := strings.Cut(msg, " of ")
 		for _, l := range strings.Split(logs, "\n") {
-			if strings.Contains(l, "msg=\""+msg+"\"") {
+			if strings.Contains(l, "msg=\""+msg+"\"") && strings.Contains(l, tool) {
 				return l
 			}
 		}
@@ -33,9 +35,11 @@ func TestDebugLogShowsSessionsAndCalls(t *testing.T) {
 		return ""
 	}
 	for msg, wants := range map[string][]string{
-		"session started": {"level=DEBUG", "session=", "by=initialize", "backends=1"},
-		"backend call":    {"level=DEBUG", "backend=web", "method=tools/call", "name=echo", "took=", "outcome=ok"},
-		"session ended":   {"level=DEBUG", "reason=DELETE", "age="},
+		"session started":           {"level=DEBUG", "session=", "by=initialize", "backends=1"},
+		"backend call of name=echo": {"level=DEBUG", "backend=web", "method=tools/call", "took=", "outcome=ok"},
+		// isError is a JSON-RPC success, but not what a debugging user calls ok.
+		"backend call of name=fail": {"level=DEBUG", "backend=web", "method=tools/call", "took=", `outcome="tool error"`},
+		"session ended":             {"level=DEBUG", "reason=DELETE", "age="},
 	} {
 		l := line(msg)
 		for _, w := range wants {
@@ -44,7 +48,7 @@ func TestDebugLogShowsSessionsAndCalls(t *testing.T) {
 			}
 		}
 	}
-	for _, secret := range append(backendIDs, sid, "argument-text-42") {
+	for _, secret := range append(backendIDs, sid, "argument-text-42", "argument-text-43") {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log shows a session ID or an argument (%d bytes)", len(secret))
 		}

@@ -35,7 +35,7 @@ func (m *Manager) logEnd(s *Session, reason string) {
 // logCall records one call to a backend: the tool or prompt name (not a
 // resource URI, which may carry a credential), how long it took, and its
 // outcome as a category.
-func (s *Session) logCall(ctx context.Context, backendName, method string, params json.RawMessage, start time.Time, err error) {
+func (s *Session) logCall(ctx context.Context, backendName, method string, params, result json.RawMessage, start time.Time, err error) {
 	log := s.factory.log
 	if !log.Enabled(ctx, slog.LevelDebug) {
 		return
@@ -47,9 +47,23 @@ func (s *Session) logCall(ctx context.Context, backendName, method string, param
 		}
 	}
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case err != nil:
 		outcome = reason(err)
+	case method == "tools/call" && toolError(result):
+		// A JSON-RPC success, but the tool failed: the call someone
+		// debugging looks for.
+		outcome = "tool error"
 	}
 	attrs = append(attrs, "took", time.Since(start).Round(time.Microsecond), "outcome", outcome)
 	log.Debug("backend call", attrs...)
+}
+
+// toolError reports whether a tools/call result says isError. It decodes
+// the whole result, so only the debug log calls it.
+func toolError(result json.RawMessage) bool {
+	var r struct {
+		IsError bool `json:"isError"`
+	}
+	return json.Unmarshal(result, &r) == nil && r.IsError
 }

@@ -271,7 +271,7 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 	}
 	start := time.Now()
 	res, err := m.call(ctx, method, params)
-	s.logCall(ctx, backendName, method, params, start, err)
+	s.logCall(ctx, backendName, method, params, res, start, err)
 	return res, err
 }
 
