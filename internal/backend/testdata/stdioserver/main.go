@@ -29,13 +29,19 @@ func main() {
 	fmt.Fprintln(os.Stderr, "stdioserver: started")
 	// With STDIOSERVER_ROOTS set, the server asks for roots once it is
 	// initialized, as server-filesystem does, and again on
-	// roots/list_changed; it gives up after that many milliseconds. The
+	// roots/list_changed; it gives up on its first ask after that many
+	// milliseconds (a later ask answers a list_changed, which a client
+	// answers at once, so it waits longer: a loaded machine is slow). The
 	// roots tool returns the last answer.
 	var roots atomic.Value
 	roots.Store("none")
-	listRoots := func(ss *mcp.ServerSession) {
-		ms, _ := strconv.Atoi(os.Getenv("STDIOSERVER_ROOTS"))
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
+	listRoots := func(ss *mcp.ServerSession, first bool) {
+		wait := 30 * time.Second
+		if first {
+			ms, _ := strconv.Atoi(os.Getenv("STDIOSERVER_ROOTS"))
+			wait = time.Duration(ms) * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		res, err := ss.ListRoots(ctx, nil)
 		if err != nil {
@@ -51,8 +57,8 @@ func main() {
 	var opts *mcp.ServerOptions
 	if os.Getenv("STDIOSERVER_ROOTS") != "" {
 		opts = &mcp.ServerOptions{
-			InitializedHandler:      func(_ context.Context, r *mcp.InitializedRequest) { go listRoots(r.Session) },
-			RootsListChangedHandler: func(_ context.Context, r *mcp.RootsListChangedRequest) { go listRoots(r.Session) },
+			InitializedHandler:      func(_ context.Context, r *mcp.InitializedRequest) { go listRoots(r.Session, true) },
+			RootsListChangedHandler: func(_ context.Context, r *mcp.RootsListChangedRequest) { go listRoots(r.Session, false) },
 		}
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "stdioserver", Version: "test"}, opts)
