@@ -102,7 +102,7 @@ func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
 		return nil, fmt.Errorf("vmcp: %w", err)
 	}
 	r.echo = &echoFixture{backend: b, vmcp: v, tool: tool}
-	if g, err := promGauges(ctx, v.base, "go_sched_gomaxprocs_threads"); err == nil {
+	if g, err := promGauges(ctx, v.metricsBase(), "go_sched_gomaxprocs_threads"); err == nil {
 		r.rep.info("vmcp's GOMAXPROCS, from its /metrics: %.0f", g["go_sched_gomaxprocs_threads"])
 	}
 	hp, version, err := r.startHAProxy(ctx, b.url)
