@@ -258,10 +258,14 @@ func (r *runner) scaleScenario(ctx context.Context) error {
 	r.rep.check(worst > 0 && worst <= r.opts.pool, "SCALE sockets", "at most %d ESTABLISHED sockets from vmcp to one backend; target ≤ pool size %d", worst, r.opts.pool)
 	// The Go runtime never returns its span, GC and other metadata, which
 	// grows with the peak heap: say how much of the difference that is.
+	live := ""
+	if baseGC > 0 && afterGC > 0 {
+		live = fmt.Sprintf(" (right after a forced GC: %s)", fmtMiBSigned(afterGC-baseGC))
+	}
 	r.rep.check(rssRatio > 0 && rssRatio <= 1.10, "SCALE RSS", "RSS %v after the last DELETE %s vs baseline %s (%s); target ≤ 1.10×; "+
-		"of the %s more, Go heap in use %s and runtime metadata and stacks %s",
+		"of the %s more, Go heap in use %s%s and runtime metadata and stacks %s",
 		r.opts.settle, fmtMiB(settled.mem.RSS), fmtMiB(base.mem.RSS), fmtRatio(rssRatio),
-		fmtMiB(settled.mem.RSS-base.mem.RSS), fmtMiBSigned(settled.heapInuse-base.heapInuse), fmtMiBSigned(settled.runtimeSys.total()-base.runtimeSys.total()))
+		fmtMiB(settled.mem.RSS-base.mem.RSS), fmtMiBSigned(settled.heapInuse-base.heapInuse), live, fmtMiBSigned(settled.runtimeSys.total()-base.runtimeSys.total()))
 	return nil
 }
 
