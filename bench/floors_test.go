@@ -16,7 +16,8 @@ func TestQuickFloors(t *testing.T) {
 	r := quickRun(t, 3*time.Minute, false, "INIT", "CPU")
 	wantInReport(t, r,
 		"| vmcp | 800 | 0 |",
-		"| null proxy | 800 | 0 |")
+		"| null proxy | 800 | 0 |",
+		"| net/http proxy | 800 | 0 |")
 	body := r.rep.body()
 	lean := strings.Index(body, "### INIT with lean backends")
 	if lean < 0 {

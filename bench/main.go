@@ -45,6 +45,8 @@ func runHelper() (code int, ok bool) {
 		err = runNullServer()
 	case os.Getenv(nullProxyEnv) != "":
 		err = runNullProxy(os.Getenv(nullProxyEnv))
+	case os.Getenv(httpProxyEnv) != "":
+		err = runHTTPProxy(os.Getenv(httpProxyEnv))
 	default:
 		return 0, false
 	}

@@ -262,6 +262,15 @@ type vmcpProc struct {
 	admin string
 }
 
+// metricsBase is where vmcp serves /metrics: the admin listener when the
+// config has one, the main listener otherwise.
+func (v *vmcpProc) metricsBase() string {
+	if v.admin != "" {
+		return v.admin
+	}
+	return v.base
+}
+
 // startVMCP writes cfg to dir and serves it on a free loopback port,
 // returning once /readyz answers 200 (within 20 s).
 func (f *fleet) startVMCP(ctx context.Context, bin, dir, logLevel string, cfg *vmcpConfig) (*vmcpProc, error) {

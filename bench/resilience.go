@@ -341,7 +341,7 @@ type soakSnap struct {
 
 func soakSnapshot(ctx context.Context, v *vmcpProc) (soakSnap, error) {
 	var s soakSnap
-	g, err1 := promGauges(ctx, v.base, "go_goroutines")
+	g, err1 := promGauges(ctx, v.metricsBase(), "go_goroutines")
 	s.goroutines = int(g["go_goroutines"])
 	var err2, err3 error
 	s.fds, err2 = openFDs(v.pid())

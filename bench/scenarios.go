@@ -102,7 +102,7 @@ func (r *runner) echoFixture(ctx context.Context) (*echoFixture, error) {
 		return nil, fmt.Errorf("vmcp: %w", err)
 	}
 	r.echo = &echoFixture{backend: b, vmcp: v, tool: tool}
-	if g, err := promGauges(ctx, v.base, "go_sched_gomaxprocs_threads"); err == nil {
+	if g, err := promGauges(ctx, v.metricsBase(), "go_sched_gomaxprocs_threads"); err == nil {
 		r.rep.info("vmcp's GOMAXPROCS, from its /metrics: %.0f", g["go_sched_gomaxprocs_threads"])
 	}
 	hp, version, err := r.startHAProxy(ctx, b.url)
@@ -317,13 +317,19 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 		return err
 	}
 	defer np.stop(5 * time.Second)
+	hpx, err := r.fleet.startServer("net/http proxy", []string{exe}, []string{httpProxyEnv + "=" + fx.backend.url})
+	if err != nil {
+		return err
+	}
+	defer hpx.stop(5 * time.Second)
 	type proxy struct {
 		name, url, tool string
 		pid             int
 		runs            []loadResult
 	}
 	proxies := []*proxy{{name: "vmcp", url: fx.vmcp.url, tool: fx.tool, pid: fx.vmcp.pid()},
-		{name: "null proxy", url: np.url, tool: "echo", pid: np.pid()}}
+		{name: "null proxy", url: np.url, tool: "echo", pid: np.pid()},
+		{name: "net/http proxy", url: hpx.url, tool: "echo", pid: hpx.pid()}}
 	if hp := fx.haproxy; hp != nil {
 		proxies = append(proxies, &proxy{name: fx.hpName, url: hp.url, tool: "echo", pid: hp.pid()})
 	}
@@ -353,7 +359,8 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 		fmt.Sprintf("Rounds alternate between the proxies (%d each), all in front of the same backend; each row is the proxy's round with the median CPU per call. "+
 			"The null proxy is a separate process that relays each HTTP/1.1 request to the backend and its response back, "+
 			"byte for byte, on one backend connection per client connection, with GOMAXPROCS=1: the reads and writes any proxy must make, "+
-			"and no MCP, sessions or JSON. HAProxy, when installed, runs as a one-thread HTTP reverse proxy with keep-alive to the backend. "+
+			"and no MCP, sessions or JSON. The net/http proxy is the floor inside net/http's contract: an http.Server whose handler is httputil.ReverseProxy "+
+			"over an http.Transport with vmcp's pool size and Go's default GOMAXPROCS, as vmcp runs, and no MCP either. HAProxy, when installed, runs as a one-thread HTTP reverse proxy with keep-alive to the backend. "+
 			"\"Of which in the kernel\" is the proxy's stime: its system calls and the loopback network work they do. "+
 			"vmcp per call ÷ null proxy per call: %s. "+
 			"Generator cores busy is its CPU time ÷ wall time: well under the machine's core count means it was not the bottleneck.",
@@ -374,6 +381,8 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 		detail += "; target ≤ 1.50× HAProxy's in the same run, not judged: haproxy is not on PATH"
 	}
 	detail += fmt.Sprintf("; the null proxy, which only relays the same calls, %s (%s in the kernel)", fmtMicros(floor), fmtMicros(null.cpuPerCall("proxy"+sysSuffix)))
+	nh := med["net/http proxy"]
+	detail += fmt.Sprintf("; httputil.ReverseProxy on net/http %s (%s in the kernel)", fmtMicros(nh.cpuPerCall("proxy")), fmtMicros(nh.cpuPerCall("proxy"+sysSuffix)))
 	r.rep.check(pass, "CPU", "%s", detail)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -123,7 +124,17 @@ func (h *httpConn) listen(q *streamQueue) {
 		wait = max(retry, minStreamBackoff) // a server cannot make us spin
 	}
 	st.backoff = min(2*st.backoff, maxStreamBackoff)
-	// The wait needs no goroutine either: a timer queues the client again.
-	t := time.AfterFunc(wait, func() { q.enqueue(h) })
-	context.AfterFunc(ctx, func() { t.Stop() })
+	// The wait needs no goroutine either: a timer queues the client again,
+	// and the client's end stops it. That hook is dropped when the timer
+	// fires: a stream that reconnects all day long must not pile one up
+	// per reconnection on the client's context until the session ends.
+	var unhook atomic.Pointer[func() bool]
+	t := time.AfterFunc(wait, func() {
+		if stop := unhook.Load(); stop != nil {
+			(*stop)()
+		}
+		q.enqueue(h)
+	})
+	stop := context.AfterFunc(ctx, func() { t.Stop() })
+	unhook.Store(&stop)
 }
