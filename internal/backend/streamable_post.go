@@ -136,7 +136,17 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 // about to end (the go-sdk relates a request to the one its handler
 // serves) is still answered.
 func (h *httpConn) deliver(ctx context.Context, handler Handler, m *jsonrpc.Message) {
-	if m.IsRequest() && sessionRequest(m.Method) && h.c.handler != nil {
+	if m.IsRequest() && sessionRequest(m.Method) {
+		h.deliverToSession(ctx, handler, m)
+		return
+	}
+	h.c.deliver(ctx, handler, m, h.send)
+}
+
+// deliverToSession hands a server request to the connect-time handler,
+// with the client's context, if there is one; else to the call's handler.
+func (h *httpConn) deliverToSession(ctx context.Context, handler Handler, m *jsonrpc.Message) {
+	if h.c.handler != nil {
 		ctx, handler = h.c.ctx, h.c.handler
 	}
 	h.c.deliver(ctx, handler, m, h.send)
@@ -144,7 +154,9 @@ func (h *httpConn) deliver(ctx context.Context, handler Handler, m *jsonrpc.Mess
 
 // drain reads the rest of the stream after the response. Servers end it
 // right after the response; one that does not gets its connection closed
-// after drainWait instead of holding the call.
+// after drainWait instead of holding the call. A request that comes after
+// the response no longer has a call to belong to: as on stdio, where the
+// answered call no longer claims what follows, it is the session's.
 func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, handler Handler) {
 	t := time.AfterFunc(drainWait, func() { _ = body.Close() })
 	defer t.Stop()
@@ -156,8 +168,13 @@ func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, 
 		if len(ev.data) == 0 {
 			continue
 		}
-		if m, derr := jsonrpc.Decode(ev.data, 0); derr == nil && m.Method != "" {
-			h.deliver(ctx, handler, m)
+		m, derr := jsonrpc.Decode(ev.data, 0)
+		switch {
+		case derr != nil || m.Method == "":
+		case m.IsRequest():
+			h.deliverToSession(ctx, handler, m)
+		default:
+			h.c.deliver(ctx, handler, m, h.send)
 		}
 	}
 	_ = body.Close()
