@@ -99,11 +99,13 @@ type httpConn struct {
 func (h *httpConn) sessionID() string { return h.sid }
 
 // streamOpenWait bounds how long the handshake waits for the standalone
-// stream's answer before it sends notifications/initialized. Servers
-// answer a GET at once (the go-sdk's client waits for that answer, without
-// a bound, before it sends initialized); the bound only keeps a server that
-// holds back the headers from stalling every new session for long.
-const streamOpenWait = time.Second
+// stream's answer before it sends notifications/initialized: at most this,
+// and at most half the time the handshake has left. Servers answer a GET
+// at once (the go-sdk's client waits for that answer, without a bound,
+// before it sends initialized), though a loaded machine may take a while;
+// the bound only keeps a server that holds back the headers from failing
+// the handshake.
+const streamOpenWait = 5 * time.Second
 
 // openStream opens the standalone GET stream right after the initialize
 // result, and waits, within streamOpenWait, until the backend has answered
@@ -122,7 +124,11 @@ func (h *httpConn) openStream(ctx context.Context) {
 	if !h.q.enqueue(h) {
 		return
 	}
-	t := time.NewTimer(streamOpenWait)
+	wait := streamOpenWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d)/2)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-up:

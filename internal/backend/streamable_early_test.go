@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -26,9 +27,13 @@ func TestStreamableRequestRightAfterInitializedArrives(t *testing.T) {
 	h := newRecorder()
 	h.roots = "file:///early"
 	c, _ := connect(t, x, ConnectOptions{Handler: h, Capabilities: json.RawMessage(`{"roots":{}}`)})
-	// The tool reports the session's first answer to roots/list.
-	if got := mustCall(t, c, "roots", nil); got != "roots: file:///early" {
-		t.Errorf("roots = %q, want the handler's answer to the request sent right after initialized", got)
+	// The tool reports the session's first answer to roots/list; the
+	// bound only turns a dropped request into a failure, not a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := callTool(ctx, c, "roots", nil, nil)
+	if err != nil || got != "roots: file:///early" {
+		t.Errorf("roots = %q, %v; want the handler's answer to the request sent right after initialized", got, err)
 	}
 }
 
