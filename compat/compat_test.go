@@ -55,6 +55,7 @@ func TestCompat(t *testing.T) {
 	t.Run("SessionsOneAfterAnother", s.sequentialSessions)
 	t.Run("TwoSessionsAtOnce", s.concurrentSessions)
 	t.Run("Features", s.features)
+	t.Run("Tasks", s.tasks)
 	t.Run("Memory", s.memory)
 	t.Run("RootsReachServerFilesystem", s.roots)
 	t.Run("HTTPBackendRestartedMidSession", s.restart)
@@ -357,6 +358,62 @@ func (s *suite) features(t *testing.T) {
 				}
 				if r.Elicitation != 1 {
 					t.Errorf("the client's elicitation handler ran %d times, want 1", r.Elicitation)
+				}
+			})
+		})
+	}
+}
+
+// tasks runs server-everything's task tool, simulate-research-query, as a
+// task over each transport, through vmcp: the task-augmented tools/call
+// answers a CreateTaskResult, tasks/list names the task, tasks/get follows
+// it, and tasks/result brings the report (issue 16: a backend's tasks
+// capability and the tasks/* requests reach the backend that owns the
+// task). An ambiguous query asks the client to clarify: the task waits in
+// input_required, and the server sends its elicitation/create on the
+// tasks/result request's stream, so the report carries the client's answer
+// only if that request crossed vmcp both ways. All six tasks run at once
+// in one session.
+func (s *suite) tasks(t *testing.T) {
+	var branches [][]step
+	for _, b := range everythingBackends {
+		tool := b + "_simulate-research-query"
+		branches = append(branches,
+			[]step{{ID: b + ":task", Op: "task", S: "k", Tool: tool, Args: map[string]any{"topic": "gateways over " + b}}},
+			[]step{{ID: b + ":ambiguous", Op: "task", S: "k", Tool: tool, Args: map[string]any{"topic": "python", "ambiguous": true}}},
+		)
+	}
+	rs := s.run(t, []step{connectVMCP("k", s.g.mcp), {Op: "parallel", Branches: branches}, closeSession("k")}, nil)
+	rs.get(t, "k:connect")
+	if caps := rs.get(t, "k:connect").Capabilities; !strings.Contains(string(caps["tasks"]), `"call"`) {
+		t.Errorf("vmcp's capabilities lack tasks.requests.tools.call: tasks = %s", caps["tasks"])
+	}
+	check := func(t *testing.T, r result, report string) {
+		t.Helper()
+		if r.TaskID == "" || r.Created != "working" {
+			t.Errorf("tools/call answered task %q in status %q, want a working task", r.TaskID, r.Created)
+		}
+		if !r.Listed {
+			t.Errorf("tasks/list through vmcp did not name task %s", r.TaskID)
+		}
+		if r.IsError || !strings.Contains(r.Text, report) {
+			t.Errorf("tasks/result = %q (isError %v), want the report %q", tail(r.Text, 300), r.IsError, report)
+		}
+		if r.Final != "completed" {
+			t.Errorf("tasks/get after the result = %q, want completed (statuses seen %v)", r.Final, r.Statuses)
+		}
+	}
+	for _, b := range everythingBackends {
+		t.Run(b, func(t *testing.T) {
+			t.Run("Task", func(t *testing.T) {
+				check(t, rs.get(t, b+":task"), "# Research Report: gateways over "+b+"\n")
+			})
+			t.Run("InputRequired", func(t *testing.T) {
+				r := rs.get(t, b+":ambiguous")
+				t.Logf("task %s: statuses %v, then %s", r.TaskID, r.Statuses, r.Final)
+				check(t, r, "**Clarification**: programming")
+				if !slices.Contains(r.Statuses, "input_required") {
+					t.Errorf("statuses %v: the ambiguous query never asked for input", r.Statuses)
 				}
 			})
 		})

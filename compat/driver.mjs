@@ -23,6 +23,15 @@
 //       during the call. With until, the call repeats (up to tries times,
 //       100 ms apart) until text contains until: for servers that apply
 //       a change asynchronously, such as new roots.
+//   {op: "task", s, tool, args, tries?}
+//       a task-augmented tools/call, then tasks/list, tasks/get (every
+//       200 ms, up to tries times, until the task is terminal or asks for
+//       input), tasks/result and tasks/get once more, all as raw requests
+//       with the SDK's result schemas. Result: taskId, created (its
+//       status in the CreateTaskResult), listed (whether tasks/list named
+//       it), statuses (each distinct status tasks/get reported, in
+//       order), text, isError (of the tasks/result), final (the status
+//       after it), and the client's elicitation answers meanwhile.
 //   {op: "setRoots", s, roots}        replace the roots and send
 //                                     notifications/roots/list_changed
 //   {op: "close", s}                  DELETE the session (HTTP) and close
@@ -38,9 +47,13 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
+  CallToolResultSchema,
   CreateMessageRequestSchema,
+  CreateTaskResultSchema,
   ElicitRequestSchema,
+  GetTaskResultSchema,
   ListRootsRequestSchema,
+  ListTasksResultSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
 // The sampling handler's answer starts with this, so the Go test can tell
@@ -89,9 +102,14 @@ async function connect(step) {
     const text = last?.content?.type === "text" ? last.content.text : "";
     return { model: "compat-model", role: "assistant", content: { type: "text", text: `${SAMPLED} ${text}` } };
   });
-  client.setRequestHandler(ElicitRequestSchema, async () => {
+  client.setRequestHandler(ElicitRequestSchema, async (req) => {
     s.elicitation++;
-    return { action: "accept", content: { name: ELICITED_NAME } };
+    const content = { name: ELICITED_NAME };
+    // simulate-research-query asks which interpretation of its topic is
+    // meant: the first one offered.
+    const choice = req.params.requestedSchema?.properties?.interpretation?.oneOf?.[0]?.const;
+    if (choice) content.interpretation = choice;
+    return { action: "accept", content };
   });
   client.setRequestHandler(ListRootsRequestSchema, async () => {
     s.rootsAsked++;
@@ -145,6 +163,39 @@ async function call(step) {
   return res;
 }
 
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+async function task(step) {
+  const s = session(step.s);
+  const before = s.elicitation;
+  const created = await s.client.request(
+    { method: "tools/call", params: { name: step.tool, arguments: step.args ?? {}, task: { ttl: 60000 } } },
+    CreateTaskResultSchema,
+  );
+  const taskId = created.task.taskId;
+  let listed = false;
+  let cursor;
+  do {
+    const page = await s.client.request({ method: "tasks/list", params: cursor ? { cursor } : {} }, ListTasksResultSchema);
+    listed ||= page.tasks.some((t) => t.taskId === taskId);
+    cursor = page.nextCursor;
+  } while (cursor);
+  const get = () => s.client.request({ method: "tasks/get", params: { taskId } }, GetTaskResultSchema);
+  const statuses = [created.task.status];
+  for (let i = 0; i < (step.tries ?? 100); i++) {
+    const { status } = await get();
+    if (statuses.at(-1) !== status) statuses.push(status);
+    if (TERMINAL.has(status) || status === "input_required") break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // tasks/result waits for the task to end; a task that asks for input
+  // sends its elicitation/create on this request's stream meanwhile.
+  const res = await s.client.request({ method: "tasks/result", params: { taskId } }, CallToolResultSchema);
+  const text = (res.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n");
+  const final = (await get()).status;
+  return { taskId, created: created.task.status, listed, statuses, text, isError: res.isError === true, final, elicitation: s.elicitation - before };
+}
+
 async function setRoots(step) {
   const s = session(step.s);
   s.roots = step.roots;
@@ -167,7 +218,7 @@ async function pause(step) {
   return null; // already reported
 }
 
-const ops = { connect, listTools, call, setRoots, close, pause };
+const ops = { connect, listTools, call, task, setRoots, close, pause };
 
 async function run(steps) {
   for (const step of steps) {

@@ -60,7 +60,15 @@ type result struct {
 	Sampling    int                        `json:"sampling"`
 	Elicitation int                        `json:"elicitation"`
 	RootsAsked  int                        `json:"rootsAsked"`
-	Done        bool                       `json:"done"`
+
+	// task (and Text, IsError, Elicitation)
+	TaskID   string   `json:"taskId"`
+	Created  string   `json:"created"`
+	Listed   bool     `json:"listed"`
+	Statuses []string `json:"statuses"`
+	Final    string   `json:"final"`
+	// the last line
+	Done bool `json:"done"`
 }
 
 type progress struct {

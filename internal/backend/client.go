@@ -361,6 +361,9 @@ func (c *client) initialize(ctx context.Context, opts ConnectOptions) (*Initiali
 	if n, ok := c.conn.(negotiator); ok {
 		n.negotiated(res.ProtocolVersion)
 	}
+	if o, ok := c.conn.(streamOpener); ok {
+		o.openStream(ctx)
+	}
 	if err := c.Notify(ctx, "notifications/initialized", nil); err != nil {
 		return nil, err
 	}
@@ -370,6 +373,13 @@ func (c *client) initialize(ctx context.Context, opts ConnectOptions) (*Initiali
 // negotiator is implemented by conns that must know the negotiated protocol
 // version. It is called once, before the client is shared.
 type negotiator interface{ negotiated(protocolVersion string) }
+
+// streamOpener is implemented by conns that open a stream of their own for
+// server messages outside any call (Streamable HTTP's GET). openStream is
+// called once, between the initialize result and notifications/initialized:
+// a server that asks something as soon as it is initialized (roots, as
+// server-filesystem does) then has somewhere to send it.
+type streamOpener interface{ openStream(ctx context.Context) }
 
 func initializeParams(pv string, opts ConnectOptions) (json.RawMessage, error) {
 	caps, info := opts.Capabilities, opts.ClientInfo

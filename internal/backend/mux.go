@@ -154,7 +154,7 @@ func (m *mux) readLoop(fatal func(error) error) {
 // asks for them when it hears they changed, whatever call is in flight; a
 // short call that claimed it would cancel it by ending.
 func (m *mux) route(method string) (context.Context, Handler) {
-	if method == "roots/list" {
+	if sessionRequest(method) {
 		return m.c.ctx, m.c.handler
 	}
 	m.mu.Lock()
@@ -173,3 +173,8 @@ func (m *mux) route(method string) (context.Context, Handler) {
 	}
 	return m.c.ctx, m.c.handler
 }
+
+// sessionRequest reports whether a server request belongs to the session
+// whatever call carries it: roots/list, which a server sends when it hears
+// the roots changed, on whichever stream it has at hand.
+func sessionRequest(method string) bool { return method == "roots/list" }

@@ -51,20 +51,25 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 		h.sid = opts.ResumeSessionID
 		h.negotiated(pv)
 		res = &InitializeResult{ProtocolVersion: pv, Resumed: true}
-	} else {
-		h.post = s.header("Accept", "application/json, text/event-stream", "Content-Type", "application/json")
-		h.capture = true
-		var err error
-		res, err = c.initialize(ctx, opts)
-		h.capture = false
-		if err != nil {
-			_ = c.Close()
-			return nil, nil, err
-		}
 	}
-	if opts.Handler != nil && x.streams != nil {
-		h.q = x.streams
-		x.streams.enqueue(h)
+	if opts.Handler != nil {
+		h.q = x.streams // nil: no standalone stream
+	}
+	if res != nil {
+		// Resumed: the backend session is initialized already.
+		if h.q != nil {
+			h.q.enqueue(h)
+		}
+		return c, res, nil
+	}
+	h.post = s.header("Accept", "application/json, text/event-stream", "Content-Type", "application/json")
+	h.capture = true
+	// The standalone stream opens during the handshake (openStream).
+	res, err := c.initialize(ctx, opts)
+	h.capture = false
+	if err != nil {
+		_ = c.Close()
+		return nil, nil, err
 	}
 	return c, res, nil
 }
@@ -92,6 +97,46 @@ type httpConn struct {
 }
 
 func (h *httpConn) sessionID() string { return h.sid }
+
+// streamOpenWait bounds how long the handshake waits for the standalone
+// stream's answer before it sends notifications/initialized: at most this,
+// and at most half the time the handshake has left. Servers answer a GET
+// at once (the go-sdk's client waits for that answer, without a bound,
+// before it sends initialized), though a loaded machine may take a while;
+// the bound only keeps a server that holds back the headers from failing
+// the handshake.
+const streamOpenWait = 5 * time.Second
+
+// openStream opens the standalone GET stream right after the initialize
+// result, and waits, within streamOpenWait, until the backend has answered
+// it, so that what the backend sends as soon as it hears
+// notifications/initialized (a roots/list) finds the stream there. The
+// spec lets a client open the GET at any time after initialize; a backend
+// that asks before any stream exists has its request dropped (the go-sdk
+// and TypeScript SDK servers both do). With no free slot the stream
+// queues as usual and the handshake does not wait.
+func (h *httpConn) openStream(ctx context.Context) {
+	if h.q == nil {
+		return
+	}
+	up := make(chan struct{})
+	h.stream.up = up
+	if !h.q.enqueue(h) {
+		return
+	}
+	wait := streamOpenWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d)/2)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-up:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-h.c.ctx.Done():
+	}
+}
 
 // do sends one request of the session, with the current bearer token if
 // the client has a TokenSource.
@@ -259,6 +304,10 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 		hdr = h.resumeHeader(*lastID)
 	}
 	resp, err := h.do(ctx, http.MethodGet, hdr, nil)
+	if up := h.stream.up; up != nil {
+		close(up) // the handshake may go on: the stream is there, or never will be
+		h.stream.up = nil
+	}
 	if err != nil {
 		return 0, false, 0, err
 	}

@@ -123,13 +123,40 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 			// never deliver it, and do not wait for ours either.
 			return nil, true, h.corrupt(ErrMismatchedID)
 		}
-		h.c.deliver(ctx, handler, m, h.send)
+		h.deliver(ctx, handler, m)
 	}
+}
+
+// deliver hands a server message that came on a POST's stream to the
+// call's handler, by mux.route's rule: a call without a handler of its own
+// (vmcp's listing while the session is built) does not claim it, and a
+// session request (roots/list) is the session's if the client has a
+// connect-time handler. Either then lives as long as the client, not as
+// the POST that carried it: a backend that asks on the stream of a call
+// about to end (the go-sdk relates a request to the one its handler
+// serves) is still answered.
+func (h *httpConn) deliver(ctx context.Context, handler Handler, m *jsonrpc.Message) {
+	if m.IsRequest() && sessionRequest(m.Method) {
+		h.deliverToSession(ctx, handler, m)
+		return
+	}
+	h.c.deliver(ctx, handler, m, h.send)
+}
+
+// deliverToSession hands a server request to the connect-time handler,
+// with the client's context, if there is one; else to the call's handler.
+func (h *httpConn) deliverToSession(ctx context.Context, handler Handler, m *jsonrpc.Message) {
+	if h.c.handler != nil {
+		ctx, handler = h.c.ctx, h.c.handler
+	}
+	h.c.deliver(ctx, handler, m, h.send)
 }
 
 // drain reads the rest of the stream after the response. Servers end it
 // right after the response; one that does not gets its connection closed
-// after drainWait instead of holding the call.
+// after drainWait instead of holding the call. A request that comes after
+// the response no longer has a call to belong to: as on stdio, where the
+// answered call no longer claims what follows, it is the session's.
 func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, handler Handler) {
 	t := time.AfterFunc(drainWait, func() { _ = body.Close() })
 	defer t.Stop()
@@ -141,7 +168,12 @@ func (h *httpConn) drain(ctx context.Context, r *sseReader, body io.ReadCloser, 
 		if len(ev.data) == 0 {
 			continue
 		}
-		if m, derr := jsonrpc.Decode(ev.data, 0); derr == nil && m.Method != "" {
+		m, derr := jsonrpc.Decode(ev.data, 0)
+		switch {
+		case derr != nil || m.Method == "":
+		case m.IsRequest():
+			h.deliverToSession(ctx, handler, m)
+		default:
 			h.c.deliver(ctx, handler, m, h.send)
 		}
 	}

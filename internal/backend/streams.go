@@ -27,6 +27,9 @@ type streamState struct {
 	// current; they follow one another.
 	lastID  string
 	backoff time.Duration
+	// up, if set, is closed once the first GET has its answer (openStream
+	// waits for it); set before the first run starts.
+	up chan struct{}
 }
 
 const minStreamBackoff, maxStreamBackoff = 250 * time.Millisecond, 30 * time.Second
@@ -34,23 +37,26 @@ const minStreamBackoff, maxStreamBackoff = 250 * time.Millisecond, 30 * time.Sec
 func newStreamQueue(n int) *streamQueue { return &streamQueue{free: n} }
 
 // enqueue starts h's stream if a slot is free, or queues h for the next
-// one. A client that closes while queued leaves the queue at once.
-func (q *streamQueue) enqueue(h *httpConn) {
+// one. It reports whether the stream started. A client that closes while
+// queued leaves the queue at once.
+func (q *streamQueue) enqueue(h *httpConn) bool {
 	q.mu.Lock()
 	if h.c.ctx.Err() != nil {
 		q.mu.Unlock()
-		return
+		return false
 	}
 	if q.free > 0 {
 		q.free--
 		q.mu.Unlock()
 		if !h.c.goTracked(func() { h.listen(q) }) {
 			q.release()
+			return false
 		}
-		return
+		return true
 	}
 	h.stream.el = q.wait.PushBack(h)
 	q.mu.Unlock()
+	return false
 }
 
 // release gives a slot to the first queued client still open, or frees it.
@@ -133,7 +139,7 @@ func (h *httpConn) listen(q *streamQueue) {
 		if stop := unhook.Load(); stop != nil {
 			(*stop)()
 		}
-		q.enqueue(h)
+		_ = q.enqueue(h)
 	})
 	stop := context.AfterFunc(ctx, func() { t.Stop() })
 	unhook.Store(&stop)

@@ -18,8 +18,9 @@ import (
 // rootsRig is a gateway over two backends that ask for the client's roots
 // as soon as they are initialized, as server-filesystem does: "files" as a
 // stdio child and "web" over Streamable HTTP. (The go-sdk's HTTP server
-// drops a request it cannot send at once; "web" asks before vmcp has
-// opened its GET stream, so only its later requests reach the client.)
+// drops a request it cannot send at once, so "web"'s first roots/list
+// reaches the client only because vmcp opens its GET stream before it
+// sends notifications/initialized.)
 func rootsRig(t *testing.T) *running {
 	t.Helper()
 	bin := fixture.Binary(t, "./internal/gateway/testdata/rootserver")
@@ -47,8 +48,12 @@ func TestRootsAskedDuringTheHandshakeGetTheClientsRoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	if got := callText(t, cs, "files_roots", nil); got != "roots: file:///work/a" {
-		t.Errorf("files_roots = %q, want the client's roots", got)
+	// Each backend's first roots/list, asked during the handshake, was
+	// answered with the client's roots.
+	for _, tool := range []string{"files_roots", "web_roots"} {
+		if got := callText(t, cs, tool, nil); got != "roots: file:///work/a" {
+			t.Errorf("%s = %q, want the client's roots", tool, got)
+		}
 	}
 
 	// The client's roots change: every backend hears of it and asks again.
@@ -71,8 +76,10 @@ func TestRootsAskedBeforeAClientWithoutStandaloneStreamCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	if got := callText(t, cs, "files_roots", nil); got != "roots: file:///only" {
-		t.Errorf("files_roots = %q, want the client's roots", got)
+	for _, tool := range []string{"files_roots", "web_roots"} {
+		if got := callText(t, cs, tool, nil); got != "roots: file:///only" {
+			t.Errorf("%s = %q, want the client's roots", tool, got)
+		}
 	}
 }
 
