@@ -11,24 +11,34 @@ import (
 // how much each field's length normalises it (B), and how fast repeated
 // terms saturate (K1). A zero field takes its default (DefaultWeights).
 type Weights struct {
-	Name, Description, ParamNames, ParamDescriptions float64
-	K1                                               float64
+	// Summary is the tool's title and its description's first sentence,
+	// which say what the tool does; Description is the rest, which tends
+	// to say how.
+	Name, Summary, Description, ParamNames, ParamDescriptions float64
+	K1                                                        float64
 	// Prefix is the share of a term's weight that a query word gets for a
 	// term it is a prefix of ("config" for "configuration"); it applies to
 	// query words of 3 letters or more.
 	Prefix float64
+	// Exact is the share of a term's weight that a query word gets, on
+	// top, for meeting its very form and not only its stem.
+	Exact float64
+	// Synonym is the share a query word gets for a term that names the
+	// same action ("remove" for delete; see synonyms).
+	Synonym float64
 }
 
 // DefaultWeights rank a tool's name above its description, and both above
 // its parameters: a tool is mostly found by what it does.
 func DefaultWeights() Weights {
-	return Weights{Name: 3, Description: 1, ParamNames: 1, ParamDescriptions: 0.5, K1: 1.2, Prefix: 0.4}
+	return Weights{Name: 3, Summary: 1.5, Description: 0.75, ParamNames: 1, ParamDescriptions: 0.5, K1: 1.2, Prefix: 0.4, Exact: 0.3, Synonym: 0.5}
 }
 
 type field int
 
 const (
 	fieldName field = iota
+	fieldSummary
 	fieldDescription
 	fieldParamNames
 	fieldParamDescriptions
@@ -37,7 +47,7 @@ const (
 
 // lengthNorm is BM25's b per field: a long description dilutes its terms,
 // a name's length says little.
-var lengthNorm = [numFields]float64{0.3, 0.75, 0.5, 0.75}
+var lengthNorm = [numFields]float64{0.3, 0.5, 0.75, 0.5, 0.75}
 
 // Index is a BM25F index over a fixed set of Docs. It is immutable once
 // built; Search is safe for concurrent use.
@@ -47,6 +57,8 @@ type Index struct {
 	vocab    []string         // every term, sorted, for prefix matches
 	postings [][]posting
 	prefix   float32
+	exact    float32
+	synonym  float32
 	bufs     sync.Pool // *searchBuf
 }
 
@@ -67,17 +79,18 @@ type Hit struct {
 // DefaultWeights').
 func NewIndex(docs []Doc, w Weights) *Index {
 	w = w.withDefaults()
-	fw := [numFields]float64{w.Name, w.Description, w.ParamNames, w.ParamDescriptions}
+	fw := [numFields]float64{w.Name, w.Summary, w.Description, w.ParamNames, w.ParamDescriptions}
 
 	type docTerms struct {
-		tf  map[string]*[numFields]float64
-		len [numFields]float64
+		tf     map[string]*[numFields]float64
+		len    [numFields]float64
+		demote bool
 	}
 	all := make([]docTerms, len(docs))
 	var total [numFields]float64
 	var buf []string
 	for i, d := range docs {
-		dt := docTerms{tf: make(map[string]*[numFields]float64)}
+		dt := docTerms{tf: make(map[string]*[numFields]float64), demote: deprecated(d.Title + " " + d.Description)}
 		add := func(f field, text string) {
 			buf = terms(buf[:0], text)
 			for _, t := range buf {
@@ -91,7 +104,10 @@ func NewIndex(docs []Doc, w Weights) *Index {
 			dt.len[f] += float64(len(buf))
 		}
 		add(fieldName, d.Name)
-		add(fieldDescription, d.Description)
+		summary, rest := firstSentence(d.Description)
+		add(fieldSummary, d.Title)
+		add(fieldSummary, summary)
+		add(fieldDescription, rest)
 		for _, p := range d.Params {
 			add(fieldParamNames, p.Name)
 			add(fieldParamDescriptions, p.Description)
@@ -106,7 +122,7 @@ func NewIndex(docs []Doc, w Weights) *Index {
 		avg[f] = max(total[f]/float64(max(len(docs), 1)), 1)
 	}
 
-	ix := &Index{n: len(docs), terms: make(map[string]int32), prefix: float32(w.Prefix)}
+	ix := &Index{n: len(docs), terms: make(map[string]int32), prefix: float32(w.Prefix), exact: float32(w.Exact), synonym: float32(w.Synonym)}
 	for i, dt := range all {
 		for t, c := range dt.tf {
 			tf := 0.0
@@ -123,7 +139,11 @@ func NewIndex(docs []Doc, w Weights) *Index {
 				ix.vocab = append(ix.vocab, t)
 			}
 			// Saturate now; idf follows once every document is in.
-			ix.postings[id] = append(ix.postings[id], posting{doc: int32(i), w: float32(tf * (w.K1 + 1) / (w.K1 + tf))})
+			sat := tf * (w.K1 + 1) / (w.K1 + tf)
+			if dt.demote {
+				sat *= deprecatedShare
+			}
+			ix.postings[id] = append(ix.postings[id], posting{doc: int32(i), w: float32(sat)})
 		}
 	}
 	n := float64(len(docs))
@@ -139,11 +159,34 @@ func NewIndex(docs []Doc, w Weights) *Index {
 	return ix
 }
 
+// deprecatedShare is what a deprecated tool's match is worth: it still
+// comes up when asked for by name, but a current tool doing the same comes
+// first.
+const deprecatedShare = 0.5
+
+// deprecated reports whether a tool's description says it is.
+func deprecated(desc string) bool { return strings.Contains(strings.ToLower(desc), "deprecated") }
+
+// firstSentence splits text after its first sentence: at the first ". ",
+// ".\n" or a line break, or at its end.
+func firstSentence(text string) (string, string) {
+	for i := 0; i < len(text); i++ {
+		switch {
+		case text[i] == '\n':
+			return text[:i], text[i+1:]
+		case text[i] == '.' && i+1 < len(text) && (text[i+1] == ' ' || text[i+1] == '\n'):
+			return text[:i+1], text[i+2:]
+		}
+	}
+	return text, ""
+}
+
 func (w Weights) withDefaults() Weights {
 	d := DefaultWeights()
 	for _, p := range []struct{ v, def *float64 }{
-		{&w.Name, &d.Name}, {&w.Description, &d.Description}, {&w.ParamNames, &d.ParamNames},
-		{&w.ParamDescriptions, &d.ParamDescriptions}, {&w.K1, &d.K1}, {&w.Prefix, &d.Prefix},
+		{&w.Name, &d.Name}, {&w.Summary, &d.Summary}, {&w.Description, &d.Description}, {&w.ParamNames, &d.ParamNames},
+		{&w.ParamDescriptions, &d.ParamDescriptions}, {&w.K1, &d.K1}, {&w.Prefix, &d.Prefix}, {&w.Exact, &d.Exact},
+		{&w.Synonym, &d.Synonym},
 	} {
 		if *p.v == 0 {
 			*p.v = *p.def
@@ -177,6 +220,14 @@ func (ix *Index) Search(query string, limit int, allow func(doc int) bool) []Hit
 	b := ix.bufs.Get().(*searchBuf)
 	defer ix.bufs.Put(b)
 	for _, q := range words {
+		if strings.HasPrefix(q, exactMark) {
+			// The bonus for the word's very form: its own query word.
+			if id, ok := ix.terms[q]; ok && ix.exact > 0 {
+				ix.mark(b, ix.postings[id], ix.exact)
+			}
+			ix.flush(b)
+			continue
+		}
 		// Each query word counts once per document: its own term's weight,
 		// or a share of the best term it is a prefix of.
 		if id, ok := ix.terms[q]; ok {
@@ -189,14 +240,12 @@ func (ix *Index) Search(query string, limit int, allow func(doc int) bool) []Hit
 				}
 			}
 		}
-		for _, d := range b.current {
-			if b.scores[d] == 0 {
-				b.touched = append(b.touched, d)
+		for _, syn := range synonyms[q] {
+			if id, ok := ix.terms[syn]; ok && ix.synonym > 0 {
+				ix.mark(b, ix.postings[id], ix.synonym)
 			}
-			b.scores[d] += b.best[d]
-			b.best[d] = 0
 		}
-		b.current = b.current[:0]
+		ix.flush(b)
 	}
 	top := make([]Hit, 0, min(limit, len(b.touched)))
 	for _, d := range b.touched {
@@ -209,6 +258,18 @@ func (ix *Index) Search(query string, limit int, allow func(doc int) bool) []Hit
 	}
 	b.touched = b.touched[:0]
 	return top
+}
+
+// flush adds the current query word's best weights to the scores.
+func (ix *Index) flush(b *searchBuf) {
+	for _, d := range b.current {
+		if b.scores[d] == 0 {
+			b.touched = append(b.touched, d)
+		}
+		b.scores[d] += b.best[d]
+		b.best[d] = 0
+	}
+	b.current = b.current[:0]
 }
 
 // mark records, per document, the best weight the current query word has

@@ -17,7 +17,8 @@ import (
 // Doc is what the index knows of one tool.
 type Doc struct {
 	Name        string
-	Description string // the tool's title and description
+	Title       string
+	Description string
 	Params      []Param
 }
 
@@ -55,13 +56,9 @@ func ParseTool(raw json.RawMessage) (Doc, error) {
 	if t.Name == "" {
 		return Doc{}, errors.New("tool has no name")
 	}
-	d := Doc{Name: t.Name, Description: t.Description}
-	title := t.Title
-	if title == "" {
-		title = t.Annotations.Title
-	}
-	if title != "" {
-		d.Description = title + ". " + d.Description
+	d := Doc{Name: t.Name, Title: t.Title, Description: t.Description}
+	if d.Title == "" {
+		d.Title = t.Annotations.Title
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.InputSchema.Properties)) {
 		if len(d.Params) == maxParams {

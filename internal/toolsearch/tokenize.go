@@ -10,20 +10,27 @@ import (
 // not a letter or digit (so "read_text_file" and "list-dirs" split), at
 // camelCase and acronym boundaries ("getHTTPStatus": get, http, status)
 // and between letters and digits; then lower-cased, stripped of English
-// stop words and stemmed. The result is appended to dst.
+// stop words and stemmed. Each word also gives its unstemmed form,
+// marked with a leading '=', so that a query's exact word ("file") counts
+// a little more than another word of its stem ("files"). The result is
+// appended to dst.
 func terms(dst []string, text string) []string {
 	for _, w := range words(text) {
 		w = strings.ToLower(w)
 		if stopWords[w] {
 			continue
 		}
+		s := w
 		if isASCIILetters(w) {
-			w = stem(w)
+			s = stem(w)
 		}
-		dst = append(dst, w)
+		dst = append(dst, s, exactMark+w)
 	}
 	return dst
 }
+
+// exactMark starts the term of a word's unstemmed form.
+const exactMark = "="
 
 // words cuts text into its words (see terms), unchanged in case.
 func words(text string) []string {
@@ -90,6 +97,37 @@ func setOf(text string) map[string]bool {
 	m := make(map[string]bool)
 	for _, w := range strings.Fields(text) {
 		m[w] = true
+	}
+	return m
+}
+
+// synonyms maps a query word's stem to the stems of the words that tools
+// name the same action or thing by: the verbs of CRUD-style APIs, which
+// people and tool authors word differently ("remove a file",
+// delete_file). A synonym counts for Weights.Synonym of a match.
+var synonyms = synonymTable(map[string]string{
+	"create":    "add new make post send publish write insert register submit",
+	"delete":    "remove drop erase destroy forget cancel purge discard",
+	"update":    "change modify edit alter patch",
+	"get":       "fetch retrieve show view lookup",
+	"list":      "show browse enumerate",
+	"search":    "find lookup query look",
+	"watch":     "subscribe notify notified follow",
+	"directory": "folder dir",
+	"export":    "download dump",
+})
+
+// synonymTable turns {canonical: "word word"} into stem -> stems, both
+// ways: a query for "delete" also finds remove_item.
+func synonymTable(groups map[string]string) map[string][]string {
+	m := make(map[string][]string)
+	for canon, words := range groups {
+		c := stem(canon)
+		for _, w := range strings.Fields(words) {
+			s := stem(w)
+			m[s] = append(m[s], c)
+			m[c] = append(m[c], s)
+		}
 	}
 	return m
 }
