@@ -81,25 +81,32 @@ func NewIndex(docs []Doc, w Weights) *Index {
 	w = w.withDefaults()
 	fw := [numFields]float64{w.Name, w.Summary, w.Description, w.ParamNames, w.ParamDescriptions}
 
+	// A tool has a few dozen distinct terms: a slice searched in order
+	// costs less than a map per tool.
+	type termCount struct {
+		term string
+		n    [numFields]float64
+	}
 	type docTerms struct {
-		tf     map[string]*[numFields]float64
+		tf     []termCount
 		len    [numFields]float64
 		demote bool
 	}
 	all := make([]docTerms, len(docs))
 	var total [numFields]float64
 	var buf []string
+	memo := make(map[string][2]string)
 	for i, d := range docs {
-		dt := docTerms{tf: make(map[string]*[numFields]float64), demote: deprecated(d.Title + " " + d.Description)}
+		dt := docTerms{demote: deprecated(d.Title + " " + d.Description)}
 		add := func(f field, text string) {
-			buf = terms(buf[:0], text)
+			buf = terms(buf[:0], text, memo)
 			for _, t := range buf {
-				c := dt.tf[t]
-				if c == nil {
-					c = new([numFields]float64)
-					dt.tf[t] = c
+				j := slices.IndexFunc(dt.tf, func(c termCount) bool { return c.term == t })
+				if j < 0 {
+					j = len(dt.tf)
+					dt.tf = append(dt.tf, termCount{term: t})
 				}
-				c[f]++
+				dt.tf[j].n[f]++
 			}
 			dt.len[f] += float64(len(buf))
 		}
@@ -124,11 +131,12 @@ func NewIndex(docs []Doc, w Weights) *Index {
 
 	ix := &Index{n: len(docs), terms: make(map[string]int32), prefix: float32(w.Prefix), exact: float32(w.Exact), synonym: float32(w.Synonym)}
 	for i, dt := range all {
-		for t, c := range dt.tf {
+		for _, c := range dt.tf {
+			t := c.term
 			tf := 0.0
 			for f := range numFields {
-				if c[f] > 0 {
-					tf += fw[f] * c[f] / (1 - lengthNorm[f] + lengthNorm[f]*dt.len[f]/avg[f])
+				if c.n[f] > 0 {
+					tf += fw[f] * c.n[f] / (1 - lengthNorm[f] + lengthNorm[f]*dt.len[f]/avg[f])
 				}
 			}
 			id, ok := ix.terms[t]
@@ -213,7 +221,7 @@ func (ix *Index) Search(query string, limit int, allow func(doc int) bool) []Hit
 	if limit <= 0 || ix.n == 0 {
 		return nil
 	}
-	words := uniq(terms(nil, query))
+	words := uniq(terms(nil, query, nil))
 	if len(words) == 0 {
 		return nil
 	}

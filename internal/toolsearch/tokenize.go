@@ -13,18 +13,27 @@ import (
 // stop words and stemmed. Each word also gives its unstemmed form,
 // marked with a leading '=', so that a query's exact word ("file") counts
 // a little more than another word of its stem ("files"). The result is
-// appended to dst.
-func terms(dst []string, text string) []string {
+// appended to dst. memo, if not nil, remembers each word's two terms:
+// building an index meets the same words over and over.
+func terms(dst []string, text string, memo map[string][2]string) []string {
 	for _, w := range words(text) {
-		w = strings.ToLower(w)
-		if stopWords[w] {
+		if t, ok := memo[w]; ok {
+			if t[0] != "" {
+				dst = append(dst, t[0], t[1])
+			}
 			continue
 		}
-		s := w
-		if isASCIILetters(w) {
-			s = stem(w)
+		var t [2]string
+		if lw := strings.ToLower(w); !stopWords[lw] {
+			t = [2]string{lw, exactMark + lw}
+			if isASCIILetters(lw) {
+				t[0] = stem(lw)
+			}
+			dst = append(dst, t[0], t[1])
 		}
-		dst = append(dst, s, exactMark+w)
+		if memo != nil {
+			memo[w] = t
+		}
 	}
 	return dst
 }
