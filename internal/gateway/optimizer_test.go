@@ -227,29 +227,7 @@ rateLimits:
 // policy allows.
 func TestOptimizerFollowsCatalog(t *testing.T) {
 	t.Parallel()
-	proto := startProtoBackend(t, 0, 0)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-backends:
-  - name: p
-    transport: streamable-http
-    url: %s
-authorization:
-  policies:
-    - effect: deny
-      tools: ["p_late_*"]
-      when: subject != "alice"
-    - effect: allow
-optimizer: {enabled: true}
-`, proto.URL)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := startGuarded(t, cfg)
-	changed := make(chan struct{}, 8)
-	alice := connectAs(t, g.URL, "alice", "", &mcp.ClientOptions{
-		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
-	})
-	bob := connectAs(t, g.URL, "bob", "", nil)
+	alice, bob, changed := startLateToolGateway(t, "optimizer: {enabled: true}\n")
 	if got := findTool(t, alice, "late tool", 5).names(); slices.Contains(got, "p_late_tool") {
 		t.Fatalf("before: alice finds %v", got)
 	}
@@ -267,11 +245,41 @@ optimizer: {enabled: true}
 	}
 	// Bob's session has the new catalog too (his call is refused, not
 	// unknown), and his find_tool never shows the tool.
-	_, err = bob.CallTool(context.Background(), &mcp.CallToolParams{Name: "call_tool", Arguments: map[string]any{"name": "p_late_tool"}})
+	_, err := bob.CallTool(context.Background(), &mcp.CallToolParams{Name: "call_tool", Arguments: map[string]any{"name": "p_late_tool"}})
 	if we := wireError(t, err); we.Code != codeForbidden {
 		t.Errorf("bob's late_tool: %d %q", we.Code, we.Message)
 	}
 	if got := findTool(t, bob, "late tool", 20).names(); slices.Contains(got, "p_late_tool") {
 		t.Errorf("bob finds %v", got)
 	}
+}
+
+// startLateToolGateway serves a backend whose add_tool adds p_late_tool,
+// with a policy that hides p_late_* from everyone but alice, plus extra
+// config; alice's client reports each tools/list_changed on changed.
+func startLateToolGateway(t *testing.T, extra string) (alice, bob *mcp.ClientSession, changed chan struct{}) {
+	t.Helper()
+	proto := startProtoBackend(t, 0, 0)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+backends:
+  - name: p
+    transport: streamable-http
+    url: %s
+authorization:
+  policies:
+    - effect: deny
+      tools: ["p_late_*"]
+      when: subject != "alice"
+    - effect: allow
+%s`, proto.URL, extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGuarded(t, cfg)
+	changed = make(chan struct{}, 8)
+	alice = connectAs(t, g.URL, "alice", "", &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	})
+	bob = connectAs(t, g.URL, "bob", "", nil)
+	return alice, bob, changed
 }
