@@ -120,6 +120,36 @@ func TestOptimizerListsTwoTools(t *testing.T) {
 	}
 }
 
+// TestOptimizerProgress: call_tool carries the call's progress token to
+// the tool, whose notifications reach the client.
+func TestOptimizerProgress(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, optimizerConfig(t, ""), gateway.Options{})
+	progress := make(chan float64, 8)
+	c := mcp.NewClient(&mcp.Implementation{Name: "vmcp-test", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			progress <- req.Params.Progress
+		},
+	})
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: g.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	params := &mcp.CallToolParams{Name: "call_tool", Arguments: map[string]any{"name": "demo_progress", "arguments": map[string]any{"steps": 3}}}
+	params.SetProgressToken("tok")
+	if res, err := cs.CallTool(context.Background(), params); err != nil || res.IsError {
+		t.Fatalf("call_tool demo_progress: %v %+v", err, res)
+	}
+	for i := range 3 {
+		select {
+		case <-progress:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("progress notification %d never arrived", i+1)
+		}
+	}
+}
+
 // TestOptimizerBadArguments: find_tool and call_tool called wrongly answer
 // a tool error that says how to call them, and an unknown tool is an
 // unknown tool, as it is when called directly.

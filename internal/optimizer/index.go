@@ -35,17 +35,23 @@ func buildIndex(tools []json.RawMessage, build Builder) *index {
 
 // allowed says which of the index's tools are in visible, a caller's
 // tools/list, by name.
-func (ix *index) allowed(visible []json.RawMessage) []bool {
-	allow := make([]bool, len(ix.tools))
+func (ix *index) allowed(visible []json.RawMessage) bitset {
+	allow := make(bitset, (len(ix.tools)+63)/64)
 	for _, raw := range visible {
 		if name, ok := stringMember(raw, "name"); ok {
 			if i, ok := ix.byName[name]; ok {
-				allow[i] = true
+				allow[i/64] |= 1 << (i % 64)
 			}
 		}
 	}
 	return allow
 }
+
+// bitset is a set of tool positions: a session keeps one per caller view,
+// so a bit each rather than a byte.
+type bitset []uint64
+
+func (b bitset) has(i int) bool { return b[i/64]&(1<<(i%64)) != 0 }
 
 // summary is what find_tool tells of tool i: its name, description and
 // input schema, as the catalog has them.

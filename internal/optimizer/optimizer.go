@@ -137,11 +137,10 @@ type ops struct {
 	views []allowView       // for idx: the caller views seen, newest last
 }
 
-// allowView is which of idx's tools one caller's tools/list holds; allow
-// nil means all of them.
+// allowView is which of idx's tools one caller's tools/list holds.
 type allowView struct {
 	list  []json.RawMessage
-	allow []bool
+	allow bitset
 }
 
 // maxViews bounds a session's remembered views, as the policy decorator
@@ -230,7 +229,7 @@ func (p *ops) view(visible []json.RawMessage) (*index, func(int) bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var allow []bool
+	var allow bitset
 	for _, v := range p.views {
 		if sameSlice(v.list, visible) {
 			allow = v.allow
@@ -245,7 +244,7 @@ func (p *ops) view(visible []json.RawMessage) (*index, func(int) bool) {
 			p.views = append(p.views, allowView{list: visible, allow: allow})
 		}
 	}
-	return idx, func(doc int) bool { return allow[doc] }
+	return idx, allow.has
 }
 
 // callTool runs the named tool through next, as a tools/call of its own:
