@@ -165,6 +165,7 @@ func TestOptimizerBadArguments(t *testing.T) {
 		{"find_tool", map[string]any{}, "query is required"},
 		{"find_tool", map[string]any{"query": 7}, "must be an object with query"},
 		{"find_tool", map[string]any{"query": "echo", "limit": 0}, "limit must be 1 or more"},
+		{"find_tool", map[string]any{"query": strings.Repeat("echo ", 300)}, "query is too long: at most 1024 bytes"},
 		{"call_tool", map[string]any{}, "call_tool: arguments must be an object with name"},
 		{"call_tool", map[string]any{"name": "demo_echo", "arguments": "text"}, "call_tool: arguments must be an object with name"},
 	} {

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -143,6 +144,10 @@ type allowView struct {
 	allow bitset
 }
 
+// maxQueryBytes bounds find_tool's query: a search costs in proportion to
+// its words.
+const maxQueryBytes = 1024
+
 // maxViews bounds a session's remembered views, as the policy decorator
 // bounds its callers.
 const maxViews = 8
@@ -185,6 +190,9 @@ func (p *ops) findTool(ctx context.Context, args json.RawMessage) (json.RawMessa
 	}
 	if in.Query == nil || *in.Query == "" {
 		return toolError("find_tool: query is required: say what you want to do, for example \"read the contents of a file\""), nil
+	}
+	if len(*in.Query) > maxQueryBytes {
+		return toolError(fmt.Sprintf("find_tool: query is too long: at most %d bytes; say in a few words what you want to do", maxQueryBytes)), nil
 	}
 	limit := p.o.opts.DefaultLimit
 	if in.Limit != nil {
