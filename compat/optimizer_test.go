@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
 // TestCompatOptimizer: with the optimizer on, the TypeScript SDK client
 // lists two tools, finds server-filesystem's read_text_file (behind vmcp
 // as fs_read_text_file) by asking for "read the contents of a file", and
-// reads a real file with it through call_tool. server-memory and
+// reads a real file with it through call_tool, and runs another tool as a
+// task through call_tool. server-memory and
 // server-everything sit behind the same vmcp, so the search has more than
 // one server's tools to choose from.
 func TestCompatOptimizer(t *testing.T) {
@@ -54,6 +56,8 @@ session:
 		call("find", "o", "find_tool", map[string]any{"query": "read the contents of a file", "limit": 3}),
 		call("read", "o", "call_tool", map[string]any{"name": "fs_read_text_file", "arguments": map[string]any{"path": file}}),
 		call("direct", "o", "memory_read_graph", nil),
+		{ID: "task", Op: "task", S: "o", Tool: "call_tool", Args: map[string]any{
+			"name": "everything_simulate-research-query", "arguments": map[string]any{"topic": "tool search"}}},
 		closeSession("o"),
 	}, nil)
 	if got := rs.get(t, "tools").Tools; !slices.Equal(got, []string{"find_tool", "call_tool"}) {
@@ -85,5 +89,10 @@ session:
 	}
 	// A tool not listed stays callable by name.
 	text(t, rs, "direct")
+	// A task-augmented call_tool is the named tool's task: tasks/list,
+	// tasks/get and tasks/result reach the backend that owns it.
+	if r := rs.get(t, "task"); r.TaskID == "" || !r.Listed || r.Final != "completed" || !strings.Contains(r.Text, "# Research Report: tool search") {
+		t.Errorf("task through call_tool: id %q listed %v final %q, result %q", r.TaskID, r.Listed, r.Final, tail(r.Text, 300))
+	}
 	rs.get(t, "o:close")
 }
