@@ -7,9 +7,10 @@ import (
 	"sync"
 )
 
-// Weights are the BM25F parameters: how much a term counts in each field,
-// how much each field's length normalises it (B), and how fast repeated
-// terms saturate (K1). A zero field takes its default (DefaultWeights).
+// Weights are the BM25F parameters: how much a term counts in each field
+// and how fast repeated terms saturate (K1), and what a partial match is
+// worth. A zero value takes its default (DefaultWeights). How much each
+// field's length normalises it (BM25's b) is fixed (lengthNorm).
 type Weights struct {
 	// Summary is the tool's title and its description's first sentence,
 	// which say what the tool does; Description is the rest, which tends
