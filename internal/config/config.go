@@ -70,6 +70,9 @@ type Config struct {
 	// (authz.go).
 	Authorization Authorization `yaml:"authorization"`
 	RateLimits    RateLimits    `yaml:"rateLimits"`
+	// Optimizer shows clients find_tool and call_tool instead of the
+	// catalog (optimizer.go).
+	Optimizer Optimizer `yaml:"optimizer"`
 }
 
 // Backend is one MCP server behind vmcp.

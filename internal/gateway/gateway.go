@@ -151,7 +151,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			MaxConcurrent: cfg.Session.MaxConcurrentCalls,
 			QueueTimeout:  cfg.Session.CallQueueTimeout.D(),
 		},
-		Decorators: decorators,
+		Decorators: withOptimizer(cfg, opts.Logger, decorators),
 	})
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,

@@ -212,28 +212,7 @@ func TestPolicyArguments(t *testing.T) {
 // for each caller its own.
 func TestPolicyCacheFollowsCatalog(t *testing.T) {
 	t.Parallel()
-	proto := startProtoBackend(t, 0, 0)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-backends:
-  - name: p
-    transport: streamable-http
-    url: %s
-authorization:
-  policies:
-    - effect: deny
-      tools: ["p_late_*"]
-      when: subject != "alice"
-    - effect: allow
-`, proto.URL)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := startGuarded(t, cfg)
-	changed := make(chan struct{}, 8)
-	alice := connectAs(t, g.URL, "alice", "", &mcp.ClientOptions{
-		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
-	})
-	bob := connectAs(t, g.URL, "bob", "", nil)
+	alice, bob, changed := startLateToolGateway(t, "")
 	before := listedTools(t, alice)
 	if slices.Contains(before, "p_late_tool") || !sameSet(before, listedTools(t, bob)) {
 		t.Fatalf("before: alice %v, bob %v", before, listedTools(t, bob))
@@ -249,7 +228,7 @@ authorization:
 		t.Errorf("late_tool = %q", got)
 	}
 	// Bob's session learns of the new tool too, and his decision hides it.
-	_, err = bob.CallTool(context.Background(), &mcp.CallToolParams{Name: "p_late_tool"})
+	_, err := bob.CallTool(context.Background(), &mcp.CallToolParams{Name: "p_late_tool"})
 	if we := wireError(t, err); we.Code != codeForbidden {
 		t.Errorf("bob's late_tool: %d %q", we.Code, we.Message)
 	}
