@@ -70,6 +70,10 @@ type Config struct {
 	// (authz.go).
 	Authorization Authorization `yaml:"authorization"`
 	RateLimits    RateLimits    `yaml:"rateLimits"`
+	// Telemetry and Audit: metrics labels, traces and the audit trail
+	// (telemetry.go, audit.go).
+	Telemetry Telemetry `yaml:"telemetry"`
+	Audit     *Audit    `yaml:"audit"`
 }
 
 // Backend is one MCP server behind vmcp.
