@@ -221,6 +221,18 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	if !webSeen.has(clientTrace) || !filesSeen.has(clientTrace) || !webSeen.has(callTrace) {
 		t.Error("the backends did not receive the trace context in traceparent")
 	}
+	// The debug log's lines of each request carry its trace.
+	for _, want := range []string{`msg="session started" session=1 by=initialize backends=2 trace_id=` + clientTrace,
+		`msg="backend call" session=1 backend=web method=tools/call name=echo`} {
+		if !strings.Contains(gw.Logs.String(), want) {
+			t.Errorf("debug log lacks %q:\n%s", want, gw.Logs.String())
+		}
+	}
+	for _, line := range strings.Split(gw.Logs.String(), "\n") {
+		if strings.Contains(line, `msg="backend call"`) && !strings.Contains(line, "trace_id="+callTrace) {
+			t.Errorf("log line without its trace: %s", line)
+		}
+	}
 }
 
 func names(spans []jaegerSpan) []string {

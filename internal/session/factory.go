@@ -212,7 +212,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		s.members[b.Name] = newMember(s, b, r, limiter)
 		f.hooks.initialized(ctx, s, b.Name, r.took, r.err)
 		if r.err != nil {
-			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
+			f.log.WarnContext(ctx, "backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
 			failures = append(failures, b.Name+": "+reason(r.err))
 			s.unavailable = append(s.unavailable, UnavailableBackend{Name: b.Name, Reason: reason(r.err)})
 			continue
@@ -234,7 +234,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	}
 	if fresh {
 		for _, w := range cat.Warnings {
-			f.log.Warn("aggregation", "warning", w)
+			f.log.WarnContext(ctx, "aggregation", "warning", w)
 		}
 	}
 	s.catalog.Store(cat)
