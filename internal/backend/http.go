@@ -91,6 +91,7 @@ type httpShared struct {
 	log     *slog.Logger
 	budget  *Budget                       // nil: none
 	prop    propagation.TextMapPropagator // nil: no trace context
+	sockets atomic.Int64                  // open now (httpconns.go)
 	// tr is net/http's pooled transport. Requests go straight to its
 	// RoundTrip, never through http.Client: that saves a header copy per
 	// call and never follows redirects, which could carry the API-key
@@ -150,6 +151,7 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 		name: opts.Name, url: u, headers: opts.Headers, timeout: opts.Timeout,
 		max: max, log: log, budget: opts.Budget, tr: tr, prop: opts.Propagator,
 	}
+	countSockets(tr, &s.sockets)
 	s.bufs.New = func() any { return new(bodyBuf) }
 	s.readers.New = func() any { return newSSEReader(max) }
 	return s, nil

@@ -441,7 +441,7 @@ func (g *Gateway) status() any {
 	probes := g.probe.statuses(len(g.cfg.Backends))
 	for i, b := range g.cfg.Backends {
 		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health(), Probe: probes[i]}
-		if n, ok := connections(g.connectors[i]); ok {
+		if n, ok := connections(g.connectors[i]); ok && b.Transport == config.TransportStdio {
 			st.Processes = &n
 		}
 		if g.creds[i] != nil {
