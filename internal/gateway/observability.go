@@ -31,10 +31,18 @@ type observability struct {
 // path vmcp cannot write is an error here, before vmcp listens.
 func newObservability(cfg *config.Config, metrics *telemetry.Metrics, red *redact.Redactor, version string, getenv func(string) string) (*observability, error) {
 	names := make([]string, len(cfg.Backends))
+	grants := map[string]string{}
 	for i, b := range cfg.Backends {
 		names[i] = b.Name
+		switch o := b.OutgoingAuth; {
+		case o == nil:
+		case o.Type == config.OutgoingTokenExchange:
+			grants[b.Name] = credentials.TokenExchange
+		case o.Type != "" && o.Type != config.OutgoingNone:
+			grants[b.Name] = credentials.ClientCredentials
+		}
 	}
-	metrics.Configure(telemetry.Options{Backends: names, ToolLabels: cfg.Telemetry.ToolLabels})
+	metrics.Configure(telemetry.Options{Backends: names, ToolLabels: cfg.Telemetry.ToolLabels, Grants: grants})
 	o := &observability{metrics: metrics}
 	var err error
 	if o.tracing, err = tracing.New(context.Background(), cfg.Telemetry.Tracing, getenv, version); err != nil {

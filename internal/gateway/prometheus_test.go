@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -65,4 +68,68 @@ func TestPrometheusCountsCallsPerBackend(t *testing.T) {
 	if got["web"] != "3" || got["files"] != "2" {
 		t.Errorf("%s = %v, want web 3, files 2", query, got)
 	}
+
+	// Every query of the example dashboard is valid PromQL over metrics
+	// vmcp has.
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "observability", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			expr := strings.ReplaceAll(tg.Expr, "$__rate_interval", "1m")
+			var r struct {
+				Status string `json:"status"`
+			}
+			resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(expr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if r.Status != "success" {
+				t.Errorf("dashboard panel %q: query %s: status %q", p.Title, expr, r.Status)
+			}
+			// Token requests are exported once a backend has outgoing
+			// credentials; these have none.
+			if metric := firstMetric(expr); metric != "" && metric != "vmcp_token_requests_total" && !strings.Contains(scrapeText(t, gw.Base), metric) {
+				t.Errorf("dashboard panel %q: vmcp has no metric %s", p.Title, metric)
+			}
+		}
+	}
+}
+
+// firstMetric is the first vmcp_ metric name in a PromQL expression.
+func firstMetric(expr string) string {
+	i := strings.Index(expr, "vmcp_")
+	if i < 0 {
+		return ""
+	}
+	j := i
+	for j < len(expr) && (expr[j] == '_' || expr[j] >= 'a' && expr[j] <= 'z') {
+		j++
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(expr[i:j], "_bucket"), "_count")
+}
+
+func scrapeText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

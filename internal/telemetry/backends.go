@@ -74,6 +74,9 @@ type Options struct {
 	// tool names come from the backends, so the set is only as bounded
 	// as their catalogs.
 	ToolLabels bool
+	// Grants are the outgoing credential grants of the backends that have
+	// one (clientCredentials or tokenExchange), by backend name.
+	Grants map[string]string
 }
 
 // Configure applies opts; call it once, before serving.
@@ -82,6 +85,9 @@ func (m *Metrics) Configure(opts Options) {
 	for _, name := range opts.Backends {
 		b.initDuration.WithLabelValues(name)
 		b.reinits.WithLabelValues(name, string(session.ReinitSessionLost))
+	}
+	for name, grant := range opts.Grants {
+		b.tokens.WithLabelValues(name, grant, "new", "ok")
 	}
 	if opts.ToolLabels {
 		b.toolCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
