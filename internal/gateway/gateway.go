@@ -171,7 +171,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		},
 		Decorators: obs.decorate(decorators),
 		Hooks:      obs.hooks(),
-		Tracer:     obs.tracing.Tracer(),
+		Tracer:     obs.tracer(),
 	})
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vmcp/vmcp/internal/audit"
 	"github.com/vmcp/vmcp/internal/config"
@@ -92,6 +93,15 @@ func (o *observability) propagator() propagation.TextMapPropagator {
 		return nil
 	}
 	return tracing.Propagator
+}
+
+// tracer is the sessions' tracer; nil with tracing off, so that they
+// skip even building span options.
+func (o *observability) tracer() trace.Tracer {
+	if !o.tracing.On() {
+		return nil
+	}
+	return o.tracing.Tracer()
 }
 
 // credentialOptions adds token request metrics and spans to a backend's

@@ -80,6 +80,7 @@ type Factory struct {
 	log      *slog.Logger
 	hooks    hooks
 	tracer   trace.Tracer
+	traced   bool // opts.Tracer was set
 	catalogs *catalogs     // shared by the sessions it makes
 	seq      atomic.Uint64 // numbers the sessions it makes, for logs
 }
@@ -98,7 +99,7 @@ func NewFactory(opts FactoryOptions) *Factory {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Factory{opts: opts, log: opts.Logger, catalogs: newCatalogs(opts.Aggregation), hooks: opts.Hooks, tracer: tracerOr(opts.Tracer)}
+	return &Factory{opts: opts, log: opts.Logger, catalogs: newCatalogs(opts.Aggregation), hooks: opts.Hooks, tracer: tracerOr(opts.Tracer), traced: opts.Tracer != nil}
 }
 
 // Backends returns the configured backend names in order.

@@ -20,8 +20,8 @@ import (
 // on the goroutine doing the work, with no lock held: they must be safe
 // for concurrent use, quick, and must not block.
 //
-// Nothing passed to a hook may be logged as it is if it is a secret: a
-// Session's ID is one; use Session.Seq or a keyed hash of the ID.
+// A Session's ID is a secret: a hook that records sessions names them by
+// a keyed hash of it (see package audit), never by the ID.
 type Hooks struct {
 	// SessionStarted: a session reached its client. how is "initialize",
 	// or "takeover" for one rebuilt from the Store on this replica.
@@ -142,10 +142,6 @@ func (h hooks) reinitialized(backend string, cause ReinitCause, err error) {
 	}
 }
 
-// Seq numbers the session among those this process made, for logs and
-// metrics that must not show its ID.
-func (s *Session) Seq() uint64 { return s.seq }
-
 // Outcome is the category of a call's or an initialize's error for
 // metrics, audit and spans: "ok", or one of a fixed set of words
 // (reason's, in snake case), never the backend's own text.
@@ -161,7 +157,10 @@ func Outcome(err error) string {
 	return strings.ReplaceAll(reason(err), " ", "_")
 }
 
-// tracer is opts.Tracer, or one that records nothing.
+// noSpan stands for a span when tracing is off.
+var noSpan trace.Span = noop.Span{}
+
+// tracerOr is t, or a tracer that records nothing.
 func tracerOr(t trace.Tracer) trace.Tracer {
 	if t == nil {
 		return noop.NewTracerProvider().Tracer("")

@@ -273,8 +273,11 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 		ctx = backend.WithHandler(ctx, &relay{s: s, backend: backendName, peer: p})
 	}
 	f := s.factory
-	ctx, span := f.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("vmcp.backend", backendName), attribute.String("rpc.method", method)))
+	var span trace.Span = noSpan // tracing off: not even the options are built
+	if f.traced {
+		ctx, span = f.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("vmcp.backend", backendName), attribute.String("rpc.method", method)))
+	}
 	var tool string
 	if method == "tools/call" || method == "prompts/get" {
 		if span.IsRecording() || len(f.hooks) > 0 {
