@@ -120,3 +120,31 @@ func TestAuditPathUnwritableFailsStart(t *testing.T) {
 		t.Fatalf("New = %v, want an audit.path error", err)
 	}
 }
+
+// With audit.arguments on, a call's arguments are in its event, with
+// every configured secret value redacted.
+func TestAuditArgumentsAreRedacted(t *testing.T) {
+	const apiKey = "audit-arguments-api-key"
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	cfg := baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL, Headers: map[string]string{"X-Api-Key": apiKey}})
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	cfg.Audit = &config.Audit{Path: path, Arguments: true}
+	gw := startGateway(t, cfg, gateway.Options{})
+	sid := rawInit(t, gw.URL)
+	rawPost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"hello `+apiKey+`"}}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lines, raw := readAudit(t, path)
+	var args string
+	for _, l := range lines {
+		if l.Event == "tool_call" {
+			args = string(l.Arguments)
+		}
+	}
+	if !strings.Contains(args, "hello") || strings.Contains(raw, apiKey) {
+		t.Errorf("tool_call arguments %s; the trail:\n%s", args, raw)
+	}
+}
