@@ -130,21 +130,22 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 	return p.sdk.Shutdown(ctx)
 }
 
-// Handler starts the server span of each request to next, as a child of
-// the request's traceparent if it carries one. With tracing off it
+// Handler starts the server span of each request to the MCP endpoint
+// mcpPath, as a child of the request's traceparent if it carries one;
+// other paths pass through untraced. With tracing off it
 // returns next itself.
 func (p *Provider) Handler(next http.Handler, mcpPath string) http.Handler {
 	if p.sdk == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		path := r.URL.Path
-		if path != mcpPath {
-			path = "other" // bounded span names
+		if r.URL.Path != mcpPath { // /health, /metrics and the like: no spans
+			next.ServeHTTP(w, r)
+			return
 		}
-		ctx, span := p.tracer.Start(ctx, r.Method+" "+path, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", path)))
+		ctx := Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := p.tracer.Start(ctx, r.Method+" "+mcpPath, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", mcpPath)))
 		defer span.End()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
