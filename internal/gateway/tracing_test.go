@@ -13,6 +13,7 @@ import (
 
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/gateway"
 )
 
@@ -152,7 +153,12 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 
 	web, webSeen := tracedBackend(t, "web")
 	files, filesSeen := tracedBackend(t, "files")
-	cfg := baseConfig(web, files)
+	legacySeen := &traceparentRecorder{}
+	legacy := fixture.StartSSEBehind(t, exampleserver.Options{Name: "legacy"}, func(h http.Handler) http.Handler {
+		legacySeen.next = h
+		return legacySeen
+	})
+	cfg := baseConfig(web, files, config.Backend{Name: "legacy", Transport: config.TransportSSE, URL: legacy.URL})
 	cfg.Telemetry.Tracing = &config.Tracing{Endpoint: "http://127.0.0.1:" + otlp, Protocol: config.ProtocolHTTP, Sampling: 1}
 	gw := startGateway(t, cfg, gateway.Options{})
 
@@ -163,6 +169,7 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	const callTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
 	hc = &http.Client{Transport: traceparentTransport{"00-" + callTrace + "-" + clientSpan + "-01"}}
 	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"}}}`)
+	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"legacy_echo","arguments":{"text":"x"}}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := gw.Shutdown(ctx); err != nil { // exports the spans
@@ -205,24 +212,24 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 			children[s.tag("vmcp.backend")] = true
 		}
 	}
-	if len(children) != 2 || !children["web"] || !children["files"] || len(byName["backend.initialize"]) != 2 {
+	if len(children) != 3 || !children["web"] || !children["files"] || !children["legacy"] || len(byName["backend.initialize"]) != 3 {
 		t.Errorf("initialize's backend children: %v (spans %v)", children, names(init))
 	}
 
 	var call *jaegerSpan
 	for _, s := range spans(callTrace) {
-		if s.OperationName == "tools/call" {
+		if s.OperationName == "tools/call" && s.tag("vmcp.backend") == "web" {
 			call = &s
 		}
 	}
 	if call == nil || call.tag("vmcp.backend") != "web" || call.tag("vmcp.tool") != "echo" || call.tag("vmcp.outcome") != "ok" {
 		t.Errorf("tools/call span = %+v", call)
 	}
-	if !webSeen.has(clientTrace) || !filesSeen.has(clientTrace) || !webSeen.has(callTrace) {
+	if !webSeen.has(clientTrace) || !filesSeen.has(clientTrace) || !webSeen.has(callTrace) || !legacySeen.has(callTrace) {
 		t.Error("the backends did not receive the trace context in traceparent")
 	}
 	// The debug log's lines of each request carry its trace.
-	for _, want := range []string{`msg="session started" session=1 by=initialize backends=2 trace_id=` + clientTrace,
+	for _, want := range []string{`msg="session started" session=1 by=initialize backends=3 trace_id=` + clientTrace,
 		`msg="backend call" session=1 backend=web method=tools/call name=echo`} {
 		if !strings.Contains(gw.Logs.String(), want) {
 			t.Errorf("debug log lacks %q:\n%s", want, gw.Logs.String())
