@@ -7,8 +7,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/vmcp/vmcp/internal/audit"
 )
+
+// Close stops the writer goroutine: no test leaves one behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // counter is the Observer: it counts what the Log lost.
 type counter struct{ dropped, failed atomic.Int64 }

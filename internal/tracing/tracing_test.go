@@ -5,14 +5,19 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
 
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/tracing"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 
@@ -77,4 +82,30 @@ func TestLogLinesCarryTheTraceID(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], "trace_id=4bf92f3577b34da6a3ce929d0e0e4736") || strings.Contains(lines[1], "trace_id") {
 		t.Errorf("log:\n%s", buf.String())
 	}
+}
+
+// On, requests to the MCP endpoint get a server span under the caller's
+// traceparent; other paths pass through. Shutdown stops the exporter.
+func TestOnTracesTheMCPEndpoint(t *testing.T) {
+	t.Parallel()
+	p, err := tracing.New(context.Background(), &config.Tracing{Endpoint: "http://127.0.0.1:1", Sampling: 1}, env(nil), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []trace.SpanContext
+	h := p.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		seen = append(seen, trace.SpanContextFromContext(r.Context()))
+	}), "/mcp")
+	for _, path := range []string{"/mcp", "/health"} {
+		r := httptest.NewRequest(http.MethodPost, path, nil)
+		r.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if !p.On() || len(seen) != 2 || seen[0].TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" ||
+		seen[0].SpanID().String() == "00f067aa0ba902b7" || seen[1].IsValid() {
+		t.Errorf("span contexts seen by the handler: %v", seen)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p.Shutdown(ctx) // the collector is unreachable: the error is expected
 }
