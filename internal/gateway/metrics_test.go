@@ -17,6 +17,7 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
 	cfg := baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL,
 		Headers: map[string]string{"X-Api-Key": "metrics-secret-key"}})
+	cfg.Telemetry.ToolLabels = true
 	gw := startGateway(t, cfg, gateway.Options{})
 	sid := rawInit(t, gw.URL)
 	for range 3 {
@@ -45,6 +46,7 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 		`vmcp_session_backend_init_duration_seconds_count{backend="web"} 1`,
 		`vmcp_backend_breaker_state{backend="web"} 0`,
 		`vmcp_backend_connections{backend="web"} `, // its open sockets
+		`vmcp_backend_tool_calls_total{backend="web",outcome="ok",tool="echo"} 3`, // telemetry.toolLabels
 		`vmcp_sessions_rejected_total{reason="limit"} 0`,
 		`vmcp_backend_reinitializations_total{backend="web",cause="session_lost"} 0`,
 		// What the README's Operations section tells operators to watch.

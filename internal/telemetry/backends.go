@@ -65,7 +65,7 @@ func newBackendMetrics(reg *prometheus.Registry) *backendMetrics {
 	return b
 }
 
-// Options are what New needs to know beyond the session gauge.
+// Options are what Configure needs to know of the config.
 type Options struct {
 	// Backends are the configured backend names: their series exist at
 	// 0 from the start, so a backend that never answered shows up.
