@@ -97,7 +97,7 @@ func (a *audited) Call(ctx context.Context, method string, params json.RawMessag
 			e.Decision = "allow"
 		}
 		e.Outcome = session.Outcome(err)
-		if code != 0 && session.InvalidParams(err) {
+		if session.InvalidParams(err) { // an unknown tool, say
 			e.Outcome = "invalid_params"
 		} else if err == nil && method == "tools/call" && toolError(res) {
 			e.Outcome = "tool_error"
