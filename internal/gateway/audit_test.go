@@ -43,7 +43,8 @@ func readAudit(t *testing.T, path string) ([]auditLine, string) {
 	return out, string(raw)
 }
 
-// A session with calls, a call the policy denies and a DELETE leaves
+// A session with calls, a call the policy denies, one to an unknown tool
+// and a DELETE leaves
 // exactly its events in the audit trail, in order, naming the session by
 // a hash and holding none of the secrets that passed through.
 func TestAuditTrailOfASession(t *testing.T) {
@@ -66,6 +67,7 @@ func TestAuditTrailOfASession(t *testing.T) {
 		`{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"web_greet","arguments":{"name":"Ada"}}}`,
 		`{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"example://web/info"}}`,
 		`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"files_counter","arguments":{}}}`,
+		`{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"web_nonesuch","arguments":{}}}`,
 	} {
 		if code, _, resp := rawPost(t, gw.URL, sid, body); code != http.StatusOK {
 			t.Fatalf("%s: %d %s", body, code, resp)
@@ -98,6 +100,7 @@ func TestAuditTrailOfASession(t *testing.T) {
 		{Event: "prompt_get", Session: name, Client: client, Backend: "web", Method: "prompts/get", Prompt: "web_greet", Decision: "allow", Outcome: "ok"},
 		{Event: "resource_read", Session: name, Client: client, Backend: "web", Method: "resources/read", Resource: "example://web/info", Decision: "allow", Outcome: "ok"},
 		{Event: "policy_denied", Session: name, Client: client, Backend: "files", Method: "tools/call", Tool: "files_counter", Decision: "deny", Outcome: "denied"},
+		{Event: "tool_call", Session: name, Client: client, Method: "tools/call", Tool: "web_nonesuch", Decision: "allow", Outcome: "invalid_params"},
 		{Event: "session_closed", Session: name, Client: client, Reason: "delete"},
 	}
 	if !reflect.DeepEqual(got, want) {
