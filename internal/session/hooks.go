@@ -168,13 +168,13 @@ func tracerOr(t trace.Tracer) trace.Tracer {
 	return t
 }
 
-// endSpan ends span with err's outcome as its status.
-func endSpan(span trace.Span, err error) {
+// endSpan ends span with err's outcome as its status, and attrs.
+func endSpan(span trace.Span, err error, attrs ...attribute.KeyValue) {
 	if !span.IsRecording() {
 		span.End()
 		return
 	}
-	span.SetAttributes(attribute.String("vmcp.outcome", Outcome(err)))
+	span.SetAttributes(append(attrs, attribute.String("vmcp.outcome", Outcome(err)))...)
 	if err != nil {
 		span.SetStatus(codes.Error, Outcome(err))
 	}

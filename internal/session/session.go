@@ -273,19 +273,14 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 		ctx = backend.WithHandler(ctx, &relay{s: s, backend: backendName, peer: p})
 	}
 	f := s.factory
+	var tool string
+	if (method == "tools/call" || method == "prompts/get") && (f.traced || len(f.hooks) > 0) {
+		tool, _ = paramString(params, "name")
+	}
 	var span trace.Span = noSpan // tracing off: not even the options are built
 	if f.traced {
-		ctx, span = f.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("vmcp.backend", backendName), attribute.String("rpc.method", method)))
-	}
-	var tool string
-	if method == "tools/call" || method == "prompts/get" {
-		if span.IsRecording() || len(f.hooks) > 0 {
-			tool, _ = paramString(params, "name")
-		}
-		if tool != "" && span.IsRecording() {
-			span.SetAttributes(attribute.String("vmcp.tool", tool))
-		}
+		ctx, span = f.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("vmcp.backend", backendName), attribute.String("rpc.method", method), attribute.String("vmcp.tool", tool)))
 	}
 	if m.traceMeta {
 		params = withTraceMeta(ctx, params)
@@ -293,10 +288,9 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 	start := time.Now()
 	res, retried, err := m.call(ctx, method, params)
 	took := time.Since(start)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.Bool("vmcp.retried", retried))
+	if f.traced {
+		endSpan(span, err, attribute.Bool("vmcp.retried", retried))
 	}
-	endSpan(span, err)
 	if len(f.hooks) > 0 {
 		f.hooks.called(ctx, &Call{Session: s, Backend: backendName, Method: method, Tool: tool, Took: took, Retried: retried, Err: err})
 	}
