@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -32,6 +33,14 @@ type countedConn struct {
 	net.Conn
 	n    *atomic.Int64
 	once sync.Once
+}
+
+// ReadFrom keeps the socket's own (sendfile, splice) for io.Copy.
+func (c *countedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 func (c *countedConn) Close() error {
