@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test vet staticcheck unit conformance bench clean
+.PHONY: build run test vet staticcheck unit conformance bench clean jaeger
 
 build:
 	$(GO) build -o bin/vmcp ./cmd/vmcp
@@ -26,6 +26,14 @@ unit:
 
 clean:
 	rm -rf bin
+
+# Jaeger all-in-one for the tracing test (internal/gateway/tracing_test.go
+# looks for bin/jaeger). Its module is tools/jaeger, apart from vmcp's: its
+# dependency tree is huge and none of it is vmcp's.
+jaeger: bin/jaeger
+
+bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
+	cd tools/jaeger && $(GO) build -o ../../bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
 
 # The official MCP conformance suites against vmcp (needs node >= 20, npm).
 conformance:

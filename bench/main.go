@@ -76,7 +76,7 @@ type options struct {
 
 // scenarioIDs lists the scenarios in the order they run.
 func scenarioIDs() []string {
-	return []string{"S1", "S16", "S64", "CPU", "GEN", "INIT", "SCALE", "SCALEOUT", "BREAKER", "AUTH", "SOAK"}
+	return []string{"S1", "S16", "S64", "CPU", "GEN", "INIT", "SCALE", "SCALEOUT", "BREAKER", "AUTH", "TRACE", "SOAK"}
 }
 
 // optIn are the scenarios that run only when named in -scenarios: the

@@ -220,6 +220,8 @@ type vmcpConfig struct {
 	// oidcIssuer, if set, turns on incomingAuth oidc with that issuer, for
 	// tokens whose audience is resource.
 	oidcIssuer, resource string
+	// tracingEndpoint, if set, exports every span there over OTLP/HTTP.
+	tracingEndpoint string
 }
 
 type namedURL struct{ name, url string }
@@ -246,6 +248,9 @@ func (c *vmcpConfig) yaml() string {
 	}
 	if c.pprof {
 		fmt.Fprintf(&b, "server:\n  pprof: true\n  adminListen: 127.0.0.1:%d\n", c.adminPort)
+	}
+	if c.tracingEndpoint != "" {
+		fmt.Fprintf(&b, "telemetry:\n  tracing:\n    endpoint: %s\n    sampling: 1.0\n", c.tracingEndpoint)
 	}
 	return b.String()
 }

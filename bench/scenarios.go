@@ -69,6 +69,8 @@ func (r *runner) scenario(ctx context.Context, id string) error {
 		return r.soakScenario(ctx)
 	case "AUTH":
 		return r.authScenario(ctx)
+	case "TRACE":
+		return r.traceScenario(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", id)
 }

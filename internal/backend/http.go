@@ -15,6 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
 
@@ -52,6 +55,9 @@ type HTTPOptions struct {
 	Budget *Budget
 	// Logger receives debug records (never headers or session IDs).
 	Logger *slog.Logger
+	// Propagator, if set, writes the trace context of each request's
+	// span into its headers (traceparent); nil: none.
+	Propagator propagation.TextMapPropagator
 }
 
 const (
@@ -83,7 +89,9 @@ type httpShared struct {
 	timeout time.Duration
 	max     int
 	log     *slog.Logger
-	budget  *Budget // nil: none
+	budget  *Budget                       // nil: none
+	prop    propagation.TextMapPropagator // nil: no trace context
+	sockets atomic.Int64                  // open now (httpconns.go)
 	// tr is net/http's pooled transport. Requests go straight to its
 	// RoundTrip, never through http.Client: that saves a header copy per
 	// call and never follows redirects, which could carry the API-key
@@ -141,8 +149,9 @@ func newHTTPShared(opts HTTPOptions) (*httpShared, error) {
 	}
 	s := &httpShared{
 		name: opts.Name, url: u, headers: opts.Headers, timeout: opts.Timeout,
-		max: max, log: log, budget: opts.Budget, tr: tr,
+		max: max, log: log, budget: opts.Budget, tr: tr, prop: opts.Propagator,
 	}
+	countSockets(tr, &s.sockets)
 	s.bufs.New = func() any { return new(bodyBuf) }
 	s.readers.New = func() any { return newSSEReader(max) }
 	return s, nil
@@ -181,6 +190,10 @@ type response struct {
 // reaches the backend at most once: a connection that fails after that is
 // this call's error.
 func (s *httpShared) do(ctx context.Context, method string, h http.Header, body []byte) (*response, error) {
+	if s.prop != nil && trace.SpanContextFromContext(ctx).IsValid() {
+		h = h.Clone() // h is shared by the client's requests
+		s.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	}
 	req := &http.Request{
 		Method: method, URL: s.url, Header: h, Host: s.url.Host,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,

@@ -13,6 +13,7 @@ import (
 
 	sdkjsonrpc "github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // NewSSE returns a Connector for a legacy HTTP+SSE backend (protocol
@@ -33,7 +34,7 @@ func NewSSE(opts HTTPOptions) Connector {
 		s:       s,
 		streams: streams,
 		hc: &http.Client{
-			Transport:     &sseRoundTripper{origin: s.url, headers: opts.Headers, pool: s.tr, streams: streams},
+			Transport:     &sseRoundTripper{origin: s.url, headers: opts.Headers, pool: s.tr, streams: streams, prop: s.prop},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
@@ -156,6 +157,7 @@ type sseRoundTripper struct {
 	headers map[string]string
 	pool    http.RoundTripper
 	streams http.RoundTripper
+	prop    propagation.TextMapPropagator // nil: no trace context
 }
 
 // ErrForeignEndpoint means an SSE backend's endpoint event named
@@ -174,6 +176,11 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	req = req.Clone(req.Context())
 	for k, v := range rt.headers {
 		req.Header.Set(k, v)
+	}
+	if rt.prop != nil {
+		// The SDK sends with the call's context when it has one: its span
+		// is the request's parent.
+		rt.prop.Inject(req.Context(), propagation.HeaderCarrier(req.Header))
 	}
 	if ts := tokenFrom(req.Context()); ts != nil {
 		h, err := withToken(req.Context(), ts, req.Header)

@@ -73,6 +73,10 @@ type Config struct {
 	// Optimizer shows clients find_tool and call_tool instead of the
 	// catalog (optimizer.go).
 	Optimizer Optimizer `yaml:"optimizer"`
+	// Telemetry and Audit: metrics labels, traces and the audit trail
+	// (telemetry.go, audit.go).
+	Telemetry Telemetry `yaml:"telemetry"`
+	Audit     *Audit    `yaml:"audit"`
 }
 
 // Backend is one MCP server behind vmcp.

@@ -83,6 +83,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 	case reflect.Int, reflect.Int64:
 		d.decodeInt(n, v, path)
+	case reflect.Float64:
+		s, ok := d.scalar(n, path, "a number")
+		if !ok {
+			return
+		}
+		if f, err := strconv.ParseFloat(s, 64); err != nil {
+			d.reject(n, path, "must be a number (got %s)", d.display(path, s))
+		} else {
+			v.SetFloat(f)
+		}
 	case reflect.Slice:
 		d.decodeSlice(n, v, path)
 	case reflect.Map:

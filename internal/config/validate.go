@@ -46,6 +46,7 @@ func validate(cfg *Config, d *decoder) {
 	v.authorization(&cfg.Authorization, names)
 	v.rateLimits(&cfg.RateLimits)
 	v.optimizer(&cfg.Optimizer)
+	v.observability(cfg)
 }
 
 func (v *validator) fail(path, format string, args ...any) {

@@ -23,6 +23,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
@@ -75,6 +78,12 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; default time.Now. Tests may fake it.
 	Now func() time.Time
+	// Observe, if set, is told of each token endpoint request: refresh
+	// says a cached token was due for replacement. It must be quick.
+	Observe func(grant string, refresh bool, err error)
+	// Tracer, if set, makes a span of each token endpoint request, in
+	// the trace of the call that needed the token.
+	Tracer trace.Tracer
 }
 
 // Provider obtains and caches one backend's tokens. It is safe for
@@ -188,10 +197,27 @@ func (p *Provider) token(ctx context.Context, key string, caller *identity.Ident
 	if c.fresh(p.opts.Now()) {
 		return c.token, nil
 	}
+	refresh := c != nil
+	parent := trace.SpanContextFromContext(ctx)
 	ch := p.flights.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(p.ctx, defaultFetchTimeout)
+		fctx, cancel := context.WithTimeout(trace.ContextWithSpanContext(p.ctx, parent), defaultFetchTimeout)
 		defer cancel()
-		return p.fetch(fctx, key, caller)
+		var span trace.Span
+		if p.opts.Tracer != nil {
+			fctx, span = p.opts.Tracer.Start(fctx, "token."+p.opts.Grant, trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(attribute.Bool("vmcp.refresh", refresh)))
+		}
+		tok, err := p.fetch(fctx, key, caller)
+		if span != nil {
+			if err != nil {
+				span.SetStatus(codes.Error, "token request failed")
+			}
+			span.End()
+		}
+		if p.opts.Observe != nil {
+			p.opts.Observe(p.opts.Grant, refresh, err)
+		}
+		return tok, err
 	})
 	select {
 	case r := <-ch:

@@ -345,7 +345,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 		return err
 	}
 	if err != nil {
-		h.log.Warn("initialize failed", "err", err)
+		h.log.WarnContext(r.Context(), "initialize failed", "err", err)
 		writeHTTPError(w, http.StatusInternalServerError, msg.ID, errorf(jsonrpc.CodeInternalError, "initialize failed: %s", h.opts.Redactor.Redact(err.Error())))
 		return err
 	}
@@ -372,7 +372,7 @@ func (h *legacyHandler) delete(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, nil)
 		return
 	case err != nil:
-		h.log.Warn("closing session", "err", err)
+		h.log.WarnContext(r.Context(), "closing session", "err", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -15,7 +15,7 @@ import (
 // outgoingAuth block, or returns nil for none. The client secret is read
 // from the environment variable the config names, here and nowhere else,
 // so it is never part of a Config or a log.
-func outgoingCredentials(b config.Backend) (*credentials.Provider, error) {
+func outgoingCredentials(b config.Backend, obs *observability) (*credentials.Provider, error) {
 	o := b.OutgoingAuth
 	if o == nil || o.Type == "" || o.Type == config.OutgoingNone {
 		return nil, nil
@@ -28,10 +28,12 @@ func outgoingCredentials(b config.Backend) (*credentials.Provider, error) {
 	if o.Type == config.OutgoingTokenExchange {
 		grant = credentials.TokenExchange
 	}
-	p, err := credentials.New(credentials.Options{
+	opts := credentials.Options{
 		Grant: grant, TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: secret,
 		Scopes: o.Scopes, Audience: o.Audience, Resource: o.Resource,
-	})
+	}
+	obs.credentialOptions(b.Name, &opts)
+	p, err := credentials.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("backend %q: outgoingAuth: %w", b.Name, err)
 	}

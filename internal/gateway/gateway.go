@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/certs"
@@ -27,6 +29,7 @@ import (
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/telemetry"
+	"github.com/vmcp/vmcp/internal/tracing"
 )
 
 // Options carry what is not in the config file.
@@ -61,6 +64,8 @@ type Gateway struct {
 	adminSrv   *http.Server // set by ServeAdmin
 	stopped    bool         // Shutdown has begun: ServeAdmin serves nothing
 	tls        *tls.Config  // nil: plain HTTP
+	obs        *observability
+	handler    http.Handler // the front end, traced
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -82,7 +87,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	// Every log line goes through the redactor: backend text (errors, a
 	// stdio child's stderr) may echo a configured secret.
 	red := newRedactor(cfg, os.Getenv)
-	opts.Logger = slog.New(red.Handler(opts.Logger.Handler()))
+	opts.Logger = slog.New(tracing.LogHandler(red.Handler(opts.Logger.Handler())))
 	g := &Gateway{cfg: cfg, log: opts.Logger, procs: backend.NewProcessLimit(cfg.Server.MaxStdioProcesses)}
 	if t := cfg.Server.TLS; t != nil {
 		var err error
@@ -93,15 +98,27 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	// The metrics exist before what they count; the session gauge reads
 	// the manager only at scrape time.
 	metrics := telemetry.New(func() int { return g.manager.Len() })
-	auth, err := incomingAuth(cfg, opts.Logger, metrics)
+	obs, err := newObservability(cfg, metrics, red, opts.Version, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
+	g.obs = obs
+	built := false
+	defer func() {
+		if !built { // the audit file, the span exporter
+			obs.close(context.Background())
+		}
+	}()
+	auth, err := incomingAuth(cfg, opts.Logger, obs)
+	if err != nil {
+		return nil, err
+	}
+	auth = obs.authenticator(auth)
 	var backends []session.Backend
 	// One budget for the response bytes every backend buffers at once.
 	budget := backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")
 	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger, connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true, budget: budget, red: red})
+		c, err := newConnector(b, opts.Logger, connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true, budget: budget, red: red, prop: obs.propagator()})
 		if err != nil {
 			g.closeConnectors()
 			return nil, err
@@ -113,14 +130,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		br := session.NewBreaker(bo)
 		g.breakers = append(g.breakers, br)
-		creds, err := outgoingCredentials(b)
+		creds, err := outgoingCredentials(b, obs)
 		if err != nil {
 			g.closeConnectors()
 			return nil, err
 		}
 		g.creds = append(g.creds, creds)
 		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive),
-			Credentials: forSessions(creds)})
+			Credentials: forSessions(creds), TraceInParams: b.Transport == config.TransportStdio && obs.tracing.On()})
 	}
 	st, err := newStore(cfg.Store, cfg.Session)
 	if err != nil {
@@ -139,6 +156,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	info := clientInfo(opts.Version)
 	g.info = info
 	metrics.ObserveBackendConnections(g.backendConnections)
+	metrics.ObserveBreakers(g.breakerStates)
 	factory := session.NewFactory(session.FactoryOptions{
 		Observer:        metrics,
 		Backends:        backends,
@@ -151,7 +169,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			MaxConcurrent: cfg.Session.MaxConcurrentCalls,
 			QueueTimeout:  cfg.Session.CallQueueTimeout.D(),
 		},
-		Decorators: withOptimizer(cfg, opts.Logger, decorators),
+		// The optimizer is outermost, so call_tool reaches the audit trail,
+		// policy and rate limits as the tool it names.
+		Decorators: withOptimizer(cfg, opts.Logger, obs.decorate(decorators)),
+		Hooks:      obs.hooks(),
+		Tracer:     obs.tracer(),
 	})
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,
@@ -192,12 +214,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Redactor:         red,
 		Logger:           opts.Logger,
 	})
+	g.handler = obs.tracing.Handler(g.frontend, cfg.Path)
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stopSweep, g.sweepDone = cancel, make(chan struct{})
 	go func() {
 		defer close(g.sweepDone)
 		g.manager.Run(ctx)
 	}()
+	built = true
 	return g, nil
 }
 
@@ -205,9 +229,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 type connectorShared struct {
 	procs       *backend.ProcessLimit
 	initTimeout time.Duration
-	warm        bool             // false: no warm pools (vmcp validate --probe)
-	budget      *backend.Budget  // buffered response bytes, all backends
-	red         *redact.Redactor // every configured secret (a stdio child's stderr)
+	warm        bool                          // false: no warm pools (vmcp validate --probe)
+	budget      *backend.Budget               // buffered response bytes, all backends
+	red         *redact.Redactor              // every configured secret (a stdio child's stderr)
+	prop        propagation.TextMapPropagator // trace context to HTTP backends; nil: none
 }
 
 func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backend.Connector, error) {
@@ -216,7 +241,7 @@ func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backe
 		o := backend.HTTPOptions{
 			Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(),
 			MaxConnsPerHost: b.MaxConnections, MaxMessageBytes: b.MaxResponseBytes,
-			Budget: sh.budget, Logger: log,
+			Budget: sh.budget, Logger: log, Propagator: sh.prop,
 		}
 		if b.TLS != nil {
 			tc, err := b.TLS.ClientConfig()
@@ -263,7 +288,7 @@ func aggregationOptions(a config.Aggregation) aggregate.Options {
 func (g *Gateway) Logger() *slog.Logger { return g.log }
 
 // Handler returns the gateway's HTTP handler.
-func (g *Gateway) Handler() http.Handler { return g.frontend }
+func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Manager returns the session manager.
 func (g *Gateway) Manager() *session.Manager { return g.manager }
@@ -276,7 +301,7 @@ const idleConnTimeout = 2 * time.Minute
 // clean shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           g.frontend,
+		Handler:           g.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       idleConnTimeout,
 		MaxHeaderBytes:    g.cfg.Server.MaxHeaderBytes,
@@ -379,6 +404,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		g.closeStore()
 		g.closeConnectors()
+		if err := g.obs.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		g.shutErr = errors.Join(errs...)
 	})
 	return g.shutErr
@@ -415,7 +443,7 @@ func (g *Gateway) status() any {
 	probes := g.probe.statuses(len(g.cfg.Backends))
 	for i, b := range g.cfg.Backends {
 		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health(), Probe: probes[i]}
-		if n, ok := connections(g.connectors[i]); ok {
+		if n, ok := connections(g.connectors[i]); ok && b.Transport == config.TransportStdio {
 			st.Processes = &n
 		}
 		if g.creds[i] != nil {

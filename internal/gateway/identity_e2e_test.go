@@ -114,6 +114,10 @@ func TestIdentityEndToEnd(t *testing.T) {
 			`vmcp_auth_failures_total{reason="invalid_token"} 1`,
 			`vmcp_auth_failures_total{reason="insufficient_scope"} 0`,
 			`vmcp_rate_limited_total{limit="call"} 0`,
+			// The two refused requests were initializes.
+			`vmcp_sessions_rejected_total{reason="auth"} 2`,
+			// One exchange for each of alice's and bob's sessions.
+			`vmcp_token_requests_total{backend="files",grant="tokenExchange",outcome="ok",trigger="new"} 2`,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %q", want)
@@ -160,6 +164,10 @@ func TestIdentityEndToEnd(t *testing.T) {
 		}
 		if !strings.Contains(g.Logs.String(), "making a new client with fresh credentials") {
 			t.Error("no log line for the retry with fresh credentials")
+		}
+		m := getBody(t, strings.TrimSuffix(g.URL, "/mcp")+"/metrics")
+		if want := `vmcp_backend_reinitializations_total{backend="files",cause="unauthorized"} 1`; !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	})
 }

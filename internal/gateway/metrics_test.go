@@ -17,6 +17,7 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
 	cfg := baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL,
 		Headers: map[string]string{"X-Api-Key": "metrics-secret-key"}})
+	cfg.Telemetry.ToolLabels = true
 	gw := startGateway(t, cfg, gateway.Options{})
 	sid := rawInit(t, gw.URL)
 	for range 3 {
@@ -38,7 +39,16 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 		`vmcp_requests_total{method="initialize",outcome="ok"} 1`,
 		`vmcp_requests_total{method="tools/call",outcome="ok"} 3`,
 		`vmcp_requests_total{method="other",outcome="error"} 1`,
-		"vmcp_sessions 1",
+		"vmcp_active_sessions 1",
+		// Per backend: the three calls, the init, the breaker's state.
+		`vmcp_backend_call_duration_seconds_count{backend="web",method="tools/call",outcome="ok"} 3`,
+		`vmcp_session_backend_init_total{backend="web",outcome="ok",reason=""} 1`,
+		`vmcp_session_backend_init_duration_seconds_count{backend="web"} 1`,
+		`vmcp_backend_breaker_state{backend="web"} 0`,
+		`vmcp_backend_connections{backend="web"} `, // its open sockets
+		`vmcp_backend_tool_calls_total{backend="web",outcome="ok",tool="echo"} 3`, // telemetry.toolLabels
+		`vmcp_sessions_rejected_total{reason="limit"} 0`,
+		`vmcp_backend_reinitializations_total{backend="web",cause="session_lost"} 0`,
 		// What the README's Operations section tells operators to watch.
 		"go_sched_gomaxprocs_threads ", "go_gc_gomemlimit_bytes ",
 		"go_memstats_heap_inuse_bytes ", "process_resident_memory_bytes ",

@@ -83,7 +83,7 @@ func Probe(ctx context.Context, cfg *config.Config, version string, log *slog.Lo
 	for i, b := range cfg.Backends {
 		c, err := newConnector(b, log, sh)
 		if err == nil {
-			creds[i], err = outgoingCredentials(b)
+			creds[i], err = outgoingCredentials(b, nil)
 		}
 		if err != nil {
 			if c != nil {

@@ -90,7 +90,7 @@ func (l *Limits) take(ctx context.Context, bs []ratelimit.Bucket) (time.Duration
 	if err != nil {
 		if now := time.Now().UnixNano(); now-l.lastWarn.Load() > int64(10*time.Second) {
 			l.lastWarn.Store(now)
-			l.log.Warn("rate limits not applied: their store failed; calls go through", "err", err)
+			l.log.WarnContext(ctx, "rate limits not applied: their store failed; calls go through", "err", err)
 		}
 		return 0, true
 	}
@@ -133,7 +133,7 @@ func (o *limitedOps) Call(ctx context.Context, method string, params json.RawMes
 	if wait, ok := o.l.take(ctx, bs); !ok {
 		ms := int64(math.Ceil(float64(wait) / float64(time.Millisecond)))
 		o.l.obs.ObserveRateLimited("call")
-		o.l.log.Debug("call over its rate limit", "caller", identity.FromContext(ctx), "tool", clip(name), "retry_after_ms", ms)
+		o.l.log.DebugContext(ctx, "call over its rate limit", "caller", identity.FromContext(ctx), "tool", clip(name), "retry_after_ms", ms)
 		e := jsonrpc.Errorf(CodeRateLimited, "Rate limit exceeded for tool %q; retry in %s", name, retryText(wait))
 		e.Data = json.RawMessage(fmt.Sprintf(`{"retryAfterMs":%d}`, ms))
 		return nil, e

@@ -204,7 +204,7 @@ func (p *policyOps) Call(ctx context.Context, method string, params json.RawMess
 		d = p.set.Decide(ctx, id, it, args)
 	}
 	if !d.Allow {
-		p.log.Warn("call denied by policy", "caller", id,
+		p.log.WarnContext(ctx, "call denied by policy", "caller", id,
 			"method", method, "kind", it.Kind.String(), "name", clip(it.Name), "backend", it.Backend, "rule", d.Rule)
 		p.obs.ObservePolicyDenial(it.Kind.String())
 		return nil, jsonrpc.Errorf(CodeForbidden, "Forbidden: %s %q is not allowed for this caller", it.Kind, it.Name)

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/identity"
@@ -36,6 +39,9 @@ type Backend struct {
 	// bearer token, resolved for the session's caller when the client is
 	// made; nil: none beyond the connector's static headers.
 	Credentials Credentials
+	// TraceInParams puts each request's trace context in its
+	// params._meta.traceparent: for stdio, which has no headers.
+	TraceInParams bool
 }
 
 // FactoryOptions configure a Factory.
@@ -54,6 +60,12 @@ type FactoryOptions struct {
 	// Decorators wrap every session's Operations, the first outermost
 	// (see Decorator).
 	Decorators []Decorator
+	// Hooks are told of every session's life and backend calls, each in
+	// turn (hooks.go).
+	Hooks []Hooks
+	// Tracer makes the spans of initialize, backend inits, calls and
+	// re-initializations; nil: none.
+	Tracer trace.Tracer
 }
 
 // KeepaliveObserver records keepalive outcomes (metrics). It must be safe
@@ -66,6 +78,9 @@ type KeepaliveObserver interface {
 type Factory struct {
 	opts     FactoryOptions
 	log      *slog.Logger
+	hooks    hooks
+	tracer   trace.Tracer
+	traced   bool // opts.Tracer was set
 	catalogs *catalogs     // shared by the sessions it makes
 	seq      atomic.Uint64 // numbers the sessions it makes, for logs
 }
@@ -84,7 +99,7 @@ func NewFactory(opts FactoryOptions) *Factory {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Factory{opts: opts, log: opts.Logger, catalogs: newCatalogs(opts.Aggregation)}
+	return &Factory{opts: opts, log: opts.Logger, catalogs: newCatalogs(opts.Aggregation), hooks: opts.Hooks, tracer: tracerOr(opts.Tracer), traced: opts.Tracer != nil}
 }
 
 // Backends returns the configured backend names in order.
@@ -103,6 +118,7 @@ type backendInit struct {
 	stored       store.Backend
 	listing      aggregate.Backend
 	instructions string
+	took         time.Duration
 	err          error
 }
 
@@ -153,6 +169,12 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 				return
 			}
 			defer func() { <-sem }()
+			ctx, span := f.tracer.Start(ctx, "backend.initialize", trace.WithAttributes(attribute.String("vmcp.backend", b.Name)))
+			began := time.Now()
+			defer func() {
+				results[i].took = time.Since(began)
+				endSpan(span, results[i].err)
+			}()
 			defer recovery.Recover(f.log, func(err error) { results[i] = backendInit{err: fmt.Errorf("backend %q: initialize: %w", b.Name, err)} }, "backend", b.Name)
 			results[i] = f.connect(ctx, b, meta, resume[b.Name], &relay{s: s, backend: b.Name})
 		})
@@ -189,8 +211,9 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		b := f.opts.Backends[i]
 		s.order = append(s.order, b.Name)
 		s.members[b.Name] = newMember(s, b, r, limiter)
+		f.hooks.initialized(ctx, s, b.Name, r.took, r.err)
 		if r.err != nil {
-			f.log.Warn("backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
+			f.log.WarnContext(ctx, "backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
 			failures = append(failures, b.Name+": "+reason(r.err))
 			s.unavailable = append(s.unavailable, UnavailableBackend{Name: b.Name, Reason: reason(r.err)})
 			continue
@@ -212,7 +235,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	}
 	if fresh {
 		for _, w := range cat.Warnings {
-			f.log.Warn("aggregation", "warning", w)
+			f.log.WarnContext(ctx, "aggregation", "warning", w)
 		}
 	}
 	s.catalog.Store(cat)

@@ -13,6 +13,7 @@ import (
 
 // logStart records a session as it reaches its client.
 func (m *Manager) logStart(ctx context.Context, s *Session, how string) {
+	m.opts.Factory.hooks.started(ctx, s, how)
 	if !m.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
@@ -24,12 +25,21 @@ func (m *Manager) logStart(ctx context.Context, s *Session, how string) {
 	if len(missing) > 0 {
 		attrs = append(attrs, "unavailable", missing)
 	}
-	m.log.Debug("session started", attrs...)
+	m.log.DebugContext(ctx, "session started", attrs...)
 }
 
-// logEnd records a session's end and why: DELETE, ttl, idle, shutdown…
-func (m *Manager) logEnd(s *Session, reason string) {
-	m.log.Debug("session ended", "session", s.seq, "reason", reason, "age", m.opts.Now().Sub(s.created).Round(time.Millisecond))
+// logEnd records a session's end and why (detail, if set, says more than
+// reason), and tells the hooks.
+func (m *Manager) logEnd(s *Session, reason EndReason, detail string) {
+	switch {
+	case detail != "":
+	case reason == EndDelete:
+		detail = "DELETE" // the client's request, as it is named
+	default:
+		detail = string(reason)
+	}
+	m.log.Debug("session ended", "session", s.seq, "reason", detail, "age", m.opts.Now().Sub(s.created).Round(time.Millisecond))
+	m.opts.Factory.hooks.ended(s, reason)
 }
 
 // logCall records one call to a backend: the tool or prompt name (not a
@@ -56,7 +66,7 @@ func (s *Session) logCall(ctx context.Context, backendName, method string, param
 		outcome = "tool error"
 	}
 	attrs = append(attrs, "took", time.Since(start).Round(time.Microsecond), "outcome", outcome)
-	log.Debug("backend call", attrs...)
+	log.DebugContext(ctx, "backend call", attrs...)
 }
 
 // toolError reports whether a tools/call result says isError. It decodes

@@ -129,6 +129,17 @@ type CreateRequest struct {
 // the Store is down, Create fails at once with an error wrapping
 // store.ErrUnavailable.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, error) {
+	f := m.opts.Factory
+	ctx, span := f.tracer.Start(ctx, "initialize")
+	s, err := m.create(ctx, req)
+	endSpan(span, err)
+	if err != nil {
+		f.hooks.rejected(ctx, req.Identity, err)
+	}
+	return s, err
+}
+
+func (m *Manager) create(ctx context.Context, req CreateRequest) (*Session, error) {
 	if l := m.opts.InitLimiter; l != nil {
 		if wait, ok := l.AllowInitialize(ctx, req.Identity); !ok {
 			return nil, &RateLimitedError{RetryAfter: wait}
@@ -291,7 +302,7 @@ func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 		m.refused(identity)
 		return ErrNotFound
 	}
-	return m.end(ctx, id, meta, true, "DELETE")
+	return m.end(ctx, id, meta, true, EndDelete)
 }
 
 // end ends a session everywhere: it deletes the metadata (which announces
@@ -300,7 +311,7 @@ func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 // lists, if given. With strict set, a Store failure returns an error and
 // leaves the session alone; otherwise the session is closed here regardless
 // (its lifetime is over by a rule every replica applies alike).
-func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, strict bool, reason string) error {
+func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, strict bool, reason EndReason) error {
 	ctx = context.WithoutCancel(ctx)
 	m.mu.Lock()
 	m.deleting[id]++ // our own deletion announcement must not reach the runtime first
@@ -334,7 +345,7 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 			closed[b.SessionID] = true
 		}
 		err = s.Close()
-		m.logEnd(s, reason)
+		m.logEnd(s, reason, "")
 	}
 	if meta != nil {
 		m.opts.Factory.endBackendSessions(ctx, meta, closed)
@@ -363,7 +374,7 @@ func (m *Manager) Deleted(id string) {
 	if s != nil {
 		m.goBackground(func() {
 			s.releaseRuntime()
-			m.logEnd(s, "deleted on another replica")
+			m.logEnd(s, EndEvicted, "deleted on another replica")
 		})
 	}
 }
@@ -435,19 +446,19 @@ func (m *Manager) Sweep(ctx context.Context) int {
 	}
 	m.mu.Unlock()
 	for _, id := range expired {
-		m.end(ctx, id, nil, false, "ttl")
+		m.end(ctx, id, nil, false, EndTTL)
 	}
 	released := 0
 	for _, id := range idle {
 		if m.opts.Shared && m.usedElsewhere(ctx, id) {
 			if s := m.detach(id); s != nil {
 				s.releaseRuntime()
-				m.logEnd(s, "idle here, in use on another replica")
+				m.logEnd(s, EndEvicted, "idle here, in use on another replica")
 				released++
 			}
 			continue
 		}
-		m.end(ctx, id, nil, false, "idle")
+		m.end(ctx, id, nil, false, EndIdle)
 	}
 	n := len(expired) + len(idle) - released
 	if n > 0 {
@@ -488,10 +499,10 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 			wg.Go(func() {
 				defer recovery.Recover(m.log, nil, "during", "shutdown")
 				if !m.opts.Shared {
-					m.end(ctx, id, nil, false, "shutdown")
+					m.end(ctx, id, nil, false, EndShutdown)
 				} else if s := m.detach(id); s != nil {
 					s.releaseRuntime()
-					m.logEnd(s, "shutdown, left to the other replicas")
+					m.logEnd(s, EndEvicted, "shutdown, left to the other replicas")
 				}
 			})
 		}

@@ -22,6 +22,7 @@ type member struct {
 	breaker   *Breaker     // shared by all sessions; nil: none
 	limiter   *callLimiter // shared by the session's members; nil: no limit
 	keepalive *Keepalive   // nil: no pings
+	traceMeta bool         // trace context in params._meta (Backend.TraceInParams)
 	// credentials resolve the backend's credential; nil: none.
 	credentials Credentials
 
@@ -44,7 +45,7 @@ type member struct {
 func newMember(s *Session, b Backend, r backendInit, limiter *callLimiter) *member {
 	return &member{
 		name: b.Name, connector: b.Connector, s: s,
-		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive, credentials: b.Credentials,
+		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive, credentials: b.Credentials, traceMeta: b.TraceInParams,
 		client: r.client, creds: r.creds, stop: make(chan struct{}),
 	}
 }
@@ -78,10 +79,11 @@ func (m *member) current() backend.Client {
 // is replaced (with fresh credentials) and the call retried once. A client
 // with no connection yet, or one a previous call found unreachable, is
 // checked (and if need be replaced) before the call. A result served by a replacement client says so in its
-// _meta, because the backend state the client built up is gone.
-func (m *member) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+// _meta, because the backend state the client built up is gone. retried
+// reports that the request went out on a replacement client.
+func (m *member) call(ctx context.Context, method string, params json.RawMessage) (res json.RawMessage, retried bool, err error) {
 	if err := m.limiter.acquire(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer m.limiter.release()
 
@@ -92,16 +94,16 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 	if c == nil || suspect {
 		nc, err := m.replace(ctx, c, suspect, false)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		c, replaced = nc, nc != c
 	}
-	res, err := m.callOn(ctx, c, method, params)
+	res, err = m.callOn(ctx, c, method, params)
 	m.breaker.record(err, false)
 	if refused := m.refused(err); !replaced && (refused || m.lost(c, err)) {
 		nc, rerr := m.replace(ctx, c, false, refused)
 		if rerr != nil {
-			return nil, fmt.Errorf("%w; re-initializing failed: %w", err, rerr)
+			return nil, false, fmt.Errorf("%w; re-initializing failed: %w", err, rerr)
 		}
 		c, replaced = nc, true
 		res, err = m.callOn(ctx, c, method, params)
@@ -111,13 +113,13 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 		m.markSuspect(c)
 	}
 	if err != nil {
-		return nil, m.scrub(err)
+		return nil, replaced, m.scrub(err)
 	}
 	if replaced {
 		// The backend's state is lost: say so in the result's _meta.
 		res, _ = withMeta(res, MetaBackendReinitialized, []string{m.name})
 	}
-	return res, nil
+	return res, replaced, nil
 }
 
 // lost reports whether a call on c failed because c no longer has a

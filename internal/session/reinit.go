@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/recovery"
 	"github.com/vmcp/vmcp/internal/store"
@@ -49,7 +52,9 @@ func (m *member) replace(ctx context.Context, failed backend.Client, probe, fres
 	}
 	f := m.flight
 	if f == nil {
-		fctx, cancel := context.WithCancel(context.Background())
+		// The replacement outlives the call that started it, but its span
+		// belongs to that call's trace.
+		fctx, cancel := context.WithCancel(trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx)))
 		f = &flight{from: failed, done: make(chan struct{}), cancel: cancel}
 		m.flight = f
 		m.goTrackedLocked(func() { m.fly(fctx, f, probe, fresh) })
@@ -67,7 +72,14 @@ func (m *member) replace(ctx context.Context, failed backend.Client, probe, fres
 // does not abandon the others waiting for it.
 func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 	defer f.cancel()
+	cause := reinitCause(f.from, probe, fresh)
+	ctx, span := m.s.factory.tracer.Start(ctx, "backend.reinitialize", trace.WithAttributes(
+		attribute.String("vmcp.backend", m.name), attribute.String("vmcp.cause", string(cause))))
 	c, st, err := m.renewSafely(ctx, f.from, probe, fresh)
+	endSpan(span, err)
+	if c != f.from || err != nil { // not a probe that found the old client fine
+		m.s.factory.hooks.reinitialized(m.name, cause, err)
+	}
 	swapped := false
 	m.mu.Lock()
 	switch {
@@ -93,6 +105,19 @@ func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 	if f.from != nil {
 		m.retire(f.from)
 	}
+}
+
+// reinitCause is why a replacement of from is under way.
+func reinitCause(from backend.Client, probe, fresh bool) ReinitCause {
+	switch {
+	case from == nil:
+		return ReinitNotConnected
+	case fresh:
+		return ReinitUnauthorized
+	case probe:
+		return ReinitUnreachable
+	}
+	return ReinitSessionLost
 }
 
 // renewSafely is renew, with a panic turned into that backend's error, so

@@ -22,6 +22,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/identity"
@@ -269,8 +272,28 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 		defer s.trackCall(p, params)()
 		ctx = backend.WithHandler(ctx, &relay{s: s, backend: backendName, peer: p})
 	}
+	f := s.factory
+	var tool string
+	if (method == "tools/call" || method == "prompts/get") && (f.traced || len(f.hooks) > 0) {
+		tool, _ = paramString(params, "name")
+	}
+	var span trace.Span = noSpan // tracing off: not even the options are built
+	if f.traced {
+		ctx, span = f.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("vmcp.backend", backendName), attribute.String("rpc.method", method), attribute.String("vmcp.tool", tool)))
+	}
+	if m.traceMeta {
+		params = withTraceMeta(ctx, params)
+	}
 	start := time.Now()
-	res, err := m.call(ctx, method, params)
+	res, retried, err := m.call(ctx, method, params)
+	took := time.Since(start)
+	if f.traced {
+		endSpan(span, err, attribute.Bool("vmcp.retried", retried))
+	}
+	if len(f.hooks) > 0 {
+		f.hooks.called(ctx, &Call{Session: s, Backend: backendName, Method: method, Tool: tool, Took: took, Retried: retried, Err: err})
+	}
 	s.logCall(ctx, backendName, method, params, res, start, err)
 	return res, err
 }

@@ -160,9 +160,9 @@ func (m *Manager) build(ctx context.Context, b *building, meta *store.Metadata) 
 	case discard != nil:
 		discard.Close()
 	case err != nil:
-		m.log.Warn("taking over a session failed", "err", err)
+		m.log.WarnContext(ctx, "taking over a session failed", "err", err)
 	default:
-		m.log.Info("took over a session from the store", "backends", len(s.order), "restarted", restarted)
+		m.log.InfoContext(ctx, "took over a session from the store", "backends", len(s.order), "restarted", restarted)
 		m.logStart(context.Background(), s, "takeover")
 	}
 }

@@ -28,6 +28,7 @@ type Metrics struct {
 	latency   map[string]prometheus.Observer
 	keepalive *prometheus.CounterVec        // backend, outcome
 	refusals  map[string]prometheus.Counter // by refusalKey: label "/" value
+	backends  *backendMetrics               // backends.go
 }
 
 // The refusals counted, each with the fixed values of its one label.
@@ -69,10 +70,10 @@ func New(sessions func() int) *Metrics {
 	}
 	if sessions != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "vmcp_sessions", Help: "Live client sessions held by this replica.",
+			Name: "vmcp_active_sessions", Help: "Live client sessions held by this replica.",
 		}, func() float64 { return float64(sessions()) }))
 	}
-	m := &Metrics{reg: reg, requests: map[string][2]prometheus.Counter{}, latency: map[string]prometheus.Observer{}, keepalive: ka, refusals: refusals}
+	m := &Metrics{reg: reg, requests: map[string][2]prometheus.Counter{}, latency: map[string]prometheus.Observer{}, keepalive: ka, refusals: refusals, backends: newBackendMetrics(reg)}
 	for _, meth := range knownMethods {
 		m.requests[meth] = [2]prometheus.Counter{reqs.WithLabelValues(meth, "ok"), reqs.WithLabelValues(meth, "error")}
 		m.latency[meth] = lat.WithLabelValues(meth)
@@ -130,25 +131,25 @@ func (m *Metrics) ObserveKeepalive(backend string, ok bool) {
 // processes, as counts reports them by configured backend name at scrape
 // time. counts must be safe for concurrent use; call this once.
 func (m *Metrics) ObserveBackendConnections(counts func() map[string]int) {
-	m.reg.MustRegister(connections{
+	m.reg.MustRegister(gaugeMap{
 		desc: prometheus.NewDesc("vmcp_backend_connections",
-			"Open connections to each backend: stdio processes running (warm ones included).", []string{"backend"}, nil),
-		counts: counts,
+			"Open connections to each backend: sockets (streamable-http, sse) or stdio processes running (warm ones included).", []string{"backend"}, nil),
+		values: counts,
 	})
 }
 
-// connections reads the counts at scrape time, so no goroutine has to keep
-// a gauge up to date.
-type connections struct {
+// gaugeMap is a gauge per backend read at scrape time, so no goroutine has
+// to keep it up to date.
+type gaugeMap struct {
 	desc   *prometheus.Desc
-	counts func() map[string]int
+	values func() map[string]int
 }
 
-func (c connections) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (g gaugeMap) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 
-func (c connections) Collect(ch chan<- prometheus.Metric) {
-	for name, n := range c.counts() {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), name)
+func (g gaugeMap) Collect(ch chan<- prometheus.Metric) {
+	for name, n := range g.values() {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n), name)
 	}
 }
 
