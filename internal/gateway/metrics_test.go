@@ -45,7 +45,7 @@ func TestMetricsAndStatusCountWithoutSecrets(t *testing.T) {
 		`vmcp_session_backend_init_total{backend="web",outcome="ok",reason=""} 1`,
 		`vmcp_session_backend_init_duration_seconds_count{backend="web"} 1`,
 		`vmcp_backend_breaker_state{backend="web"} 0`,
-		`vmcp_backend_connections{backend="web"} `, // its open sockets
+		`vmcp_backend_connections{backend="web"} `,                                // its open sockets
 		`vmcp_backend_tool_calls_total{backend="web",outcome="ok",tool="echo"} 3`, // telemetry.toolLabels
 		`vmcp_sessions_rejected_total{reason="limit"} 0`,
 		`vmcp_backend_reinitializations_total{backend="web",cause="session_lost"} 0`,

@@ -80,7 +80,7 @@ type Factory struct {
 	log      *slog.Logger
 	hooks    hooks
 	tracer   trace.Tracer
-	traced   bool // opts.Tracer was set
+	traced   bool          // opts.Tracer was set
 	catalogs *catalogs     // shared by the sessions it makes
 	seq      atomic.Uint64 // numbers the sessions it makes, for logs
 }
