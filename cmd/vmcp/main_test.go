@@ -130,6 +130,16 @@ func TestDemoServesStatefulBackends(t *testing.T) {
 			t.Fatalf("demo notes_counter call %d: %s", i, body)
 		}
 	}
+	// vmcp health, as a container HEALTHCHECK runs it: 0 while vmcp
+	// serves, 1 for a URL nothing answers at.
+	var out, errb bytes.Buffer
+	if code := run([]string{"health", "--url", strings.TrimSuffix(url, "/mcp") + "/health"}, &out, &errb); code != 0 || out.Len() != 0 {
+		t.Errorf("vmcp health: %d %q %q", code, out.String(), errb.String())
+	}
+	if code := run([]string{"health", "--url", strings.TrimSuffix(url, "/mcp") + "/nothing"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "404") {
+		t.Errorf("vmcp health of a 404: %d %q", code, errb.String())
+	}
 }
 
 func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
