@@ -174,6 +174,7 @@ func serve(args []string, stderr io.Writer) int {
 	defer stop()
 
 	var cfg *config.Config
+	var hash string
 	if *path == "" {
 		demo, err := startDemo(ctx, log)
 		if err != nil {
@@ -183,7 +184,10 @@ func serve(args []string, stderr io.Writer) int {
 		defer demo.Close()
 		cfg = demo.Config
 	} else {
-		var err error
+		data, err := os.ReadFile(*path)
+		if err == nil {
+			hash = gateway.HashConfig(data)
+		}
 		if cfg, err = config.Load(*path); err != nil {
 			fmt.Fprintf(stderr, "vmcp: invalid config:\n%v\n", err)
 			return 1
@@ -192,7 +196,7 @@ func serve(args []string, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	g, err := gateway.New(cfg, gateway.Options{Version: readVersion().String(), Logger: log})
+	g, err := gateway.New(cfg, gateway.Options{Version: readVersion().String(), Logger: log, ConfigHash: hash, ListenOverride: *listen})
 	if err != nil {
 		fmt.Fprintf(stderr, "vmcp: %v\n", err)
 		return 1
@@ -229,6 +233,16 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	// The listener is up: probing the backends now delays nobody.
 	g.StartProbe()
+	if *path != "" {
+		// SIGHUP, or a change to the file, reloads it (README: Reloading
+		// the config).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		if err := g.WatchConfig(*path, hup); err != nil {
+			log.Warn("config reloads on file changes are off; SIGHUP still reloads", "err", err)
+		}
+	}
 
 	select {
 	case err := <-served:

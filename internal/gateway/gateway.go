@@ -15,13 +15,13 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/certs"
 	"github.com/vmcp/vmcp/internal/config"
-	"github.com/vmcp/vmcp/internal/credentials"
 	"github.com/vmcp/vmcp/internal/frontend"
 	"github.com/vmcp/vmcp/internal/redact"
 	"github.com/vmcp/vmcp/internal/session"
@@ -41,26 +41,34 @@ type Options struct {
 	// breaker block in the config overrides its threshold and cooldown);
 	// the zero value keeps session.NewBreaker's defaults.
 	Breaker session.BreakerOptions
+	// ConfigHash is HashConfig of the config file's content, shown in
+	// /status; empty for a config from no file.
+	ConfigHash string
+	// ListenOverride, if set, is the listen address given on the command
+	// line: it stands in for the config file's on a reload too.
+	ListenOverride string
 }
 
 // Gateway is one vmcp instance. Serve runs it; Shutdown stops it.
 type Gateway struct {
-	cfg        *config.Config
-	log        *slog.Logger
-	store      store.Store
-	manager    *session.Manager
-	frontend   *frontend.Server
-	connectors []backend.Connector
-	breakers   []*session.Breaker      // one per backend, in config order
-	creds      []*credentials.Provider // one per backend, in config order; nil: none
-	procs      *backend.ProcessLimit
-	probe      prober          // the startup probe (probe.go)
-	info       json.RawMessage // vmcp's clientInfo and serverInfo
-	srvMu      sync.Mutex
-	srv        *http.Server // set by Serve
-	adminSrv   *http.Server // set by ServeAdmin
-	stopped    bool         // Shutdown has begun: ServeAdmin serves nothing
-	tls        *tls.Config  // nil: plain HTTP
+	cfg      *config.Config
+	log      *slog.Logger
+	store    store.Store
+	manager  *session.Manager
+	frontend *frontend.Server
+	// backends are the configured backends' connectors, breakers and
+	// credentials, in config order; a reload replaces the set (reload.go).
+	backends atomic.Pointer[backendSet]
+	procs    *backend.ProcessLimit
+	metrics  *telemetry.Metrics
+	probe    prober          // the startup probe (probe.go)
+	reload   reloader        // config reloads (reload.go)
+	info     json.RawMessage // vmcp's clientInfo and serverInfo
+	srvMu    sync.Mutex
+	srv      *http.Server // set by Serve
+	adminSrv *http.Server // set by ServeAdmin
+	stopped  bool         // Shutdown has begun: ServeAdmin serves nothing
+	tls      *tls.Config  // nil: plain HTTP
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -93,35 +101,20 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	// The metrics exist before what they count; the session gauge reads
 	// the manager only at scrape time.
 	metrics := telemetry.New(func() int { return g.manager.Len() })
+	g.metrics = metrics
 	auth, err := incomingAuth(cfg, opts.Logger, metrics)
 	if err != nil {
 		return nil, err
 	}
-	var backends []session.Backend
+	g.reload.init(cfg, opts, red, metrics)
 	// One budget for the response bytes every backend buffers at once.
-	budget := backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")
-	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger, connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true, budget: budget, red: red})
-		if err != nil {
-			g.closeConnectors()
-			return nil, err
-		}
-		g.connectors = append(g.connectors, c)
-		bo := opts.Breaker
-		if cb := b.Breaker; cb != nil {
-			bo.Threshold, bo.Cooldown = cb.FailureThreshold, cb.Cooldown.D()
-		}
-		br := session.NewBreaker(bo)
-		g.breakers = append(g.breakers, br)
-		creds, err := outgoingCredentials(b)
-		if err != nil {
-			g.closeConnectors()
-			return nil, err
-		}
-		g.creds = append(g.creds, creds)
-		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive),
-			Credentials: forSessions(creds)})
+	g.reload.shared = connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true,
+		budget: backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes"), red: red}
+	set, err := g.newBackendSet(cfg.Backends, nil)
+	if err != nil {
+		return nil, err
 	}
+	g.backends.Store(set)
 	st, err := newStore(cfg.Store, cfg.Session)
 	if err != nil {
 		g.closeConnectors()
@@ -129,6 +122,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.store = st
 	decorators, initLimiter, err := guards(cfg, st, opts.Logger, metrics)
+	g.reload.decorators, g.reload.initLimiter = decorators, initLimiter
 	if err != nil {
 		g.closeConnectors()
 		if c, ok := st.(io.Closer); ok {
@@ -141,7 +135,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	metrics.ObserveBackendConnections(g.backendConnections)
 	factory := session.NewFactory(session.FactoryOptions{
 		Observer:        metrics,
-		Backends:        backends,
+		Backends:        set.session,
 		Aggregation:     aggregationOptions(cfg.Aggregation),
 		InitConcurrency: cfg.Session.BackendInitConcurrency,
 		InitTimeout:     cfg.Session.BackendInitTimeout.D(),
@@ -372,6 +366,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			admin.Close()
 		}
 		g.probe.stop()
+		g.reload.stopWatching()
 		g.stopSweep()
 		<-g.sweepDone
 		if err := g.manager.Shutdown(ctx); err != nil {
@@ -385,8 +380,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 }
 
 func (g *Gateway) closeConnectors() {
-	for _, c := range g.connectors {
-		c.Close()
+	if set := g.backends.Load(); set != nil {
+		set.close(nil)
 	}
 }
 
@@ -411,20 +406,20 @@ func (g *Gateway) status() any {
 		// secret.
 		OutgoingAuth string `json:"outgoingAuth,omitempty"`
 	}
-	bs := make([]backendStatus, 0, len(g.cfg.Backends))
-	probes := g.probe.statuses(len(g.cfg.Backends))
-	for i, b := range g.cfg.Backends {
-		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health(), Probe: probes[i]}
-		if n, ok := connections(g.connectors[i]); ok {
+	set := g.backends.Load()
+	bs := make([]backendStatus, 0, len(set.cfg))
+	for i, b := range set.cfg {
+		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: set.breakers[i].Health(), Probe: g.probe.status(b.Name)}
+		if n, ok := connections(set.connectors[i]); ok {
 			st.Processes = &n
 		}
-		if g.creds[i] != nil {
+		if set.creds[i] != nil {
 			st.OutgoingAuth = b.OutgoingAuth.Type
 		}
 		bs = append(bs, st)
 	}
 	stdio := map[string]int{"processes": g.procs.Running(), "maxProcesses": g.procs.Max()}
-	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio}
+	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio, "config": g.reload.status()}
 }
 
 // connections is what a connector reports it holds open, if it counts.
@@ -437,10 +432,11 @@ func connections(c backend.Connector) (int, bool) {
 
 // backendConnections feeds vmcp_backend_connections.
 func (g *Gateway) backendConnections() map[string]int {
-	out := make(map[string]int, len(g.connectors))
-	for i, c := range g.connectors {
+	set := g.backends.Load()
+	out := make(map[string]int, len(set.connectors))
+	for i, c := range set.connectors {
 		if n, ok := connections(c); ok {
-			out[g.cfg.Backends[i].Name] = n
+			out[set.cfg[i].Name] = n
 		}
 	}
 	return out
@@ -451,12 +447,13 @@ func (g *Gateway) backendConnections() map[string]int {
 // a breaker's cooldown is over it counts as ready again, so that traffic
 // can come and probe it. /health stays pure liveness.
 func (g *Gateway) ready() error {
-	for _, b := range g.breakers {
+	breakers := g.backends.Load().breakers
+	for _, b := range breakers {
 		if !b.Refusing() {
 			return nil
 		}
 	}
-	if len(g.breakers) == 0 {
+	if len(breakers) == 0 {
 		return nil
 	}
 	return errors.New("every backend's circuit breaker is open")
