@@ -310,7 +310,13 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	if cur.Calls != old.Calls {
 		s.limiter.Store(newCallLimiter(cur.Calls))
 	}
-	s.decorate(cur.Decorators)
+	lists := changedLists(before, cat)
+	if !sameDecorators(old.Decorators, cur.Decorators) {
+		// Authorization may show the client other items now, whatever
+		// the catalog.
+		s.decorate(cur.Decorators)
+		lists = allLists
+	}
 	for _, m := range fresh {
 		m.startKeepalive()
 	}
@@ -319,7 +325,7 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 			(*fn)() // the metadata lists other backend sessions now
 		}
 	}
-	for _, method := range changedLists(before, cat) {
+	for _, method := range lists {
 		s.notify(ctx, &relay{s: s}, method, nil)
 	}
 
@@ -342,6 +348,14 @@ func backendNamed(bs []Backend, name string) (Backend, bool) {
 		}
 	}
 	return Backend{}, false
+}
+
+var allLists = []string{"notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed"}
+
+// sameDecorators reports whether a and b are the same slice: a reload
+// that leaves the decorators alone passes the ones in effect.
+func sameDecorators(a, b []Decorator) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // changedLists names the list_changed notifications that tell a client
