@@ -294,6 +294,8 @@ func fixedKeys(a, b *config.Config) []string {
 		{"store", a.Store, b.Store},
 		{"server", a.Server, b.Server},
 		{"incomingAuth", a.IncomingAuth, b.IncomingAuth},
+		{"session.backendInitConcurrency", a.Session.BackendInitConcurrency, b.Session.BackendInitConcurrency},
+		{"session.retryAfter", a.Session.RetryAfter, b.Session.RetryAfter},
 	} {
 		if !reflect.DeepEqual(k.a, k.b) {
 			out = append(out, k.name)
