@@ -29,6 +29,11 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "./cmd/vmcp")
 	build.Dir = root
 	if b, err := build.CombinedOutput(); err != nil {
+		if strings.Contains(string(b), "VCS status") {
+			// git refuses the checkout (another owner, say): the go
+			// command cannot stamp it, and says so.
+			t.Skipf("go build -buildvcs=true: %s", b)
+		}
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	out, err := exec.Command(bin, "version").Output()
