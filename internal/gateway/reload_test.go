@@ -403,3 +403,41 @@ func metric(t *testing.T, gw *running, series string) string {
 	}
 	return ""
 }
+
+// TestReloadWhileSessionsStart: sessions being built while a reload adds
+// a backend end up with it too, whichever lineup they started from.
+func TestReloadWhileSessionsStart(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	more := fixture.StartHTTP(t, exampleserver.Options{Name: "more"})
+	f := newConfigFile(t, "backends:\n"+httpBackendYAML("web", web.URL))
+	gw := startFromFile(t, f)
+	const n = 8
+	sids := make(chan string, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, gw.URL, strings.NewReader(initBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				sids <- ""
+				return
+			}
+			resp.Body.Close()
+			sids <- resp.Header.Get("Mcp-Session-Id")
+		}()
+	}
+	f.write("backends:\n" + httpBackendYAML("web", web.URL) + httpBackendYAML("more", more.URL))
+	reload(t, gw, f)
+	for range n {
+		sid := <-sids
+		if sid == "" {
+			t.Fatal("an initialize failed")
+		}
+		eventually(t, "the session to have more's tools", func() bool {
+			_, _, body := rawPost(t, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+			return strings.Contains(body, `"more_counter"`)
+		})
+	}
+}
