@@ -229,10 +229,6 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	for _, k := range fixedKeys(old, cfg) {
 		g.log.Warn("config reload: this setting cannot change while vmcp runs; keeping the old value until a restart", "key", k)
 	}
-	if err := CheckListen(cfg); err != nil && isLoopbackListen(old.Listen) == isLoopbackListen(cfg.Listen) {
-		// incomingAuth is fixed, so only a listen change could fix this.
-		g.log.Warn("config reload", "warning", err.Error())
-	}
 	r.red.Add(secretValues(cfg, r.getenv)...)
 	r.shared.initTimeout = cfg.Session.BackendInitTimeout.D()
 	prev := g.backends.Load()
@@ -271,6 +267,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	// What could not change stays as it was.
 	applied := *cfg
 	applied.Listen, applied.Path, applied.Store, applied.Server, applied.IncomingAuth = old.Listen, old.Path, old.Store, old.Server, old.IncomingAuth
+	applied.Session.BackendInitConcurrency, applied.Session.RetryAfter = old.Session.BackendInitConcurrency, old.Session.RetryAfter
 	r.cfg, r.decorators, r.initLimiter = &applied, decorators, initLimiter
 	r.smu.Lock()
 	r.loadedAt = time.Now()
