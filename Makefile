@@ -28,6 +28,7 @@ unit:
 # module of its own: vmcp's go.mod carries no k8s.io/api).
 manifests:
 	cd deploy/kubernetes/schema && $(GO) test -count=1 ./...
+	if command -v kubectl >/dev/null 2>&1; then kubectl kustomize deploy/kubernetes >/dev/null; fi
 
 # The container image; the build args feed `vmcp version`.
 image:

@@ -441,3 +441,19 @@ func TestReloadWhileSessionsStart(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadRedactsNewSecrets: a header value that a reload brings is
+// hidden in vmcp's log from then on, like the ones it started with.
+func TestReloadRedactsNewSecrets(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	f := newConfigFile(t, "backends:\n"+httpBackendYAML("web", web.URL, "headers: {X-Api-Key: first-secret-1}"))
+	gw := startFromFile(t, f)
+	f.write("backends:\n" + httpBackendYAML("web", web.URL, "headers: {X-Api-Key: second-secret-2}"))
+	reload(t, gw, f)
+	gw.Logger().Info("backend said", "text", "rejected first-secret-1 and second-secret-2")
+	logs := gw.Logs.String()
+	if strings.Contains(logs, "first-secret-1") || strings.Contains(logs, "second-secret-2") || !strings.Contains(logs, "rejected [REDACTED] and [REDACTED]") {
+		t.Errorf("secrets in the log:\n%s", logs)
+	}
+}
