@@ -128,7 +128,7 @@ func (m *Manager) limitsNow() Limits {
 	return m.limits
 }
 
-// Reconfigured reports, for a reload, what each session did.
+// Reconfigured is what a Reconfigure reached.
 type Reconfigured struct {
 	Sessions int // live sessions brought to the new lineup
 }
@@ -160,6 +160,9 @@ func (m *Manager) Reconfigure(ctx context.Context, l Lineup, limits Limits) Reco
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			// Shutting down: the sessions left are closing anyway.
+			wg.Wait()
+			return Reconfigured{Sessions: len(live)}
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
