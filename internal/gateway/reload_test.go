@@ -288,7 +288,9 @@ func TestInvalidReloadChangesNothing(t *testing.T) {
 	if got := callText(t, cs.ClientSession, "web_counter", nil); got != "2" {
 		t.Errorf("web_counter = %s, want 2", got)
 	}
-	var st struct{ Gateway struct{ Config struct{ Hash string } } }
+	var st struct {
+		Gateway struct{ Config struct{ Hash string } }
+	}
 	getJSON(t, gw.Base+"/status", &st)
 	if st.Gateway.Config.Hash != hash {
 		t.Errorf("/status hash %s after an invalid reload, want the old %s", st.Gateway.Config.Hash, hash)
