@@ -281,6 +281,12 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	// Long-lived SSE streams must not hold the drain open at shutdown.
 	srv.RegisterOnShutdown(g.frontend.CloseStreams)
 	g.srvMu.Lock()
+	if g.stopped {
+		// Shutdown came first (it found no server to stop): serve nothing.
+		g.srvMu.Unlock()
+		ln.Close()
+		return nil
+	}
 	g.srv = srv
 	g.srvMu.Unlock()
 	var err error
