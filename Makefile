@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test vet staticcheck unit conformance bench clean jaeger
+.PHONY: build run test vet staticcheck unit conformance manifests image bench clean jaeger
 
 build:
 	$(GO) build -o bin/vmcp ./cmd/vmcp
@@ -13,7 +13,7 @@ run: build
 
 # Everything CI checks: vet, staticcheck, unit and integration tests with
 # the race detector, then the official MCP conformance suites through vmcp.
-test: vet staticcheck unit conformance
+test: vet staticcheck unit manifests conformance
 
 vet:
 	$(GO) vet ./...
@@ -23,6 +23,19 @@ staticcheck:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# deploy/kubernetes/ against the Kubernetes API's Go types, offline (a
+# module of its own: vmcp's go.mod carries no k8s.io/api).
+manifests:
+	cd deploy/kubernetes/schema && $(GO) test -count=1 ./...
+	if command -v kubectl >/dev/null 2>&1; then kubectl kustomize deploy/kubernetes >/dev/null; fi
+
+# The container image; the build args feed `vmcp version`.
+image:
+	docker build -t vmcp:$$(git describe --tags --always --dirty) \
+		--build-arg VERSION=$$(git describe --tags --always --dirty) \
+		--build-arg COMMIT=$$(git rev-parse HEAD) \
+		--build-arg DATE=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 
 clean:
 	rm -rf bin

@@ -4,7 +4,8 @@
 //	vmcp serve [--config FILE] [--listen ADDR]   run the gateway (no config: built-in demo)
 //	vmcp validate --config FILE [--probe]        check a config (and reach every backend) and exit
 //	vmcp hash-key                                print the SHA-256 of an API key read from stdin
-//	vmcp version                                 print the version
+//	vmcp health [--url URL]                      probe a running vmcp's /health (for HEALTHCHECK)
+//	vmcp version                                 print the version, commit and date
 package main
 
 import (
@@ -27,9 +28,6 @@ import (
 	"github.com/vmcp/vmcp/internal/gateway"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -43,8 +41,11 @@ const usage = `usage:
   vmcp hash-key
              read an API key from stdin and print its SHA-256, for
              incomingAuth.apiKeys
+  vmcp health [--url URL]
+             GET a running vmcp's /health (default
+             http://127.0.0.1:4483/health); exit 0 if it answers 200
   vmcp version
-             print the version
+             print the version, commit and date
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -57,10 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "health":
+		return health(args[1:], stdout, stderr)
 	case "hash-key":
 		return hashKey(os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "vmcp %s\n", version)
+		printVersion(stdout, readVersion())
 		return 0
 	case "example-server":
 		// Used by the demo to run its stdio backend as a child process.
@@ -120,7 +123,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logs := newProbeLog()
-	results := gateway.Probe(ctx, cfg, version, slog.New(logs))
+	results := gateway.Probe(ctx, cfg, readVersion().String(), slog.New(logs))
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "vmcp validate: probe interrupted")
 		return 1
@@ -171,6 +174,7 @@ func serve(args []string, stderr io.Writer) int {
 	defer stop()
 
 	var cfg *config.Config
+	var hash string
 	if *path == "" {
 		demo, err := startDemo(ctx, log)
 		if err != nil {
@@ -180,7 +184,10 @@ func serve(args []string, stderr io.Writer) int {
 		defer demo.Close()
 		cfg = demo.Config
 	} else {
-		var err error
+		data, err := os.ReadFile(*path)
+		if err == nil {
+			hash = gateway.HashConfig(data)
+		}
 		if cfg, err = config.Load(*path); err != nil {
 			fmt.Fprintf(stderr, "vmcp: invalid config:\n%v\n", err)
 			return 1
@@ -189,7 +196,7 @@ func serve(args []string, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	g, err := gateway.New(cfg, gateway.Options{Version: version, Logger: log})
+	g, err := gateway.New(cfg, gateway.Options{Version: readVersion().String(), Logger: log, ConfigHash: hash, ListenOverride: *listen})
 	if err != nil {
 		fmt.Fprintf(stderr, "vmcp: %v\n", err)
 		return 1
@@ -215,7 +222,7 @@ func serve(args []string, stderr io.Writer) int {
 		scheme = "https"
 	}
 	log.Info("vmcp listening", "url", fmt.Sprintf("%s://%s%s", scheme, ln.Addr(), cfg.Path), "backends", len(cfg.Backends),
-		"version", version)
+		"version", readVersion().String())
 	servers := 1
 	served := make(chan error, 2)
 	go func() { served <- g.Serve(ln) }()
@@ -226,6 +233,16 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	// The listener is up: probing the backends now delays nobody.
 	g.StartProbe()
+	if *path != "" {
+		// SIGHUP, or a change to the file, reloads it (README: Reloading
+		// the config).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		if err := g.WatchConfig(*path, hup); err != nil {
+			log.Warn("config reloads on file changes are off; SIGHUP still reloads", "err", err)
+		}
+	}
 
 	select {
 	case err := <-served:

@@ -130,6 +130,16 @@ func TestDemoServesStatefulBackends(t *testing.T) {
 			t.Fatalf("demo notes_counter call %d: %s", i, body)
 		}
 	}
+	// vmcp health, as a container HEALTHCHECK runs it: 0 while vmcp
+	// serves, 1 for a URL nothing answers at.
+	var out, errb bytes.Buffer
+	if code := run([]string{"health", "--url", strings.TrimSuffix(url, "/mcp") + "/health"}, &out, &errb); code != 0 || out.Len() != 0 {
+		t.Errorf("vmcp health: %d %q %q", code, out.String(), errb.String())
+	}
+	if code := run([]string{"health", "--url", strings.TrimSuffix(url, "/mcp") + "/nothing"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "404") {
+		t.Errorf("vmcp health of a 404: %d %q", code, errb.String())
+	}
 }
 
 func TestSIGTERMClosesSessionsAndExitsZero(t *testing.T) {
@@ -203,5 +213,40 @@ func TestHashKey(t *testing.T) {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "no key on stdin") {
 		t.Errorf("empty key: %v %q", err, stderr.String())
+	}
+}
+
+// TestSIGHUPReloadsTheConfig: SIGHUP makes vmcp serve read its config
+// again, instead of ending it, and a live session sees the backend the
+// new config adds.
+func TestSIGHUPReloadsTheConfig(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	more := fixture.StartHTTP(t, exampleserver.Options{Name: "more"})
+	cfg := filepath.Join(t.TempDir(), "vmcp.yaml")
+	backend := func(name, url string) string {
+		return fmt.Sprintf("  - name: %s\n    transport: streamable-http\n    url: %s\n", name, url)
+	}
+	os.WriteFile(cfg, []byte("backends:\n"+backend("web", web.URL)), 0o600)
+	cmd, url, logs := startVMCP(t, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+	sid, _ := post(t, url, "", initBody)
+	// The watcher may see the write before the signal; either reload
+	// applies it, and the signal's is logged.
+	os.WriteFile(cfg, []byte("backends:\n"+backend("web", web.URL)+backend("more", more.URL)), 0o600)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	fixture.Eventually(t, "the reload", func() bool {
+		_, body := post(t, url, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"more_counter"}}`)
+		return strings.Contains(body, `"text":"`)
+	})
+	fixture.Eventually(t, "the SIGHUP's reload", func() bool {
+		return strings.Contains(logs.String(), `msg="SIGHUP: reloading the config"`)
+	})
+	if cmd.ProcessState != nil {
+		t.Fatal("vmcp exited on SIGHUP")
+	}
+	if !strings.Contains(logs.String(), `msg="config reloaded"`) {
+		t.Errorf("no reload in the log:\n%s", logs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -23,7 +24,6 @@ import (
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/certs"
 	"github.com/vmcp/vmcp/internal/config"
-	"github.com/vmcp/vmcp/internal/credentials"
 	"github.com/vmcp/vmcp/internal/frontend"
 	"github.com/vmcp/vmcp/internal/redact"
 	"github.com/vmcp/vmcp/internal/session"
@@ -44,28 +44,36 @@ type Options struct {
 	// breaker block in the config overrides its threshold and cooldown);
 	// the zero value keeps session.NewBreaker's defaults.
 	Breaker session.BreakerOptions
+	// ConfigHash is HashConfig of the config file's content, shown in
+	// /status; empty for a config from no file.
+	ConfigHash string
+	// ListenOverride, if set, is the listen address given on the command
+	// line: it stands in for the config file's on a reload too.
+	ListenOverride string
 }
 
 // Gateway is one vmcp instance. Serve runs it; Shutdown stops it.
 type Gateway struct {
-	cfg        *config.Config
-	log        *slog.Logger
-	store      store.Store
-	manager    *session.Manager
-	frontend   *frontend.Server
-	connectors []backend.Connector
-	breakers   []*session.Breaker      // one per backend, in config order
-	creds      []*credentials.Provider // one per backend, in config order; nil: none
-	procs      *backend.ProcessLimit
-	probe      prober          // the startup probe (probe.go)
-	info       json.RawMessage // vmcp's clientInfo and serverInfo
-	srvMu      sync.Mutex
-	srv        *http.Server // set by Serve
-	adminSrv   *http.Server // set by ServeAdmin
-	stopped    bool         // Shutdown has begun: ServeAdmin serves nothing
-	tls        *tls.Config  // nil: plain HTTP
-	obs        *observability
-	handler    http.Handler // the front end, traced
+	cfg      *config.Config
+	log      *slog.Logger
+	store    store.Store
+	manager  *session.Manager
+	frontend *frontend.Server
+	// backends are the configured backends' connectors, breakers and
+	// credentials, in config order; a reload replaces the set (reload.go).
+	backends atomic.Pointer[backendSet]
+	procs    *backend.ProcessLimit
+	metrics  *telemetry.Metrics
+	probe    prober          // the startup probe (probe.go)
+	reload   reloader        // config reloads (reload.go)
+	info     json.RawMessage // vmcp's clientInfo and serverInfo
+	srvMu    sync.Mutex
+	srv      *http.Server // set by Serve
+	adminSrv *http.Server // set by ServeAdmin
+	stopped  bool         // Shutdown has begun: ServeAdmin serves nothing
+	tls      *tls.Config  // nil: plain HTTP
+	obs      *observability
+	handler  http.Handler // the front end, traced
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -98,6 +106,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	// The metrics exist before what they count; the session gauge reads
 	// the manager only at scrape time.
 	metrics := telemetry.New(func() int { return g.manager.Len() })
+	g.metrics = metrics
 	obs, err := newObservability(cfg, metrics, red, opts.Version, os.Getenv)
 	if err != nil {
 		return nil, err
@@ -114,31 +123,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	auth = obs.authenticator(auth)
-	var backends []session.Backend
+	g.reload.init(cfg, opts, red, metrics)
 	// One budget for the response bytes every backend buffers at once.
-	budget := backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes")
-	for _, b := range cfg.Backends {
-		c, err := newConnector(b, opts.Logger, connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true, budget: budget, red: red, prop: obs.propagator()})
-		if err != nil {
-			g.closeConnectors()
-			return nil, err
-		}
-		g.connectors = append(g.connectors, c)
-		bo := opts.Breaker
-		if cb := b.Breaker; cb != nil {
-			bo.Threshold, bo.Cooldown = cb.FailureThreshold, cb.Cooldown.D()
-		}
-		br := session.NewBreaker(bo)
-		g.breakers = append(g.breakers, br)
-		creds, err := outgoingCredentials(b, obs)
-		if err != nil {
-			g.closeConnectors()
-			return nil, err
-		}
-		g.creds = append(g.creds, creds)
-		backends = append(backends, session.Backend{Name: b.Name, Connector: c, Breaker: br, Keepalive: keepalive(b.Keepalive),
-			Credentials: forSessions(creds), TraceInParams: b.Transport == config.TransportStdio && obs.tracing.On()})
+	g.reload.shared = connectorShared{procs: g.procs, initTimeout: cfg.Session.BackendInitTimeout.D(), warm: true,
+		budget: backend.NewBudget(cfg.Server.MaxBufferedResponseBytes, "server.maxBufferedResponseBytes"), red: red,
+		prop: obs.propagator()}
+	set, err := g.newBackendSet(cfg.Backends, nil)
+	if err != nil {
+		return nil, err
 	}
+	g.backends.Store(set)
 	st, err := newStore(cfg.Store, cfg.Session)
 	if err != nil {
 		g.closeConnectors()
@@ -146,6 +140,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.store = st
 	decorators, initLimiter, err := guards(cfg, st, opts.Logger, metrics)
+	g.reload.decorators, g.reload.wrapped, g.reload.initLimiter = decorators, g.decorators(cfg, decorators), initLimiter
 	if err != nil {
 		g.closeConnectors()
 		if c, ok := st.(io.Closer); ok {
@@ -159,7 +154,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	metrics.ObserveBreakers(g.breakerStates)
 	factory := session.NewFactory(session.FactoryOptions{
 		Observer:        metrics,
-		Backends:        backends,
+		Backends:        set.session,
 		Aggregation:     aggregationOptions(cfg.Aggregation),
 		InitConcurrency: cfg.Session.BackendInitConcurrency,
 		InitTimeout:     cfg.Session.BackendInitTimeout.D(),
@@ -169,9 +164,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			MaxConcurrent: cfg.Session.MaxConcurrentCalls,
 			QueueTimeout:  cfg.Session.CallQueueTimeout.D(),
 		},
-		// The optimizer is outermost, so call_tool reaches the audit trail,
-		// policy and rate limits as the tool it names.
-		Decorators: withOptimizer(cfg, opts.Logger, obs.decorate(decorators)),
+		Decorators: g.reload.wrapped,
 		Hooks:      obs.hooks(),
 		Tracer:     obs.tracer(),
 	})
@@ -312,6 +305,12 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	// Long-lived SSE streams must not hold the drain open at shutdown.
 	srv.RegisterOnShutdown(g.frontend.CloseStreams)
 	g.srvMu.Lock()
+	if g.stopped {
+		// Shutdown came first (it found no server to stop): serve nothing.
+		g.srvMu.Unlock()
+		ln.Close()
+		return nil
+	}
 	g.srv = srv
 	g.srvMu.Unlock()
 	var err error
@@ -397,6 +396,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			admin.Close()
 		}
 		g.probe.stop()
+		g.reload.stopWatching()
 		g.stopSweep()
 		<-g.sweepDone
 		if err := g.manager.Shutdown(ctx); err != nil {
@@ -413,8 +413,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 }
 
 func (g *Gateway) closeConnectors() {
-	for _, c := range g.connectors {
-		c.Close()
+	if set := g.backends.Load(); set != nil {
+		set.close(nil)
 	}
 }
 
@@ -439,20 +439,20 @@ func (g *Gateway) status() any {
 		// secret.
 		OutgoingAuth string `json:"outgoingAuth,omitempty"`
 	}
-	bs := make([]backendStatus, 0, len(g.cfg.Backends))
-	probes := g.probe.statuses(len(g.cfg.Backends))
-	for i, b := range g.cfg.Backends {
-		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: g.breakers[i].Health(), Probe: probes[i]}
-		if n, ok := connections(g.connectors[i]); ok && b.Transport == config.TransportStdio {
+	set := g.backends.Load()
+	bs := make([]backendStatus, 0, len(set.cfg))
+	for i, b := range set.cfg {
+		st := backendStatus{Name: b.Name, Transport: b.Transport, Health: set.breakers[i].Health(), Probe: g.probe.status(b.Name)}
+		if n, ok := connections(set.connectors[i]); ok && b.Transport == config.TransportStdio {
 			st.Processes = &n
 		}
-		if g.creds[i] != nil {
+		if set.creds[i] != nil {
 			st.OutgoingAuth = b.OutgoingAuth.Type
 		}
 		bs = append(bs, st)
 	}
 	stdio := map[string]int{"processes": g.procs.Running(), "maxProcesses": g.procs.Max()}
-	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio}
+	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio, "config": g.reload.status()}
 }
 
 // connections is what a connector reports it holds open, if it counts.
@@ -465,13 +465,21 @@ func connections(c backend.Connector) (int, bool) {
 
 // backendConnections feeds vmcp_backend_connections.
 func (g *Gateway) backendConnections() map[string]int {
-	out := make(map[string]int, len(g.connectors))
-	for i, c := range g.connectors {
+	set := g.backends.Load()
+	out := make(map[string]int, len(set.connectors))
+	for i, c := range set.connectors {
 		if n, ok := connections(c); ok {
-			out[g.cfg.Backends[i].Name] = n
+			out[set.cfg[i].Name] = n
 		}
 	}
 	return out
+}
+
+// decorators are what wraps every session: the optimizer outermost, so
+// call_tool reaches the audit trail, policy and rate limits as the tool it
+// names; then the audit trail; then guards, the policy and rate limits.
+func (g *Gateway) decorators(cfg *config.Config, guards []session.Decorator) []session.Decorator {
+	return withOptimizer(cfg, g.log, g.obs.decorate(guards))
 }
 
 // ready is /readyz: ready unless every backend's circuit breaker is
@@ -479,12 +487,13 @@ func (g *Gateway) backendConnections() map[string]int {
 // a breaker's cooldown is over it counts as ready again, so that traffic
 // can come and probe it. /health stays pure liveness.
 func (g *Gateway) ready() error {
-	for _, b := range g.breakers {
+	breakers := g.backends.Load().breakers
+	for _, b := range breakers {
 		if !b.Refusing() {
 			return nil
 		}
 	}
-	if len(g.breakers) == 0 {
+	if len(breakers) == 0 {
 		return nil
 	}
 	return errors.New("every backend's circuit breaker is open")

@@ -166,9 +166,10 @@ func (o *observability) close(ctx context.Context) error {
 
 // breakerStates feeds vmcp_backend_breaker_state.
 func (g *Gateway) breakerStates() map[string]int {
-	out := make(map[string]int, len(g.breakers))
-	for i, b := range g.breakers {
-		out[g.cfg.Backends[i].Name] = breakerValue(b.Health().State)
+	set := g.backends.Load()
+	out := make(map[string]int, len(set.breakers))
+	for i, b := range set.breakers {
+		out[set.cfg[i].Name] = breakerValue(b.Health().State)
 	}
 	return out
 }

@@ -213,7 +213,7 @@ func logProbe(log *slog.Logger, r ProbeResult) {
 // /status. Its methods are safe for concurrent use.
 type prober struct {
 	mu      sync.Mutex
-	results map[int]ProbeStatus
+	results map[string]ProbeStatus // by backend name
 	cancel  context.CancelFunc
 	done    chan struct{}
 	stopped bool
@@ -236,34 +236,42 @@ func (g *Gateway) StartProbe() {
 	p.cancel, p.done = cancel, make(chan struct{})
 	go func() {
 		defer close(p.done)
-		probeAll(ctx, g.cfg, g.connectors, g.creds, g.info, func(i int, r ProbeResult) {
-			g.breakers[i].RecordConnect(r.Err)
-			p.record(i, r) // before the log line, which tests wait for
+		set := g.backends.Load()
+		cfg := *g.cfg
+		cfg.Backends = set.cfg
+		probeAll(ctx, &cfg, set.connectors, set.creds, g.info, func(i int, r ProbeResult) {
+			set.breakers[i].RecordConnect(r.Err)
+			p.record(set.cfg[i].Name, r) // before the log line, which tests wait for
 			logProbe(g.log, r)
 		})
 	}()
 }
 
-func (p *prober) record(i int, r ProbeResult) {
+func (p *prober) record(name string, r ProbeResult) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.results == nil {
-		p.results = make(map[int]ProbeStatus)
+		p.results = make(map[string]ProbeStatus)
 	}
-	p.results[i] = ProbeStatus{At: r.At, Reachable: r.Reachable(), Category: r.Category}
+	p.results[name] = ProbeStatus{At: r.At, Reachable: r.Reachable(), Category: r.Category}
 }
 
-// statuses returns each backend's probe outcome; nil where none is known.
-func (p *prober) statuses(n int) []*ProbeStatus {
+// status returns a backend's probe outcome; nil if none is known.
+func (p *prober) status(name string) *ProbeStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]*ProbeStatus, n)
-	for i, st := range p.results {
-		if i < n {
-			out[i] = &st
-		}
+	if st, ok := p.results[name]; ok {
+		return &st
 	}
-	return out
+	return nil
+}
+
+// forget drops the outcome of a backend a reload removed or changed: it
+// was another backend's.
+func (p *prober) forget(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.results, name)
 }
 
 // stop ends a probe under way and waits for it.

@@ -3,8 +3,9 @@
 // it to a client: every configured secret value, and the credential of
 // any "Bearer <token>".
 //
-// A Redactor is built once from the configuration and is immutable, so it
-// is safe for concurrent use. A nil *Redactor still hides bearer tokens.
+// A Redactor is built from the configuration; a config reload may Add the
+// values a new config brings. It is safe for concurrent use. A nil
+// *Redactor still hides bearer tokens.
 package redact
 
 import (
@@ -12,6 +13,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 )
@@ -27,9 +30,11 @@ const Mask = "[REDACTED]"
 // it was quoted or escaped; shorter words ("Bearer token") are left.
 var bearer = regexp.MustCompile(`(?i)(\bbearer(?:[\s:=]|\\u0020)+)[A-Za-z0-9\-._~+/\\]{6,}=*`)
 
-// Redactor hides a fixed set of secret values.
+// Redactor hides a set of secret values, which only grows.
 type Redactor struct {
-	secrets *strings.Replacer // nil: no secret values
+	secrets atomic.Pointer[strings.Replacer] // nil: no secret values
+	mu      sync.Mutex                       // serialises Add
+	values  []string
 }
 
 // New returns a Redactor for the given secret values. Values shorter than
@@ -37,6 +42,29 @@ type Redactor struct {
 // "<scheme> <credential>" value (such as "Bearer abc…"), and the value as
 // it reads inside a JSON string, escaped.
 func New(values ...string) *Redactor {
+	r := &Redactor{}
+	r.Add(values...)
+	return r
+}
+
+// Add hides values too, from now on; those hidden already stay hidden
+// (a secret a reload removed may still be in a backend's text).
+func (r *Redactor) Add(values ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := len(r.values)
+	for _, v := range values {
+		if !slices.Contains(r.values, v) {
+			r.values = append(r.values, v)
+		}
+	}
+	if len(r.values) > n || n == 0 {
+		r.secrets.Store(replacer(r.values))
+	}
+}
+
+// replacer replaces each form of values with Mask; nil: nothing to hide.
+func replacer(values []string) *strings.Replacer {
 	var forms []string
 	for _, v := range values {
 		own := []string{v}
@@ -56,7 +84,7 @@ func New(values ...string) *Redactor {
 		}
 	}
 	if len(forms) == 0 {
-		return &Redactor{}
+		return nil
 	}
 	// The longest first: a value that holds another is hidden whole.
 	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
@@ -65,14 +93,16 @@ func New(values ...string) *Redactor {
 	for _, f := range forms {
 		pairs = append(pairs, f, Mask)
 	}
-	return &Redactor{secrets: strings.NewReplacer(pairs...)}
+	return strings.NewReplacer(pairs...)
 }
 
 // Redact returns s with every secret value and bearer credential replaced
 // by Mask.
 func (r *Redactor) Redact(s string) string {
-	if r != nil && r.secrets != nil {
-		s = r.secrets.Replace(s)
+	if r != nil {
+		if rep := r.secrets.Load(); rep != nil {
+			s = rep.Replace(s)
+		}
 	}
 	if containsFold(s, "bearer") {
 		s = bearer.ReplaceAllString(s, "${1}"+Mask)

@@ -103,3 +103,14 @@ func BenchmarkRedact(b *testing.B) {
 		r.Redact(msg)
 	}
 }
+
+// TestAdd: a value added by a config reload is hidden from then on, and
+// the earlier ones still are.
+func TestAdd(t *testing.T) {
+	t.Parallel()
+	r := New("old-secret-1")
+	r.Add("new-secret-2", "old-secret-1")
+	if got := r.Redact("a old-secret-1 b new-secret-2"); got != "a "+Mask+" b "+Mask {
+		t.Errorf("Redact = %q", got)
+	}
+}

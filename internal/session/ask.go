@@ -149,8 +149,8 @@ func (s *Session) NotifyBackends(ctx context.Context, method string, params json
 	}
 	defer s.release()
 	var wg sync.WaitGroup
-	for _, name := range s.order {
-		c := s.members[name].current()
+	for _, m := range s.roster.Load().members() {
+		c, name := m.current(), m.name
 		if c == nil {
 			continue
 		}

@@ -76,13 +76,15 @@ type KeepaliveObserver interface {
 
 // Factory builds complete Sessions. It is safe for concurrent use.
 type Factory struct {
-	opts     FactoryOptions
-	log      *slog.Logger
-	hooks    hooks
-	tracer   trace.Tracer
-	traced   bool          // opts.Tracer was set
-	catalogs *catalogs     // shared by the sessions it makes
-	seq      atomic.Uint64 // numbers the sessions it makes, for logs
+	opts FactoryOptions // Backends, Aggregation, InitTimeout, Calls, Decorators: see cur
+	log  *slog.Logger
+	// cur is what a config reload may change (reconfigure.go); a session
+	// is built from the one current when it starts.
+	cur    atomic.Pointer[lineup]
+	hooks  hooks
+	tracer trace.Tracer
+	traced bool          // opts.Tracer was set
+	seq    atomic.Uint64 // numbers the sessions it makes, for logs
 }
 
 // NewFactory returns a Factory.
@@ -99,13 +101,17 @@ func NewFactory(opts FactoryOptions) *Factory {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Factory{opts: opts, log: opts.Logger, catalogs: newCatalogs(opts.Aggregation), hooks: opts.Hooks, tracer: tracerOr(opts.Tracer), traced: opts.Tracer != nil}
+	f := &Factory{opts: opts, log: opts.Logger, hooks: opts.Hooks, tracer: tracerOr(opts.Tracer), traced: opts.Tracer != nil}
+	f.cur.Store(newLineup(Lineup{Backends: opts.Backends, Aggregation: opts.Aggregation, InitTimeout: opts.InitTimeout,
+		Calls: opts.Calls, Decorators: opts.Decorators}))
+	return f
 }
 
 // Backends returns the configured backend names in order.
 func (f *Factory) Backends() []string {
-	names := make([]string, len(f.opts.Backends))
-	for i, b := range f.opts.Backends {
+	bs := f.lineup().Backends
+	names := make([]string, len(bs))
+	for i, b := range bs {
 		names[i] = b.Name
 	}
 	return names
@@ -133,6 +139,7 @@ type backendInit struct {
 // The caller owns the returned Session and must Close it.
 func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, error) {
 	start := time.Now()
+	l := f.lineup()
 	resume := make(map[string]store.Backend, len(meta.Backends))
 	for _, b := range meta.Backends {
 		resume[b.Name] = b
@@ -143,11 +150,10 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		id:        meta.ID,
 		seq:       f.seq.Add(1),
 		created:   meta.Created,
-		members:   make(map[string]*member, len(f.opts.Backends)),
 		done:      make(chan struct{}),
 		ready:     make(chan struct{}),
 		factory:   f,
-		listings:  make(map[string]aggregate.Backend, len(f.opts.Backends)),
+		listings:  make(map[string]aggregate.Backend, len(l.Backends)),
 		clientCap: parseClientCaps(meta.ClientCapabilities),
 		bound:     meta.Identity,
 	}
@@ -156,11 +162,13 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		// token is exchanged for backend credentials.
 		s.caller = id
 	}
-	s.ops = decorate(s, f.opts.Decorators)
-	results := make([]backendInit, len(f.opts.Backends))
+	s.lineup.Store(l)
+	s.decorate(l.Decorators)
+	s.limiter.Store(newCallLimiter(l.Calls))
+	results := make([]backendInit, len(l.Backends))
 	sem := make(chan struct{}, f.opts.InitConcurrency)
 	var wg sync.WaitGroup
-	for i, b := range f.opts.Backends {
+	for i, b := range l.Backends {
 		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
@@ -176,7 +184,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 				endSpan(span, results[i].err)
 			}()
 			defer recovery.Recover(f.log, func(err error) { results[i] = backendInit{err: fmt.Errorf("backend %q: initialize: %w", b.Name, err)} }, "backend", b.Name)
-			results[i] = f.connect(ctx, b, meta, resume[b.Name], &relay{s: s, backend: b.Name})
+			results[i] = f.connect(ctx, l, b, meta, resume[b.Name], &relay{s: s, backend: b.Name})
 		})
 	}
 	wg.Wait()
@@ -206,11 +214,11 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	var instructions []aggregate.Instructions
 	var failures []string
 	stored := make([]store.Backend, 0, len(results))
-	limiter := newCallLimiter(f.opts.Calls)
+	ros := &roster{byName: make(map[string]*member, len(l.Backends))}
 	for i, r := range results {
-		b := f.opts.Backends[i]
-		s.order = append(s.order, b.Name)
-		s.members[b.Name] = newMember(s, b, r, limiter)
+		b := l.Backends[i]
+		ros.order = append(ros.order, b.Name)
+		ros.byName[b.Name] = newMember(s, b, r)
 		f.hooks.initialized(ctx, s, b.Name, r.took, r.err)
 		if r.err != nil {
 			f.log.WarnContext(ctx, "backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
@@ -218,17 +226,18 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 			s.unavailable = append(s.unavailable, UnavailableBackend{Name: b.Name, Reason: reason(r.err)})
 			continue
 		}
-		l := f.catalogs.intern(r.listing)
-		listings = append(listings, l)
-		s.listings[b.Name] = l
+		il := l.catalogs.intern(r.listing)
+		listings = append(listings, il)
+		s.listings[b.Name] = il
 		stored = append(stored, r.stored)
 		instructions = append(instructions, aggregate.Instructions{Backend: b.Name, Text: r.instructions})
 	}
+	s.roster.Store(ros)
 	s.instructions = aggregate.MergeInstructions(instructions)
-	if len(f.opts.Backends) > 0 && len(failures) == len(f.opts.Backends) {
+	if len(l.Backends) > 0 && len(failures) == len(l.Backends) {
 		s.initErr = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, len(failures), strings.Join(failures, "; "))
 	}
-	cat, fresh, err := f.catalogs.catalog(listings)
+	cat, fresh, err := l.catalogs.catalog(listings)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("aggregating backend capabilities: %w", err)
@@ -245,8 +254,8 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	s.meta = m
 	s.mu.Unlock()
 	s.markReady()
-	for _, name := range s.order {
-		s.members[name].startKeepalive()
+	for _, m := range ros.members() {
+		m.startKeepalive()
 	}
 	return s, nil
 }
@@ -255,11 +264,11 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 // stored backend session) and lists what it offers. A backend whose breaker
 // is open is skipped at once; the outcome, success or failure, counts
 // towards its breaker.
-func (f *Factory) connect(ctx context.Context, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
+func (f *Factory) connect(ctx context.Context, l *lineup, b Backend, meta *store.Metadata, prev store.Backend, h backend.Handler) backendInit {
 	if !b.Breaker.Allow() {
 		return backendInit{err: circuitOpen(b.Name, b.Breaker)}
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
+	ctx, cancel := context.WithTimeoutCause(ctx, l.InitTimeout, l.initTimeout())
 	defer cancel()
 	// Credentials are resolved as the session's client is made (RFC-38),
 	// for the caller of the initialize, or of the takeover, in ctx.
@@ -400,6 +409,6 @@ func listAll(ctx context.Context, call func(context.Context, string, json.RawMes
 
 // initTimeout is the cause of a backend connect's deadline: the error then
 // names the setting to change.
-func (f *Factory) initTimeout() error {
-	return &backend.SettingTimeout{Setting: "session.backendInitTimeout", After: f.opts.InitTimeout}
+func (l *lineup) initTimeout() error {
+	return &backend.SettingTimeout{Setting: "session.backendInitTimeout", After: l.InitTimeout}
 }

@@ -32,7 +32,7 @@ const MetaBackendRestarted = "vmcp/backendRestarted"
 func markRestarted(s *Session, meta *store.Metadata) []string {
 	var names []string
 	for _, b := range meta.Backends {
-		m := s.members[b.Name]
+		m := s.member(b.Name)
 		if m == nil {
 			continue
 		}
@@ -121,10 +121,9 @@ func marshalRaw(v any) (json.RawMessage, error) {
 // closed, and the HTTP backend sessions stay open for the replica that
 // serves the client next.
 func (s *Session) releaseRuntime() {
-	for _, name := range s.order {
-		s.members[name].keepBackendSession()
-	}
-	s.Close()
+	// Close waits for a reload under way (it counts as in flight), so
+	// the members are marked again once it is over.
+	s.closeWith(func(m *member) { m.keepBackendSession() })
 }
 
 // keepBackendSession makes closing the member leave its backend session
@@ -176,14 +175,15 @@ func (f *Factory) endBackendSessions(ctx context.Context, meta *store.Metadata, 
 		ids[b.Name] = b.SessionID
 	}
 	var wg sync.WaitGroup
-	for _, b := range f.opts.Backends {
+	l := f.lineup()
+	for _, b := range l.Backends {
 		sid := ids[b.Name]
 		if sid == "" || skip[sid] {
 			continue // stdio and SSE sessions live only on the replicas that hold them
 		}
 		wg.Go(func() {
 			defer recovery.Recover(f.log, nil, "backend", b.Name, "during", "ending a backend session")
-			ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
+			ctx, cancel := context.WithTimeoutCause(ctx, l.InitTimeout, l.initTimeout())
 			defer cancel()
 			c, _, err := b.Connector.Connect(ctx, backend.ConnectOptions{
 				ProtocolVersion: backend.LatestProtocolVersion,

@@ -21,7 +21,7 @@ func (m *Manager) logStart(ctx context.Context, s *Session, how string) {
 	for _, u := range s.unavailable {
 		missing = append(missing, u.Name+" ("+u.Reason+")")
 	}
-	attrs := []any{"session", s.seq, "by", how, "backends", len(s.order) - len(missing)}
+	attrs := []any{"session", s.seq, "by", how, "backends", len(s.roster.Load().members()) - len(missing)}
 	if len(missing) > 0 {
 		attrs = append(attrs, "unavailable", missing)
 	}

@@ -79,6 +79,7 @@ type Manager struct {
 	health storeHealth
 
 	mu          sync.Mutex
+	limits      Limits // from opts; a reload may change them (reconfigure.go)
 	live        map[string]*Session
 	reserved    int                  // admitted sessions, live or being created
 	perIdentity map[string]int       // admitted sessions per identity (a live one's is Session.Identity)
@@ -105,7 +106,9 @@ func NewManager(opts ManagerOptions) *Manager {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{
-		opts:        opts,
+		opts: opts,
+		limits: Limits{TTL: opts.TTL, IdleTimeout: opts.IdleTimeout, MaxSessions: opts.MaxSessions,
+			MaxPerIdentity: opts.MaxPerIdentity, InitLimiter: opts.InitLimiter},
 		log:         opts.Logger,
 		health:      storeHealth{log: opts.Logger},
 		live:        make(map[string]*Session),
@@ -140,7 +143,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Session, erro
 }
 
 func (m *Manager) create(ctx context.Context, req CreateRequest) (*Session, error) {
-	if l := m.opts.InitLimiter; l != nil {
+	if l := m.limitsNow().InitLimiter; l != nil {
 		if wait, ok := l.AllowInitialize(ctx, req.Identity); !ok {
 			return nil, &RateLimitedError{RetryAfter: wait}
 		}
@@ -192,6 +195,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (*Session, erro
 	m.live[id] = s
 	admitted = true
 	m.mu.Unlock()
+	m.catchUp(s)
 	m.logStart(ctx, s, "initialize")
 	return s, nil
 }
@@ -209,10 +213,10 @@ func (m *Manager) admit(identity string) error {
 	if m.closing {
 		return ErrClosed
 	}
-	if m.opts.MaxSessions > 0 && m.reserved >= m.opts.MaxSessions {
+	if m.limits.MaxSessions > 0 && m.reserved >= m.limits.MaxSessions {
 		return ErrAtCapacity
 	}
-	if m.opts.MaxPerIdentity > 0 && m.perIdentity[identity] >= m.opts.MaxPerIdentity {
+	if m.limits.MaxPerIdentity > 0 && m.perIdentity[identity] >= m.limits.MaxPerIdentity {
 		return ErrIdentityAtCapacity
 	}
 	m.reserved++
@@ -436,11 +440,12 @@ func (m *Manager) Sweep(ctx context.Context) int {
 	now := m.opts.Now()
 	var expired, idle []string
 	m.mu.Lock()
+	ttl, idleTimeout := m.limits.TTL, m.limits.IdleTimeout
 	for id, s := range m.live {
 		switch {
-		case m.opts.TTL > 0 && now.Sub(s.Created()) >= m.opts.TTL:
+		case ttl > 0 && now.Sub(s.Created()) >= ttl:
 			expired = append(expired, id)
-		case m.opts.IdleTimeout > 0 && now.Sub(s.LastSeen()) >= m.opts.IdleTimeout:
+		case idleTimeout > 0 && now.Sub(s.LastSeen()) >= idleTimeout:
 			idle = append(idle, id)
 		}
 	}

@@ -19,10 +19,9 @@ type member struct {
 	name      string
 	connector backend.Connector
 	s         *Session
-	breaker   *Breaker     // shared by all sessions; nil: none
-	limiter   *callLimiter // shared by the session's members; nil: no limit
-	keepalive *Keepalive   // nil: no pings
-	traceMeta bool         // trace context in params._meta (Backend.TraceInParams)
+	breaker   *Breaker   // shared by all sessions; nil: none
+	keepalive *Keepalive // nil: no pings
+	traceMeta bool       // trace context in params._meta (Backend.TraceInParams)
 	// credentials resolve the backend's credential; nil: none.
 	credentials Credentials
 
@@ -38,14 +37,18 @@ type member struct {
 	inUse   map[backend.Client]int
 	retired map[backend.Client]bool
 	closed  bool
+	// removed is set when a reload dropped or replaced the backend:
+	// new calls fail at once, and calls counts those still under way.
+	removed bool
+	calls   sync.WaitGroup
 	stop    chan struct{}  // closed by close: ends the keepalive loop
 	wg      sync.WaitGroup // keepalive loop, replacements, closing replaced clients
 }
 
-func newMember(s *Session, b Backend, r backendInit, limiter *callLimiter) *member {
+func newMember(s *Session, b Backend, r backendInit) *member {
 	return &member{
 		name: b.Name, connector: b.Connector, s: s,
-		breaker: b.Breaker, limiter: limiter, keepalive: b.Keepalive, credentials: b.Credentials, traceMeta: b.TraceInParams,
+		breaker: b.Breaker, keepalive: b.Keepalive, credentials: b.Credentials, traceMeta: b.TraceInParams,
 		client: r.client, creds: r.creds, stop: make(chan struct{}),
 	}
 }
@@ -82,10 +85,17 @@ func (m *member) current() backend.Client {
 // _meta, because the backend state the client built up is gone. retried
 // reports that the request went out on a replacement client.
 func (m *member) call(ctx context.Context, method string, params json.RawMessage) (res json.RawMessage, retried bool, err error) {
-	if err := m.limiter.acquire(ctx); err != nil {
+	if err := m.enter(); err != nil {
 		return nil, false, err
 	}
-	defer m.limiter.release()
+	defer m.calls.Done()
+	// The limiter the call took its slot from gets it back, whatever a
+	// reload has made the session's limiter meanwhile.
+	limiter := m.s.limiter.Load()
+	if err := limiter.acquire(ctx); err != nil {
+		return nil, false, err
+	}
+	defer limiter.release()
 
 	m.mu.Lock()
 	c, suspect := m.client, m.suspect != nil && m.suspect == m.client

@@ -48,19 +48,20 @@ type Decorator func(s *Session, next Operations) Operations
 
 // Operations returns the session's operations with every configured
 // decorator applied, outermost first in FactoryOptions.Decorators.
-func (s *Session) Operations() Operations { return s.ops }
+func (s *Session) Operations() Operations { return *s.ops.Load() }
 
 // Identity is the identity the session is bound to ("sub:…" or "ip:…",
 // see IdentityAllowed). It never changes.
 func (s *Session) Identity() string { return s.bound }
 
-// decorate wraps s in decorators, the first outermost.
-func decorate(s *Session, decorators []Decorator) Operations {
+// decorate wraps s in decorators, the first outermost, and makes that
+// what Operations returns; a reload that changes them decorates s anew.
+func (s *Session) decorate(decorators []Decorator) {
 	var ops Operations = s
 	for i := len(decorators) - 1; i >= 0; i-- {
 		ops = decorators[i](s, ops)
 	}
-	return ops
+	s.ops.Store(&ops)
 }
 
 // Call runs one request on the session, undecorated. It implements

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/vmcp/vmcp/internal/aggregate"
 	"github.com/vmcp/vmcp/internal/recovery"
 )
 
@@ -27,7 +26,7 @@ func (s *Session) refresh(backendName, method string) {
 		<-s.ready
 		s.refreshMu.Lock()
 		defer s.refreshMu.Unlock()
-		m := s.members[backendName]
+		m := s.member(backendName)
 		if m == nil {
 			return
 		}
@@ -43,17 +42,16 @@ func (s *Session) refresh(backendName, method string) {
 			s.factory.log.Warn("refreshing catalog after list_changed", "backend", backendName, "err", err)
 			return
 		}
-		listing = s.factory.catalogs.intern(listing)
+		if s.member(backendName) != m {
+			return // a reload removed or replaced the backend meanwhile
+		}
+		cats := s.catalogs()
+		listing = cats.intern(listing)
 		s.lmu.Lock()
 		s.listings[backendName] = listing
-		all := make([]aggregate.Backend, 0, len(s.order))
-		for _, name := range s.order {
-			if l, ok := s.listings[name]; ok {
-				all = append(all, l)
-			}
-		}
+		all := s.listingsLocked()
 		s.lmu.Unlock()
-		cat, _, err := s.factory.catalogs.catalog(all)
+		cat, _, err := cats.catalog(all)
 		if err != nil {
 			s.factory.log.Warn("catalog refresh left unresolved conflicts; keeping the previous catalog", "backend", backendName, "err", err)
 			return

@@ -134,9 +134,9 @@ func (m *member) renewSafely(ctx context.Context, old backend.Client, probe, fre
 // with fresh credentials at once when asked to, or after the backend
 // refused the current ones.
 func (m *member) renew(ctx context.Context, old backend.Client, probe, fresh bool) (backend.Client, store.Backend, error) {
-	f := m.s.factory
+	f, l := m.s.factory, m.s.factory.lineup()
 	if probe && old != nil {
-		pctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
+		pctx, cancel := context.WithTimeoutCause(ctx, l.InitTimeout, l.initTimeout())
 		_, err := old.Call(pctx, "ping", nil)
 		cancel()
 		m.breaker.record(err, false)
@@ -147,7 +147,7 @@ func (m *member) renew(ctx context.Context, old backend.Client, probe, fresh boo
 	if !m.breaker.Allow() {
 		return nil, store.Backend{}, circuitOpen(m.name, m.breaker)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, f.opts.InitTimeout, f.initTimeout())
+	ctx, cancel := context.WithTimeoutCause(ctx, l.InitTimeout, l.initTimeout())
 	defer cancel()
 	src, err := m.credential(ctx)
 	if err != nil {

@@ -46,10 +46,16 @@ type Session struct {
 	created  time.Time
 	lastSeen atomic.Int64 // unix nanos
 
-	meta    *store.Metadata // guarded by mu
-	members map[string]*member
-	order   []string // backend names in config order
+	meta *store.Metadata // guarded by mu
+	// roster is the session's backends, in config order; a reload
+	// replaces it (reconfigure.go) while the session is in use.
+	roster  atomic.Pointer[roster]
 	catalog atomic.Pointer[aggregate.Catalog]
+	limiter atomic.Pointer[callLimiter] // nil: no limit on calls in flight
+	// lineup is the Factory's lineup the session's backends match;
+	// reconfMu serialises the reloads that change it.
+	lineup   atomic.Pointer[lineup]
+	reconfMu sync.Mutex
 	// initErr is set when every backend failed: calls return it.
 	initErr error
 	// unavailable lists the backends that failed to initialize; set by New.
@@ -60,7 +66,7 @@ type Session struct {
 	tasks        taskOwners // which backend owns each task (tasks.go)
 
 	factory   *Factory
-	ops       Operations // the session as decorated (operations.go)
+	ops       atomic.Pointer[Operations] // the session as decorated (operations.go)
 	clientCap clientCaps
 	// The session's owner, in two forms that never disagree. bound is the
 	// key the session is bound to and counted by (meta.Identity, see
@@ -185,10 +191,11 @@ type BackendSession struct {
 
 // BackendSessions lists the session's backends in config order.
 func (s *Session) BackendSessions() []BackendSession {
-	out := make([]BackendSession, 0, len(s.order))
-	for _, name := range s.order {
-		c := s.members[name].current()
-		bs := BackendSession{Name: name, Connected: c != nil}
+	ms := s.roster.Load().members()
+	out := make([]BackendSession, 0, len(ms))
+	for _, m := range ms {
+		c := m.current()
+		bs := BackendSession{Name: m.name, Connected: c != nil}
 		if c != nil {
 			bs.SessionID = c.SessionID()
 		}
@@ -223,7 +230,11 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 // Close rejects new calls, waits for the ones in flight, then closes each
 // backend client once. Later calls wait for the first to finish and return
 // its result.
-func (s *Session) Close() error {
+func (s *Session) Close() error { return s.closeWith(nil) }
+
+// closeWith is Close, with before run on each member once no call (and
+// no reload) is in flight, before the members close.
+func (s *Session) closeWith(before func(*member)) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -239,12 +250,16 @@ func (s *Session) Close() error {
 	// wait forever.
 	s.markReady()
 	s.inflight.Wait()
+	// No reload can change the roster now: each runs as a call in flight.
+	ms := s.roster.Load().members()
 	var wg sync.WaitGroup
-	errs := make([]error, len(s.order))
-	for i, name := range s.order {
-		m := s.members[name]
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		if before != nil {
+			before(m)
+		}
 		wg.Go(func() {
-			defer recovery.Recover(s.factory.log, func(err error) { errs[i] = err }, "backend", name)
+			defer recovery.Recover(s.factory.log, func(err error) { errs[i] = err }, "backend", m.name)
 			errs[i] = m.close()
 		})
 	}
@@ -264,8 +279,8 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 		return nil, err
 	}
 	defer s.release()
-	m, ok := s.members[backendName]
-	if !ok {
+	m := s.member(backendName)
+	if m == nil {
 		return nil, fmt.Errorf("backend %q: %w", backendName, backend.ErrUnavailable)
 	}
 	if p := peerFrom(ctx); p != nil {
@@ -443,11 +458,11 @@ func (s *Session) Broadcast(ctx context.Context, method string, params json.RawM
 		return s.initErr
 	}
 	var errs []error
-	for _, name := range s.order {
-		if s.members[name].current() == nil {
+	for _, m := range s.roster.Load().members() {
+		if m.current() == nil {
 			continue
 		}
-		if _, err := s.call(ctx, name, method, params); err != nil && jsonrpc.AsError(err) == nil {
+		if _, err := s.call(ctx, m.name, method, params); err != nil && jsonrpc.AsError(err) == nil {
 			errs = append(errs, err)
 		}
 	}

@@ -72,7 +72,7 @@ func (m *Manager) takeover(ctx context.Context, id, identity string) (*Session, 
 		m.refused(identity)
 		return nil, ErrNotFound
 	}
-	if m.opts.TTL > 0 && m.opts.Now().Sub(meta.Created) >= m.opts.TTL {
+	if ttl := m.limitsNow().TTL; ttl > 0 && m.opts.Now().Sub(meta.Created) >= ttl {
 		// Past its lifetime, by the rule every replica applies: end it.
 		m.end(ctx, id, meta, false, "ttl")
 		return nil, ErrNotFound
@@ -162,7 +162,8 @@ func (m *Manager) build(ctx context.Context, b *building, meta *store.Metadata) 
 	case err != nil:
 		m.log.WarnContext(ctx, "taking over a session failed", "err", err)
 	default:
-		m.log.InfoContext(ctx, "took over a session from the store", "backends", len(s.order), "restarted", restarted)
+		m.catchUp(s)
+		m.log.InfoContext(ctx, "took over a session from the store", "backends", len(s.roster.Load().members()), "restarted", restarted)
 		m.logStart(context.Background(), s, "takeover")
 	}
 }

@@ -81,7 +81,8 @@ func (s *Session) TasksCapability() json.RawMessage {
 // is declared and, if member is set, declares that member ("list").
 func (s *Session) taskBackends(member string) []string {
 	var out []string
-	for _, name := range s.order {
+	for _, m := range s.roster.Load().members() {
+		name := m.name
 		tasks, _ := jsonrpc.Member(s.backendCapabilities(name), "tasks")
 		if len(tasks) == 0 || tasks[0] != '{' {
 			continue

@@ -1,0 +1,82 @@
+// Package schema checks vmcp's Kubernetes manifests against the API's own
+// Go types, offline: every field must be one the API knows (a typo such
+// as readinesProbe fails), and every value must have the field's type.
+// It is a module of its own so that vmcp's go.mod does not carry
+// k8s.io/api; run it with `make manifests`.
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	yamlv3 "gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// types are the kinds the manifests may use.
+var types = map[string]func() any{
+	"apps/v1 Deployment":            func() any { return &appsv1.Deployment{} },
+	"v1 Service":                    func() any { return &corev1.Service{} },
+	"v1 ConfigMap":                  func() any { return &corev1.ConfigMap{} },
+	"v1 Secret":                     func() any { return &corev1.Secret{} },
+	"policy/v1 PodDisruptionBudget": func() any { return &policyv1.PodDisruptionBudget{} },
+}
+
+func TestManifestsMatchTheAPI(t *testing.T) {
+	var k struct {
+		Resources []string `yaml:"resources"`
+	}
+	b, err := os.ReadFile(filepath.Join("..", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yamlv3.Unmarshal(b, &k); err != nil || len(k.Resources) == 0 {
+		t.Fatalf("kustomization.yaml: %v", err)
+	}
+	n := 0
+	for _, f := range k.Resources {
+		b, err := os.ReadFile(filepath.Join("..", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yamlv3.NewDecoder(bytes.NewReader(b))
+		for {
+			var doc yamlv3.Node
+			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			raw, err := yamlv3.Marshal(&doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var head struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+			}
+			if err := yaml.Unmarshal(raw, &head); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			mk := types[head.APIVersion+" "+head.Kind]
+			if mk == nil {
+				t.Errorf("%s: %s %s is not a kind this check knows", f, head.APIVersion, head.Kind)
+				continue
+			}
+			if err := yaml.UnmarshalStrict(raw, mk()); err != nil {
+				t.Errorf("%s: %s: %v", f, head.Kind, err)
+			}
+			n++
+		}
+	}
+	if n < 7 {
+		t.Errorf("checked %d objects, want the 7 of the kustomization", n)
+	}
+}
