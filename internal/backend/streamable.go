@@ -26,16 +26,21 @@ func NewStreamableHTTP(opts HTTPOptions) Connector {
 	if streams > 0 {
 		q = newStreamQueue(streams)
 	}
-	return &streamableConnector{s: s, streams: q}
+	return &streamableConnector{s: s, streams: q, protocol: opts.Protocol}
 }
 
 type streamableConnector struct {
 	s *httpShared
 	// streams bounds the standalone GET streams; nil disables them.
 	streams *streamQueue
+	// protocol is HTTPOptions.Protocol; era caches what auto found (era.go).
+	protocol string
+	era      eraCache
 }
 
-func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
+// connectLegacy starts a legacy-era client: the initialize handshake, or
+// the resumption of a backend session.
+func (x *streamableConnector) connectLegacy(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
 	s := x.s
 	c := newClient(s.name, s.timeout, s.log, opts.Handler)
 	c.ids = &s.ids
@@ -94,6 +99,10 @@ type httpConn struct {
 
 	stream streamState  // the standalone GET stream
 	q      *streamQueue // where it waits for a slot; nil: no stream
+	// modern: a 2026-07-28 exchange (modern.go): no session, no
+	// notifications to send, streams that cannot be resumed, and headers
+	// per request (requestHeader).
+	modern bool
 }
 
 func (h *httpConn) sessionID() string { return h.sid }
@@ -157,7 +166,11 @@ func (h *httpConn) negotiated(pv string) {
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (m *jsonrpc.Message, err error) {
 	hadSession := h.sid != ""
-	resp, err := h.do(ctx, http.MethodPost, h.post, req)
+	hdr := h.post
+	if rh := requestHeader(ctx); rh != nil {
+		hdr = rh
+	}
+	resp, err := h.do(ctx, http.MethodPost, hdr, req)
 	if err != nil {
 		return nil, transportError(err)
 	}
@@ -240,6 +253,11 @@ func (h *httpConn) bodyError(err error) error {
 }
 
 func (h *httpConn) send(ctx context.Context, msg []byte) error {
+	if h.modern {
+		// 2026-07-28 has no client notifications: closing a request's
+		// stream is what cancels it, and the backend asks nothing to answer.
+		return nil
+	}
 	resp, err := h.do(ctx, http.MethodPost, h.post, msg)
 	if err != nil {
 		return transportError(err)

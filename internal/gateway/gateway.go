@@ -216,7 +216,7 @@ func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backe
 		o := backend.HTTPOptions{
 			Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(),
 			MaxConnsPerHost: b.MaxConnections, MaxMessageBytes: b.MaxResponseBytes,
-			Budget: sh.budget, Logger: log,
+			Budget: sh.budget, Logger: log, Protocol: b.Protocol,
 		}
 		if b.TLS != nil {
 			tc, err := b.TLS.ClientConfig()

@@ -1,0 +1,158 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync/atomic"
+
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+// Protocol eras a Streamable HTTP backend may be configured for
+// (HTTPOptions.Protocol).
+const (
+	// ProtocolAuto asks the backend with server/discover and falls back to
+	// initialize if it is not a 2026-07-28 server. It is the default.
+	ProtocolAuto = "auto"
+	// ProtocolLegacy always runs the initialize handshake.
+	ProtocolLegacy = "legacy"
+	// ProtocolModern always speaks 2026-07-28; a backend that is not
+	// modern fails to connect.
+	ProtocolModern = "modern"
+)
+
+// ModernProtocolVersion is the 2026-07-28 revision: stateless, no
+// initialize, _meta on every request.
+const ModernProtocolVersion = "2026-07-28"
+
+// IsModern reports whether a protocol version is of the modern era.
+// Versions are dates, so they compare as strings.
+func IsModern(protocolVersion string) bool { return protocolVersion >= ModernProtocolVersion }
+
+// JSON-RPC error codes of the modern era.
+const (
+	codeHeaderMismatch     = -32020
+	codeMissingCapability  = -32021
+	codeUnsupportedVersion = -32022
+)
+
+// era values cached by eraCache.
+const (
+	eraUnknown int32 = iota
+	eraLegacy
+	eraModern
+)
+
+// eraCache remembers what the auto probe found for one backend, so that
+// only the first session (and the first after a doubt) sends
+// server/discover to a legacy backend. The spec asks clients to cache the
+// era per origin and re-probe when the cached assumption fails: a Connect
+// that fails, or a modern call answered "unsupported protocol version",
+// forgets it. Safe for concurrent use.
+type eraCache struct{ v atomic.Int32 }
+
+func (e *eraCache) get() int32    { return e.v.Load() }
+func (e *eraCache) set(era int32) { e.v.Store(era) }
+func (e *eraCache) forget()       { e.v.Store(eraUnknown) }
+
+// Connect starts a client for a new vmcp session, in the era the backend
+// is configured for or, with auto, the one it was found to speak. A stored
+// backend session to resume is legacy by definition: modern backends have
+// none.
+func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
+	switch {
+	case x.protocol == ProtocolLegacy:
+		return x.connectLegacy(ctx, opts)
+	case x.protocol == ProtocolModern:
+		c, res, legacy, err := x.connectModern(ctx, opts)
+		if legacy {
+			return nil, nil, opError(x.s.name, "server/discover",
+				fmt.Errorf("the backend does not speak %s (protocol: modern): %w", ModernProtocolVersion, err))
+		}
+		return c, res, err
+	case opts.ResumeSessionID != "":
+		return x.connectLegacy(ctx, opts)
+	}
+	var (
+		c   Client
+		res *InitializeResult
+		err error
+	)
+	switch x.era.get() {
+	case eraLegacy:
+		c, res, err = x.connectLegacy(ctx, opts)
+	case eraModern:
+		c, res, _, err = x.connectModern(ctx, opts)
+	default:
+		var legacy bool
+		c, res, legacy, err = x.connectModern(ctx, opts)
+		switch {
+		case legacy:
+			x.s.log.Debug("backend is not a 2026-07-28 server; using initialize", "backend", x.s.name, "probe", Category(err))
+			x.era.set(eraLegacy)
+			c, res, err = x.connectLegacy(ctx, opts)
+		case err == nil:
+			x.era.set(eraModern)
+		}
+	}
+	if err != nil {
+		x.era.forget()
+	}
+	return c, res, err
+}
+
+// connectModern makes a modern client and asks the backend
+// server/discover. legacy reports that the answer says the backend is not
+// a 2026-07-28 server (err then says why); any other error is a failure
+// to connect that says nothing about the era.
+func (x *streamableConnector) connectModern(ctx context.Context, opts ConnectOptions) (c Client, res *InitializeResult, legacy bool, err error) {
+	mc := newModernClient(x, opts)
+	res, err = mc.discover(ctx)
+	if err != nil {
+		_ = mc.Close()
+		return nil, nil, notModern(err), err
+	}
+	return mc, res, false, nil
+}
+
+// errNotModern is the probe's verdict on a backend that answered
+// server/discover without offering 2026-07-28.
+var errNotModern = errors.New("server/discover does not offer " + ModernProtocolVersion)
+
+// notModern reports whether a failed server/discover identifies a legacy
+// backend, by the spec's rule: a recognised modern JSON-RPC error means a
+// modern server (the request must be corrected, not downgraded), except
+// an unsupported-version error that offers no modern version; anything
+// else the backend answers (another JSON-RPC error such as -32601 with
+// 404, or a 4xx without a modern error body, as legacy servers send for
+// a request without a session) means legacy. A failure to reach the
+// backend, a refused credential or a 5xx is not an answer.
+func notModern(err error) bool {
+	if errors.Is(err, errNotModern) {
+		return true
+	}
+	if e := jsonrpc.AsError(err); e != nil {
+		switch e.Code {
+		case codeHeaderMismatch, codeMissingCapability:
+			return false
+		case codeUnsupportedVersion:
+			return !slices.Contains(supportedVersions(e.Data), ModernProtocolVersion)
+		}
+		return true
+	}
+	var st *statusCodeError
+	return errors.As(err, &st) && st.status >= 400 && st.status < 500 && st.status != http.StatusRequestTimeout && st.status != http.StatusTooManyRequests
+}
+
+// supportedVersions reads data.supported of an unsupported-version error.
+func supportedVersions(data json.RawMessage) []string {
+	var d struct {
+		Supported []string `json:"supported"`
+	}
+	_ = json.Unmarshal(data, &d)
+	return d.Supported
+}

@@ -1,0 +1,471 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	testfix "github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/jsonrpc"
+)
+
+// Modern (2026-07-28) backends: the go-sdk v1.8.0 conformance
+// everything-server as a child process, and go-sdk servers in process
+// behind a postLog that keeps what vmcp sent.
+
+// seen is one POST a backend received.
+type seen struct {
+	method string
+	header http.Header
+	body   []byte
+}
+
+// postLog keeps every POST a backend receives.
+type postLog struct {
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func (r *postLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost {
+			body, _ := io.ReadAll(req.Body)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			var m struct {
+				Method string `json:"method"`
+			}
+			_ = json.Unmarshal(body, &m)
+			r.mu.Lock()
+			r.reqs = append(r.reqs, seen{method: m.Method, header: req.Header.Clone(), body: body})
+			r.mu.Unlock()
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+func (r *postLog) count(method string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.reqs {
+		if s.method == method {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *postLog) last(method string) seen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.reqs) - 1; i >= 0; i-- {
+		if r.reqs[i].method == method {
+			return r.reqs[i]
+		}
+	}
+	return seen{}
+}
+
+// startSDKServer serves a go-sdk server over Streamable HTTP, stateless
+// (2026-07-28 and legacy) or stateful (legacy only), behind a postLog.
+func startSDKServer(t *testing.T, stateless bool, opts *mcp.ServerOptions, setup func(*mcp.Server)) (string, *postLog) {
+	t.Helper()
+	s := mcp.NewServer(&mcp.Implementation{Name: "sdk", Version: "test"}, opts)
+	mcp.AddTool(s, &mcp.Tool{Name: "greet"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+		Name string `json:"name"`
+	}) (*mcp.CallToolResult, any, error) {
+		return textResult("hi " + in.Name), nil, nil
+	})
+	if setup != nil {
+		setup(s)
+	}
+	rec := &postLog{}
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: stateless})
+	srv := httptest.NewServer(rec.wrap(h))
+	t.Cleanup(srv.Close)
+	return srv.URL, rec
+}
+
+func modernConnector(t *testing.T, url, protocol string) Connector {
+	t.Helper()
+	x := NewStreamableHTTP(HTTPOptions{Name: "m", URL: url, Timeout: 30 * time.Second, Protocol: protocol})
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+// answerer is the client in front, as a backend Handler sees it: it
+// answers what a backend asks (an elicitation, say).
+type answerer struct {
+	mu    sync.Mutex
+	asked []string
+	fn    func(method string, params json.RawMessage) (json.RawMessage, error)
+}
+
+func (a *answerer) Notify(context.Context, string, json.RawMessage) {}
+
+func (a *answerer) Request(_ context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	a.mu.Lock()
+	a.asked = append(a.asked, method+" "+string(params))
+	a.mu.Unlock()
+	return a.fn(method, params)
+}
+
+func acceptName(name string) *answerer {
+	return &answerer{fn: func(method string, _ json.RawMessage) (json.RawMessage, error) {
+		if method != "elicitation/create" {
+			return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "no %s", method)
+		}
+		return json.RawMessage(`{"action":"accept","content":{"name":"` + name + `"}}`), nil
+	}}
+}
+
+var elicitCaps = json.RawMessage(`{"elicitation":{"form":{}}}`)
+
+func callText(ctx context.Context, t *testing.T, c Client, name string, args string) string {
+	t.Helper()
+	raw, err := c.Call(ctx, "tools/call", json.RawMessage(`{"name":"`+name+`","arguments":`+args+`}`))
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	var res mcp.CallToolResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("tools/call %s: %v in %s", name, err, raw)
+	}
+	if res.IsError || len(res.Content) == 0 {
+		t.Fatalf("tools/call %s: %s", name, raw)
+	}
+	return res.Content[0].(*mcp.TextContent).Text
+}
+
+// The everything-server in its default mode is a 2026-07-28 server: vmcp
+// reaches it with no session, lists its tools, calls them (one that needs
+// an Mcp-Param header, one that asks for input), all on the one client.
+func TestModernEverythingServer(t *testing.T) {
+	t.Parallel()
+	url := testfix.StartEverything(t, true)
+	for _, protocol := range []string{ProtocolModern, ProtocolAuto} {
+		t.Run(protocol, func(t *testing.T) {
+			x := modernConnector(t, url, protocol)
+			ctx := context.Background()
+			front := acceptName("Alice")
+			c, res, err := x.Connect(ctx, ConnectOptions{Capabilities: elicitCaps, Handler: front})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if res.ProtocolVersion != ModernProtocolVersion || c.SessionID() != "" || !Stateless(c) {
+				t.Fatalf("connected as %q, session %q, stateless %v", res.ProtocolVersion, c.SessionID(), Stateless(c))
+			}
+			if !strings.Contains(string(res.ServerInfo), "mcp-conformance-test-server") || !strings.Contains(string(res.Capabilities), "tools") {
+				t.Errorf("discover result: info %s caps %s", res.ServerInfo, res.Capabilities)
+			}
+			list, err := c.Call(ctx, "tools/list", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"test_simple_text", "test_x_mcp_header", "test_input_required_result_elicitation"} {
+				if !strings.Contains(string(list), `"`+name+`"`) {
+					t.Errorf("tools/list lacks %s", name)
+				}
+			}
+			if got := callText(ctx, t, c, "test_simple_text", "{}"); got == "" {
+				t.Error("empty text")
+			}
+			// The server rejects this call unless Mcp-Param-Region mirrors
+			// the argument.
+			callText(ctx, t, c, "test_x_mcp_header", `{"region":"us-west1"}`)
+			if got := callText(ctx, t, c, "test_input_required_result_elicitation", "{}"); got != "Hello, Alice!" {
+				t.Errorf("input-required call = %q", got)
+			}
+			if len(front.asked) != 1 || !strings.HasPrefix(front.asked[0], "elicitation/create ") || !strings.Contains(front.asked[0], "What is your name?") {
+				t.Errorf("the client in front was asked %q", front.asked)
+			}
+		})
+	}
+}
+
+// auto asks server/discover once per backend for a legacy one, and falls
+// back to initialize: the everything-server in stateful mode answers
+// discover with legacy versions only, a go-sdk stateful server likewise.
+func TestAutoPicksTheBackendsEra(t *testing.T) {
+	t.Parallel()
+	t.Run("everything-server stateful is legacy", func(t *testing.T) {
+		t.Parallel()
+		x := modernConnector(t, testfix.StartEverything(t, false), ProtocolAuto)
+		c, res, err := x.Connect(context.Background(), ConnectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if IsModern(res.ProtocolVersion) || c.SessionID() == "" || Stateless(c) {
+			t.Fatalf("got %q, session %v, stateless %v; want legacy", res.ProtocolVersion, c.SessionID() != "", Stateless(c))
+		}
+		callText(context.Background(), t, c, "test_simple_text", "{}")
+	})
+	t.Run("legacy probed once", func(t *testing.T) {
+		t.Parallel()
+		url, rec := startSDKServer(t, false, nil, nil)
+		x := modernConnector(t, url, ProtocolAuto)
+		for i := range 3 {
+			c, res, err := x.Connect(context.Background(), ConnectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if IsModern(res.ProtocolVersion) || c.SessionID() == "" {
+				t.Fatalf("session %d: %q, want legacy", i, res.ProtocolVersion)
+			}
+			if got := callText(context.Background(), t, c, "greet", `{"name":"x"}`); got != "hi x" {
+				t.Errorf("greet = %q", got)
+			}
+			c.Close()
+		}
+		if n, m := rec.count("server/discover"), rec.count("initialize"); n != 1 || m != 3 {
+			t.Errorf("%d server/discover and %d initialize for 3 sessions; want 1 and 3", n, m)
+		}
+	})
+	t.Run("modern never initializes", func(t *testing.T) {
+		t.Parallel()
+		url, rec := startSDKServer(t, true, nil, nil)
+		x := modernConnector(t, url, ProtocolAuto)
+		for range 2 {
+			c, res, err := x.Connect(context.Background(), ConnectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !IsModern(res.ProtocolVersion) {
+				t.Fatalf("got %q, want modern", res.ProtocolVersion)
+			}
+			callText(context.Background(), t, c, "greet", `{"name":"y"}`)
+			c.Close()
+		}
+		if n := rec.count("initialize"); n != 0 {
+			t.Errorf("%d initialize sent to a modern backend", n)
+		}
+		if s := rec.last("tools/call"); s.header.Get(hdrSessionID) != "" {
+			t.Error("a modern request carried Mcp-Session-Id")
+		}
+	})
+	t.Run("modern required", func(t *testing.T) {
+		t.Parallel()
+		url, rec := startSDKServer(t, false, nil, nil)
+		x := modernConnector(t, url, ProtocolModern)
+		_, _, err := x.Connect(context.Background(), ConnectOptions{})
+		if err == nil || !strings.Contains(err.Error(), "protocol: modern") {
+			t.Fatalf("Connect = %v, want an error naming protocol: modern", err)
+		}
+		if n := rec.count("initialize"); n != 0 {
+			t.Errorf("%d initialize sent with protocol: modern", n)
+		}
+	})
+}
+
+// notModern decides the probe by the spec's rule.
+func TestNotModern(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"discover offers legacy only", opError("b", "server/discover", errNotModern), true},
+		{"method not found", &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "no"}, true},
+		{"invalid request", &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "no session"}, true},
+		{"unsupported, legacy offered", &jsonrpc.Error{Code: codeUnsupportedVersion, Data: json.RawMessage(`{"supported":["2025-11-25"]}`)}, true},
+		{"unsupported, modern offered", &jsonrpc.Error{Code: codeUnsupportedVersion, Data: json.RawMessage(`{"supported":["2026-07-28"]}`)}, false},
+		{"header mismatch", &jsonrpc.Error{Code: codeHeaderMismatch}, false},
+		{"missing capability", &jsonrpc.Error{Code: codeMissingCapability}, false},
+		{"400 without a body", &statusCodeError{http.StatusBadRequest}, true},
+		{"404", &statusCodeError{http.StatusNotFound}, true},
+		{"405", &statusCodeError{http.StatusMethodNotAllowed}, true},
+		{"429", &statusCodeError{http.StatusTooManyRequests}, false},
+		{"5xx", unavailable(&HTTPStatusError{502}), false},
+		{"refused credential", refused(401), false},
+		{"unreachable", unavailable(errors.New("connection refused")), false},
+	} {
+		if got := notModern(tc.err); got != tc.want {
+			t.Errorf("%s: notModern = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Every modern request carries vmcp's _meta (with the client's own
+// members kept) and the headers the transport asks for; the log level a
+// legacy client set is remembered and sent with each request.
+func TestModernRequestsCarryMetaAndHeaders(t *testing.T) {
+	t.Parallel()
+	url, rec := startSDKServer(t, true, nil, nil)
+	x := modernConnector(t, url, ProtocolModern)
+	ctx := context.Background()
+	c, _, err := x.Connect(ctx, ConnectOptions{ClientInfo: json.RawMessage(`{"name":"front","version":"9"}`), Capabilities: elicitCaps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Call(ctx, "logging/setLevel", json.RawMessage(`{"level":"debug"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.count("logging/setLevel"); n != 0 {
+		t.Errorf("logging/setLevel sent to a modern backend %d times", n)
+	}
+	if _, err := c.Call(ctx, "tools/call", json.RawMessage(`{"name":"greet","arguments":{"name":"z"},"_meta":{"progressToken":7}}`)); err != nil {
+		t.Fatal(err)
+	}
+	s := rec.last("tools/call")
+	for k, want := range map[string]string{"Mcp-Protocol-Version": ModernProtocolVersion, "Mcp-Method": "tools/call", "Mcp-Name": "greet", "Mcp-Session-Id": ""} {
+		if got := s.header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	var body struct {
+		Params struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal(s.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		metaProtocolVersion:    `"2026-07-28"`,
+		metaClientInfo:         `{"name":"front","version":"9"}`,
+		metaClientCapabilities: string(elicitCaps),
+		metaLogLevel:           `"debug"`,
+		"progressToken":        "7",
+	} {
+		if got := string(body.Params.Meta[k]); got != want {
+			t.Errorf("_meta %s = %s, want %s", k, got, want)
+		}
+	}
+	// ping is gone in 2026-07-28: answered without a request.
+	if _, err := c.Call(ctx, "ping", nil); err != nil || rec.count("ping") != 0 {
+		t.Errorf("ping: %v, %d sent", err, rec.count("ping"))
+	}
+}
+
+// A modern backend answers an unknown method with 404 and -32601: that is
+// the backend's error, passed on, never a lost session.
+func TestModernMethodNotFoundIsNotALostSession(t *testing.T) {
+	t.Parallel()
+	url, rec := startSDKServer(t, true, nil, nil)
+	x := modernConnector(t, url, ProtocolModern)
+	c, _, err := x.Connect(context.Background(), ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Call(context.Background(), "completion/complete", json.RawMessage(`{"ref":{"type":"ref/prompt","name":"p"},"argument":{"name":"a","value":"b"}}`))
+	e := jsonrpc.AsError(err)
+	if e == nil || e.Code != jsonrpc.CodeMethodNotFound || errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("error = %v, want -32601 and not ErrSessionNotFound", err)
+	}
+	if rec.count("completion/complete") != 1 {
+		t.Error("the call did not reach the backend")
+	}
+}
+
+// The input-required loop: several rounds, the backend's requestState
+// echoed as it was, an answer the client refuses, and a backend that
+// never stops asking.
+func TestModernInputRequired(t *testing.T) {
+	t.Parallel()
+	url, _ := startSDKServer(t, true, nil, func(s *mcp.Server) {
+		mcp.AddTool(s, &mcp.Tool{Name: "two_rounds"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+			ask := func(id, state string) (*mcp.CallToolResult, any, error) {
+				return &mcp.CallToolResult{RequestState: state, InputRequests: mcp.InputRequestMap{
+					id: &mcp.ElicitParams{Message: id, RequestedSchema: map[string]any{"type": "object"}},
+				}}, nil, nil
+			}
+			switch req.Params.RequestState {
+			case "":
+				return ask("first", "after-first")
+			case "after-first":
+				if r, ok := req.Params.InputResponses["first"].(*mcp.ElicitResult); ok && r.Action == "accept" {
+					return ask("second", "after-second")
+				}
+			case "after-second":
+				if _, ok := req.Params.InputResponses["second"]; ok {
+					return textResult("done"), nil, nil
+				}
+			}
+			return nil, nil, errors.New("bad state " + req.Params.RequestState)
+		})
+		mcp.AddTool(s, &mcp.Tool{Name: "forever"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{
+				"again": &mcp.ElicitParams{Message: "again", RequestedSchema: map[string]any{"type": "object"}},
+			}}, nil, nil
+		})
+	})
+	x := modernConnector(t, url, ProtocolModern)
+	ctx := context.Background()
+	front := acceptName("n")
+	c, _, err := x.Connect(ctx, ConnectOptions{Capabilities: elicitCaps, Handler: front})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := callText(ctx, t, c, "two_rounds", "{}"); got != "done" || len(front.asked) != 2 {
+		t.Errorf("two_rounds = %q after %d questions", got, len(front.asked))
+	}
+	_, err = c.Call(ctx, "tools/call", json.RawMessage(`{"name":"forever"}`))
+	if !errors.Is(err, ErrInputRounds) {
+		t.Errorf("forever: %v, want ErrInputRounds", err)
+	}
+	// The call's own handler (the call's stream) wins over the
+	// connect-time one, and its refusal fails the call with its code.
+	refuse := &answerer{fn: func(string, json.RawMessage) (json.RawMessage, error) {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "client does not support elicitation")
+	}}
+	_, err = c.Call(WithHandler(ctx, refuse), "tools/call", json.RawMessage(`{"name":"two_rounds"}`))
+	if e := jsonrpc.AsError(err); e == nil || e.Code != jsonrpc.CodeMethodNotFound || len(refuse.asked) != 1 {
+		t.Errorf("refused: %v after %d questions", err, len(refuse.asked))
+	}
+}
+
+// List results keep their caching hints for the front end.
+func TestModernListCache(t *testing.T) {
+	t.Parallel()
+	url, _ := startSDKServer(t, true, &mcp.ServerOptions{SetCacheable: func(_ context.Context, req mcp.Request, c *mcp.Cacheable) {
+		if _, ok := req.(*mcp.ListToolsRequest); ok {
+			c.TTLMs, c.CacheScope = 60000, "private"
+		}
+	}}, nil)
+	x := modernConnector(t, url, ProtocolModern)
+	c, _, err := x.Connect(context.Background(), ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Call(context.Background(), "tools/list", nil); err != nil {
+		t.Fatal(err)
+	}
+	lc := c.(interface {
+		ListCache(string) (Cacheability, bool)
+	})
+	if h, ok := lc.ListCache("tools/list"); !ok || h.TTL != time.Minute || h.Scope != "private" {
+		t.Errorf("ListCache = %+v, %v", h, ok)
+	}
+}
+
+func TestEncodeHeaderValue(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"us-west1":           "us-west1",
+		"Hello, 世界":          "=?base64?SGVsbG8sIOS4lueVjA==?=",
+		" padded ":           "=?base64?IHBhZGRlZCA=?=",
+		"line1\nline2":       "=?base64?bGluZTEKbGluZTI=?=",
+		"=?base64?literal?=": "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=",
+	} {
+		if got := encodeHeaderValue(in); got != want {
+			t.Errorf("encodeHeaderValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
