@@ -127,10 +127,11 @@ var errNotModern = errors.New("server/discover does not offer " + ModernProtocol
 // backend, by the spec's rule: a recognised modern JSON-RPC error means a
 // modern server (the request must be corrected, not downgraded), except
 // an unsupported-version error that offers no modern version; anything
-// else the backend answers (another JSON-RPC error such as -32601 with
-// 404, or a 4xx without a modern error body, as legacy servers send for
-// a request without a session) means legacy. A failure to reach the
-// backend, a refused credential or a 5xx is not an answer.
+// else the backend answers means legacy: another JSON-RPC error (-32601
+// with 404, -32600), a 4xx without a modern error body (what legacy
+// servers send a request without a session), or an answer that is not
+// JSON-RPC at all. No answer is no verdict: the backend unreachable, a
+// 5xx, a refused credential, a timeout, 408 or 429.
 func notModern(err error) bool {
 	if errors.Is(err, errNotModern) {
 		return true
@@ -145,7 +146,17 @@ func notModern(err error) bool {
 		return true
 	}
 	var st *statusCodeError
-	return errors.As(err, &st) && st.status >= 400 && st.status < 500 && st.status != http.StatusRequestTimeout && st.status != http.StatusTooManyRequests
+	if errors.As(err, &st) {
+		return st.status != http.StatusRequestTimeout && st.status != http.StatusTooManyRequests
+	}
+	var ce *credentialError
+	switch {
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthorized), errors.As(err, &ce),
+		errors.Is(err, ErrClosed), errors.Is(err, ErrTooLarge), errors.Is(err, ErrOverBudget),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	return true
 }
 
 // supportedVersions reads data.supported of an unsupported-version error.

@@ -291,6 +291,9 @@ func TestNotModern(t *testing.T) {
 		{"5xx", unavailable(&HTTPStatusError{502}), false},
 		{"refused credential", refused(401), false},
 		{"unreachable", unavailable(errors.New("connection refused")), false},
+		{"timeout", opError("b", "server/discover", context.DeadlineExceeded), false},
+		{"not JSON-RPC", opError("b", "server/discover", errors.New("invalid JSON-RPC response")), true},
+		{"no response", opError("b", "server/discover", ErrNoResponse), true},
 	} {
 		if got := notModern(tc.err); got != tc.want {
 			t.Errorf("%s: notModern = %v, want %v", tc.name, got, tc.want)
