@@ -59,6 +59,26 @@ func (e *eraCache) get() int32    { return e.v.Load() }
 func (e *eraCache) set(era int32) { e.v.Store(era) }
 func (e *eraCache) forget()       { e.v.Store(eraUnknown) }
 
+// Era reports the era vmcp speaks to x's backend: ProtocolModern,
+// ProtocolLegacy, or "" while auto has not yet decided. Connectors other
+// than Streamable HTTP speak legacy.
+func Era(x Connector) string {
+	sx, ok := x.(*streamableConnector)
+	switch {
+	case !ok, sx.protocol == ProtocolLegacy:
+		return ProtocolLegacy
+	case sx.protocol == ProtocolModern:
+		return ProtocolModern
+	}
+	switch sx.era.get() {
+	case eraLegacy:
+		return ProtocolLegacy
+	case eraModern:
+		return ProtocolModern
+	}
+	return ""
+}
+
 // Connect starts a client for a new vmcp session, in the era the backend
 // is configured for or, with auto, the one it was found to speak. A stored
 // backend session to resume is legacy by definition: modern backends have

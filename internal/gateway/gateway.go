@@ -410,6 +410,9 @@ func (g *Gateway) status() any {
 		// OutgoingAuth is the outgoingAuth type, when not none; never a
 		// secret.
 		OutgoingAuth string `json:"outgoingAuth,omitempty"`
+		// Protocol is the era vmcp speaks to it, "legacy" or "modern",
+		// once known (auto decides at the first session).
+		Protocol string `json:"protocol,omitempty"`
 	}
 	bs := make([]backendStatus, 0, len(g.cfg.Backends))
 	probes := g.probe.statuses(len(g.cfg.Backends))
@@ -421,6 +424,7 @@ func (g *Gateway) status() any {
 		if g.creds[i] != nil {
 			st.OutgoingAuth = b.OutgoingAuth.Type
 		}
+		st.Protocol = backend.Era(g.connectors[i])
 		bs = append(bs, st)
 	}
 	stdio := map[string]int{"processes": g.procs.Running(), "maxProcesses": g.procs.Max()}
