@@ -136,6 +136,13 @@ func (x *streamableConnector) connectModern(ctx context.Context, opts ConnectOpt
 		_ = mc.Close()
 		return nil, nil, notModern(err), err
 	}
+	if opts.Handler != nil && x.streams != nil {
+		// Someone to tell: follow the lists, and later the resources the
+		// client subscribes to, on a subscriptions/listen stream.
+		mc.h.q = x.streams
+		mc.h.sub = newSubscriptions(mc, res.Capabilities)
+		mc.h.sub.start()
+	}
 	return mc, res, false, nil
 }
 

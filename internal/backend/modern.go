@@ -95,8 +95,10 @@ func (c *modernClient) buildMeta() {
 }
 
 // Call sends one request. Methods the modern era dropped are served here:
-// ping has no session to check (answered at once, with nothing sent), and
-// logging/setLevel is remembered and sent with every later request.
+// ping has no session to check (answered at once, with nothing sent),
+// logging/setLevel is remembered and sent with every later request, and
+// resources/subscribe and unsubscribe change what the client's
+// subscriptions/listen stream asks for (modern_listen.go).
 func (c *modernClient) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if c.closed.Load() {
 		return nil, opError(c.name, method, ErrClosed)
@@ -115,10 +117,8 @@ func (c *modernClient) Call(ctx context.Context, method string, params json.RawM
 		c.buildMeta()
 		return json.RawMessage("{}"), nil
 	case "resources/subscribe", "resources/unsubscribe":
-		// 2026-07-28 replaced them with subscriptions/listen, which this
-		// client does not hold open yet.
-		return nil, rpcError(c.name, method, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound,
-			"%s: not available from a %s backend", method, ModernProtocolVersion))
+		// 2026-07-28 replaced them with subscriptions/listen.
+		return c.subscribe(ctx, method, params)
 	}
 	return c.callWithInput(ctx, method, params)
 }

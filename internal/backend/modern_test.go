@@ -472,3 +472,40 @@ func TestEncodeHeaderValue(t *testing.T) {
 		}
 	}
 }
+
+// The session's list changes and resource subscriptions travel on one
+// subscriptions/listen stream: the everything-server's tool-change
+// trigger and its watched resource (updated every 3 s) reach the
+// connect-time Handler, and the acknowledgment stays in vmcp.
+func TestModernSubscriptionsListen(t *testing.T) {
+	t.Parallel()
+	url := testfix.StartEverything(t, true)
+	x := modernConnector(t, url, ProtocolModern)
+	ctx := context.Background()
+	h := newRecorder()
+	c, _, err := x.Connect(ctx, ConnectOptions{Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Call(ctx, "resources/subscribe", json.RawMessage(`{"uri":"test://watched-resource"}`)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitNote(t, "notifications/resources/updated")
+	callText(ctx, t, c, "test_trigger_tool_change", "{}")
+	h.waitNote(t, "notifications/tools/list_changed")
+	if _, err := c.Call(ctx, "resources/unsubscribe", json.RawMessage(`{"uri":"test://watched-resource"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m := <-h.notes:
+			if m == "notifications/subscriptions/acknowledged" {
+				t.Fatal("the acknowledgment reached the handler")
+			}
+			continue
+		default:
+		}
+		break
+	}
+}

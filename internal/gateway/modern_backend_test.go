@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -32,7 +33,14 @@ func TestLegacyClientThroughModernBackend(t *testing.T) {
 
 	var mu sync.Mutex
 	var asked []string
+	updated := make(chan string, 16)
 	c := mcp.NewClient(&mcp.Implementation{Name: "legacy-front", Version: "1"}, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			select {
+			case updated <- req.Params.URI:
+			default:
+			}
+		},
 		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			mu.Lock()
 			asked = append(asked, req.Params.Message)
@@ -79,6 +87,19 @@ func TestLegacyClientThroughModernBackend(t *testing.T) {
 		if got := callText(t, cs, "web_counter", nil); got != want {
 			t.Errorf("legacy backend's counter = %q, want %s", got, want)
 		}
+	}
+	// A resource subscription reaches the modern backend as
+	// subscriptions/listen; its updates (every 3 s) reach the client.
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://watched-resource"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != "test://watched-resource" {
+			t.Errorf("update for %q", uri)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no resources/updated from the modern backend")
 	}
 	// /status says which era auto found for each backend.
 	var st struct {
