@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/goleak"
 
 	testfix "github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
@@ -508,4 +509,36 @@ func TestModernSubscriptionsListen(t *testing.T) {
 		}
 		break
 	}
+}
+
+// A modern client owns its subscriptions/listen stream: Close ends it and
+// waits for it, later calls fail at once with ErrClosed, and nothing is
+// left running.
+func TestModernClientLifecycle(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := mcp.NewServer(&mcp.Implementation{Name: "sdk", Version: "test"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "greet"}, func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+		return textResult("hi"), nil, nil
+	})
+	rec := &postLog{}
+	srv := httptest.NewServer(rec.wrap(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})))
+	x := NewStreamableHTTP(HTTPOptions{Name: "m", URL: srv.URL, Protocol: ProtocolModern})
+	c, _, err := x.Connect(context.Background(), ConnectOptions{Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testfix.Eventually(t, "the subscriptions/listen stream", func() bool { return rec.count("subscriptions/listen") >= 1 })
+	callText(context.Background(), t, c, "greet", "{}")
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(context.Background(), "tools/list", nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("call after Close: %v, want ErrClosed", err)
+	}
+	if n := rec.count("subscriptions/listen"); n != 1 {
+		t.Errorf("%d subscriptions/listen: the stream was opened again", n)
+	}
+	x.Close()
+	srv.CloseClientConnections()
+	srv.Close()
 }
