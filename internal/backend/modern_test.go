@@ -1,11 +1,9 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,62 +22,9 @@ import (
 // everything-server as a child process, and go-sdk servers in process
 // behind a postLog that keeps what vmcp sent.
 
-// seen is one POST a backend received.
-type seen struct {
-	method string
-	header http.Header
-	body   []byte
-}
-
-// postLog keeps every POST a backend receives.
-type postLog struct {
-	mu   sync.Mutex
-	reqs []seen
-}
-
-func (r *postLog) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method == http.MethodPost {
-			body, _ := io.ReadAll(req.Body)
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			var m struct {
-				Method string `json:"method"`
-			}
-			_ = json.Unmarshal(body, &m)
-			r.mu.Lock()
-			r.reqs = append(r.reqs, seen{method: m.Method, header: req.Header.Clone(), body: body})
-			r.mu.Unlock()
-		}
-		next.ServeHTTP(w, req)
-	})
-}
-
-func (r *postLog) count(method string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, s := range r.reqs {
-		if s.method == method {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *postLog) last(method string) seen {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.reqs) - 1; i >= 0; i-- {
-		if r.reqs[i].method == method {
-			return r.reqs[i]
-		}
-	}
-	return seen{}
-}
-
 // startSDKServer serves a go-sdk server over Streamable HTTP, stateless
 // (2026-07-28 and legacy) or stateful (legacy only), behind a postLog.
-func startSDKServer(t *testing.T, stateless bool, opts *mcp.ServerOptions, setup func(*mcp.Server)) (string, *postLog) {
+func startSDKServer(t *testing.T, stateless bool, opts *mcp.ServerOptions, setup func(*mcp.Server)) (string, *testfix.Posts) {
 	t.Helper()
 	s := mcp.NewServer(&mcp.Implementation{Name: "sdk", Version: "test"}, opts)
 	mcp.AddTool(s, &mcp.Tool{Name: "greet"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct {
@@ -90,9 +35,9 @@ func startSDKServer(t *testing.T, stateless bool, opts *mcp.ServerOptions, setup
 	if setup != nil {
 		setup(s)
 	}
-	rec := &postLog{}
+	rec := &testfix.Posts{}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: stateless})
-	srv := httptest.NewServer(rec.wrap(h))
+	srv := httptest.NewServer(rec.Wrap(h))
 	t.Cleanup(srv.Close)
 	return srv.URL, rec
 }
@@ -230,7 +175,7 @@ func TestAutoPicksTheBackendsEra(t *testing.T) {
 			}
 			c.Close()
 		}
-		if n, m := rec.count("server/discover"), rec.count("initialize"); n != 1 || m != 3 {
+		if n, m := rec.Count("server/discover"), rec.Count("initialize"); n != 1 || m != 3 {
 			t.Errorf("%d server/discover and %d initialize for 3 sessions; want 1 and 3", n, m)
 		}
 	})
@@ -249,10 +194,10 @@ func TestAutoPicksTheBackendsEra(t *testing.T) {
 			callText(context.Background(), t, c, "greet", `{"name":"y"}`)
 			c.Close()
 		}
-		if n := rec.count("initialize"); n != 0 {
+		if n := rec.Count("initialize"); n != 0 {
 			t.Errorf("%d initialize sent to a modern backend", n)
 		}
-		if s := rec.last("tools/call"); s.header.Get(hdrSessionID) != "" {
+		if s := rec.Last("tools/call"); s.Header.Get(hdrSessionID) != "" {
 			t.Error("a modern request carried Mcp-Session-Id")
 		}
 	})
@@ -264,7 +209,7 @@ func TestAutoPicksTheBackendsEra(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "protocol: modern") {
 			t.Fatalf("Connect = %v, want an error naming protocol: modern", err)
 		}
-		if n := rec.count("initialize"); n != 0 {
+		if n := rec.Count("initialize"); n != 0 {
 			t.Errorf("%d initialize sent with protocol: modern", n)
 		}
 	})
@@ -318,15 +263,15 @@ func TestModernRequestsCarryMetaAndHeaders(t *testing.T) {
 	if _, err := c.Call(ctx, "logging/setLevel", json.RawMessage(`{"level":"debug"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if n := rec.count("logging/setLevel"); n != 0 {
+	if n := rec.Count("logging/setLevel"); n != 0 {
 		t.Errorf("logging/setLevel sent to a modern backend %d times", n)
 	}
 	if _, err := c.Call(ctx, "tools/call", json.RawMessage(`{"name":"greet","arguments":{"name":"z"},"_meta":{"progressToken":7}}`)); err != nil {
 		t.Fatal(err)
 	}
-	s := rec.last("tools/call")
+	s := rec.Last("tools/call")
 	for k, want := range map[string]string{"Mcp-Protocol-Version": ModernProtocolVersion, "Mcp-Method": "tools/call", "Mcp-Name": "greet", "Mcp-Session-Id": ""} {
-		if got := s.header.Get(k); got != want {
+		if got := s.Header.Get(k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
 	}
@@ -335,7 +280,7 @@ func TestModernRequestsCarryMetaAndHeaders(t *testing.T) {
 			Meta map[string]json.RawMessage `json:"_meta"`
 		} `json:"params"`
 	}
-	if err := json.Unmarshal(s.body, &body); err != nil {
+	if err := json.Unmarshal(s.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]string{
@@ -350,8 +295,8 @@ func TestModernRequestsCarryMetaAndHeaders(t *testing.T) {
 		}
 	}
 	// ping is gone in 2026-07-28: answered without a request.
-	if _, err := c.Call(ctx, "ping", nil); err != nil || rec.count("ping") != 0 {
-		t.Errorf("ping: %v, %d sent", err, rec.count("ping"))
+	if _, err := c.Call(ctx, "ping", nil); err != nil || rec.Count("ping") != 0 {
+		t.Errorf("ping: %v, %d sent", err, rec.Count("ping"))
 	}
 }
 
@@ -371,7 +316,7 @@ func TestModernMethodNotFoundIsNotALostSession(t *testing.T) {
 	if e == nil || e.Code != jsonrpc.CodeMethodNotFound || errors.Is(err, ErrSessionNotFound) {
 		t.Fatalf("error = %v, want -32601 and not ErrSessionNotFound", err)
 	}
-	if rec.count("completion/complete") != 1 {
+	if rec.Count("completion/complete") != 1 {
 		t.Error("the call did not reach the backend")
 	}
 }
@@ -520,14 +465,14 @@ func TestModernClientLifecycle(t *testing.T) {
 	mcp.AddTool(s, &mcp.Tool{Name: "greet"}, func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
 		return textResult("hi"), nil, nil
 	})
-	rec := &postLog{}
-	srv := httptest.NewServer(rec.wrap(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})))
+	rec := &testfix.Posts{}
+	srv := httptest.NewServer(rec.Wrap(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})))
 	x := NewStreamableHTTP(HTTPOptions{Name: "m", URL: srv.URL, Protocol: ProtocolModern})
 	c, _, err := x.Connect(context.Background(), ConnectOptions{Handler: newRecorder()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	testfix.Eventually(t, "the subscriptions/listen stream", func() bool { return rec.count("subscriptions/listen") >= 1 })
+	testfix.Eventually(t, "the subscriptions/listen stream", func() bool { return rec.Count("subscriptions/listen") >= 1 })
 	callText(context.Background(), t, c, "greet", "{}")
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -535,7 +480,7 @@ func TestModernClientLifecycle(t *testing.T) {
 	if _, err := c.Call(context.Background(), "tools/list", nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("call after Close: %v, want ErrClosed", err)
 	}
-	if n := rec.count("subscriptions/listen"); n != 1 {
+	if n := rec.Count("subscriptions/listen"); n != 1 {
 		t.Errorf("%d subscriptions/listen: the stream was opened again", n)
 	}
 	x.Close()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -24,18 +23,7 @@ import (
 // A session in front of a 2026-07-28 backend: a go-sdk v1.8.0 server in
 // stateless mode, in process, counting the methods it is sent.
 
-type methodCount struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *methodCount) get(method string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[method]
-}
-
-func startModernBackend(t *testing.T, opts *mcp.ServerOptions) (string, *methodCount) {
+func startModernBackend(t *testing.T, opts *mcp.ServerOptions) (string, *fixture.Posts) {
 	t.Helper()
 	s := mcp.NewServer(&mcp.Implementation{Name: "modern", Version: "test"}, opts)
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_name"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
@@ -49,22 +37,9 @@ func startModernBackend(t *testing.T, opts *mcp.ServerOptions) (string, *methodC
 	s.AddPrompt(&mcp.Prompt{Name: "hello"}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello"}}}}, nil
 	})
-	counts := &methodCount{n: map[string]int{}}
+	counts := &fixture.Posts{}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var m struct {
-				Method string `json:"method"`
-			}
-			_ = json.Unmarshal(body, &m)
-			counts.mu.Lock()
-			counts.n[m.Method]++
-			counts.mu.Unlock()
-		}
-		h.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewServer(counts.Wrap(h))
 	t.Cleanup(srv.Close)
 	return srv.URL, counts
 }
@@ -114,10 +89,10 @@ func TestKeepaliveDoesNotPingModernBackends(t *testing.T) {
 	modern.Keepalive = &k
 	s := newSession(t, newFactory(t, nil, session.CallLimits{}, keepaliveBackend(web, k), modern))
 	fixture.Eventually(t, "keepalive pings the legacy backend", func() bool { return web.Pings.Load() >= 3 })
-	if n := counts.get("ping"); n != 0 {
+	if n := counts.Count("ping"); n != 0 {
 		t.Errorf("%d pings sent to the modern backend", n)
 	}
-	if n := counts.get("initialize"); n != 0 {
+	if n := counts.Count("initialize"); n != 0 {
 		t.Errorf("%d initialize sent to the modern backend", n)
 	}
 	if err := s.Close(); err != nil {
@@ -136,7 +111,7 @@ func TestModernMethodNotFoundIsNotALostSession(t *testing.T) {
 	if e := jsonrpc.AsError(err); e == nil || e.Code != jsonrpc.CodeMethodNotFound {
 		t.Fatalf("completion/complete: %v, want -32601", err)
 	}
-	if counts.get("completion/complete") != 1 {
+	if counts.Count("completion/complete") != 1 {
 		t.Fatal("completion/complete did not reach the backend")
 	}
 	raw, err := s.GetPrompt(context.Background(), json.RawMessage(`{"name":"modern_hello"}`))
@@ -146,7 +121,7 @@ func TestModernMethodNotFoundIsNotALostSession(t *testing.T) {
 	if bytes.Contains(raw, []byte(session.MetaBackendReinitialized)) {
 		t.Errorf("result says the backend was re-initialized: %s", raw)
 	}
-	if n := counts.get("server/discover"); n != 1 {
+	if n := counts.Count("server/discover"); n != 1 {
 		t.Errorf("%d server/discover: the backend was connected again", n)
 	}
 }
@@ -169,7 +144,7 @@ func TestModernInputRequiredAsksTheCallsPeer(t *testing.T) {
 	if len(peer.asked) != 1 || !bytes.Contains([]byte(peer.asked[0]), []byte("What is your name?")) {
 		t.Errorf("peer asked %q", peer.asked)
 	}
-	if n := counts.get("tools/call"); n != 2 {
+	if n := counts.Count("tools/call"); n != 2 {
 		t.Errorf("%d tools/call sent, want the call and its retry", n)
 	}
 	// A client that did not declare elicitation is not asked.
