@@ -49,10 +49,11 @@ const (
 
 // eraCache remembers what the auto probe found for one backend, so that
 // only the first session (and the first after a doubt) sends
-// server/discover to a legacy backend. The spec asks clients to cache the
-// era per origin and re-probe when the cached assumption fails: a Connect
-// that fails, or a modern call answered "unsupported protocol version",
-// forgets it. Safe for concurrent use.
+// server/discover to a legacy backend; a modern one gets it from each
+// session anyway, in place of initialize. The spec asks clients to cache
+// the era per origin and re-probe when the cached assumption fails: a
+// legacy connect that fails, or a modern call answered "unsupported
+// protocol version", forgets it. Safe for concurrent use.
 type eraCache struct{ v atomic.Int32 }
 
 func (e *eraCache) get() int32    { return e.v.Load() }
@@ -97,30 +98,26 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 	case opts.ResumeSessionID != "":
 		return x.connectLegacy(ctx, opts)
 	}
-	var (
-		c   Client
-		res *InitializeResult
-		err error
-	)
-	switch x.era.get() {
-	case eraLegacy:
-		c, res, err = x.connectLegacy(ctx, opts)
-	case eraModern:
-		c, res, _, err = x.connectModern(ctx, opts)
-	default:
-		var legacy bool
-		c, res, legacy, err = x.connectModern(ctx, opts)
-		switch {
-		case legacy:
-			x.s.log.Debug("backend is not a 2026-07-28 server; using initialize", "backend", x.s.name, "probe", Category(err))
-			x.era.set(eraLegacy)
-			c, res, err = x.connectLegacy(ctx, opts)
-		case err == nil:
-			x.era.set(eraModern)
+	if x.era.get() == eraLegacy {
+		c, res, err := x.connectLegacy(ctx, opts)
+		if err != nil {
+			x.era.forget()
 		}
+		return c, res, err
 	}
-	if err != nil {
-		x.era.forget()
+	// Unknown or modern: a modern connect is a server/discover anyway, so
+	// it is the probe too, and a backend replaced by a legacy one is
+	// noticed at once.
+	c, res, legacy, err := x.connectModern(ctx, opts)
+	switch {
+	case legacy:
+		x.s.log.Debug("backend is not a 2026-07-28 server; using initialize", "backend", x.s.name, "probe", Category(err))
+		x.era.set(eraLegacy)
+		if c, res, err = x.connectLegacy(ctx, opts); err != nil {
+			x.era.forget()
+		}
+	case err == nil:
+		x.era.set(eraModern)
 	}
 	return c, res, err
 }

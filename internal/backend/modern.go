@@ -19,7 +19,6 @@ const (
 	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
 	metaClientInfo         = "io.modelcontextprotocol/clientInfo"
 	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
-	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
 	metaLogLevel           = "io.modelcontextprotocol/logLevel"
 
 	hdrMethod = "Mcp-Method"
@@ -128,7 +127,7 @@ func (c *modernClient) Call(ctx context.Context, method string, params json.RawM
 func (c *modernClient) send(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	p, err := c.withMeta(params)
 	if err != nil {
-		return nil, opError(c.name, method, fmt.Errorf("%w: params must be an object", errBadRequest))
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "%s: params and their _meta must be objects", method)
 	}
 	ctx = withRequestHeader(ctx, c.header(method, p))
 	res, err := c.client.Call(ctx, method, p)
@@ -141,8 +140,6 @@ func (c *modernClient) send(ctx context.Context, method string, params json.RawM
 	c.observe(method, params, res)
 	return res, nil
 }
-
-var errBadRequest = errors.New("invalid request")
 
 // noSession undoes the one mapping that cannot apply without a session: a
 // JSON-RPC error whose text says "session not found" is the backend's
@@ -174,16 +171,20 @@ func (c *modernClient) withMeta(params json.RawMessage) (json.RawMessage, error)
 	if meta == nil || string(meta) == "null" {
 		return jsonrpc.SetMember(params, "_meta", append(append([]byte{'{'}, ours...), '}'))
 	}
-	// The client's own _meta: its members first, then ours, which win for
-	// a reserved key (decoders take the last duplicate).
-	inner := bytes.TrimSpace(meta)
-	if len(inner) < 2 || inner[0] != '{' {
+	// The client's own _meta (a progress token, say) is kept, but not its
+	// values for the keys vmcp sets: those are the session's.
+	merged := make([]byte, 0, len(meta)+len(ours)+1)
+	merged = append(merged, '{')
+	err = jsonrpc.EachMember(meta, func(name []byte, v json.RawMessage) {
+		switch string(name) {
+		case metaProtocolVersion, metaClientInfo, metaClientCapabilities, metaLogLevel:
+			return
+		}
+		merged = jsonrpc.AppendString(merged, string(name))
+		merged = append(append(append(merged, ':'), v...), ',')
+	})
+	if err != nil {
 		return nil, errors.New("_meta must be an object")
-	}
-	merged := make([]byte, 0, len(inner)+len(ours)+1)
-	merged = append(merged, inner[:len(inner)-1]...)
-	if len(bytes.TrimSpace(inner[1:len(inner)-1])) > 0 {
-		merged = append(merged, ',')
 	}
 	merged = append(append(merged, ours...), '}')
 	return jsonrpc.SetMember(params, "_meta", merged)

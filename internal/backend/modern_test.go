@@ -266,7 +266,7 @@ func TestModernRequestsCarryMetaAndHeaders(t *testing.T) {
 	if n := rec.Count("logging/setLevel"); n != 0 {
 		t.Errorf("logging/setLevel sent to a modern backend %d times", n)
 	}
-	if _, err := c.Call(ctx, "tools/call", json.RawMessage(`{"name":"greet","arguments":{"name":"z"},"_meta":{"progressToken":7}}`)); err != nil {
+	if _, err := c.Call(ctx, "tools/call", json.RawMessage(`{"name":"greet","arguments":{"name":"z"},"_meta":{"progressToken":7,"io.modelcontextprotocol/logLevel":"error"}}`)); err != nil {
 		t.Fatal(err)
 	}
 	s := rec.Last("tools/call")
@@ -274,6 +274,9 @@ func TestModernRequestsCarryMetaAndHeaders(t *testing.T) {
 		if got := s.Header.Get(k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
+	}
+	if n := strings.Count(string(s.Body), metaLogLevel); n != 1 {
+		t.Errorf("%s appears %d times in %s", metaLogLevel, n, s.Body)
 	}
 	var body struct {
 		Params struct {
