@@ -39,6 +39,9 @@ type subscriptions struct {
 	restart bool            // the filter changed: open the stream again at once
 	cancel  context.CancelFunc
 	acked   *ack // done when the stream with the current filter is acknowledged
+	// refused: the backend answered subscriptions/listen with 404, 400 or
+	// 405, so there is no stream until the next change tries again.
+	refused bool
 }
 
 // ack is a one-time signal that any side may give.
@@ -74,7 +77,7 @@ func (sub *subscriptions) start() {
 		sub.mu.Unlock()
 		return
 	}
-	sub.queued = true
+	sub.queued, sub.refused = true, false
 	sub.mu.Unlock()
 	if q := sub.mc.h.q; q != nil {
 		q.enqueue(sub.mc.h)
@@ -161,6 +164,8 @@ func (h *httpConn) listenModern(ctx context.Context) (status int, progressed boo
 		sub.cancel = nil
 		if !sub.restart && stopsForGood(status) {
 			sub.queued = false // listen will not queue it again
+			sub.refused = true
+			sub.acked.done() // nobody will acknowledge it: subscribe says so
 		}
 		sub.mu.Unlock()
 	}()
@@ -218,6 +223,13 @@ func (c *modernClient) subscribe(ctx context.Context, method string, params json
 	defer t.Stop()
 	select {
 	case <-acked:
+		sub.mu.Lock()
+		refused := sub.refused
+		sub.mu.Unlock()
+		if refused {
+			return nil, rpcError(c.name, method, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound,
+				"%s: the backend refused subscriptions/listen", method))
+		}
 		return json.RawMessage("{}"), nil
 	case <-t.C:
 		return nil, opError(c.name, method, fmt.Errorf("%w: the backend did not acknowledge subscriptions/listen within %s", ErrUnavailable, subscribeWait))

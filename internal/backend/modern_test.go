@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -489,4 +492,37 @@ func TestModernClientLifecycle(t *testing.T) {
 	x.Close()
 	srv.CloseClientConnections()
 	srv.Close()
+}
+
+// A backend that refuses subscriptions/listen (a fault injector answering
+// 404 -32601) makes resources/subscribe fail with its code at once,
+// rather than wait for an acknowledgment that cannot come.
+func TestModernSubscribeRefused(t *testing.T) {
+	t.Parallel()
+	url, _ := startSDKServer(t, true, nil, nil)
+	target, _ := neturl.Parse(url)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if method, _ := testfix.ReadMethod(r); method == "subscriptions/listen" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no"}}`)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(refusing.Close)
+	x := modernConnector(t, refusing.URL, ProtocolModern)
+	c, _, err := x.Connect(context.Background(), ConnectOptions{Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Call(context.Background(), "resources/subscribe", json.RawMessage(`{"uri":"test://x"}`))
+	if e := jsonrpc.AsError(err); e == nil || e.Code != jsonrpc.CodeMethodNotFound {
+		t.Fatalf("subscribe: %v, want -32601", err)
+	}
+	callText(context.Background(), t, c, "greet", `{"name":"still"}`)
 }
