@@ -36,6 +36,7 @@ type subscriptions struct {
 	lists   []string        // "toolsListChanged", … that the backend offers
 	uris    map[string]bool // resources the client in front subscribed to
 	queued  bool            // the stream runs, or waits for a slot or a backoff
+	running bool            // the stream holds a slot now
 	restart bool            // the filter changed: open the stream again at once
 	cancel  context.CancelFunc
 	acked   *ack // done when the stream with the current filter is acknowledged
@@ -70,18 +71,16 @@ func newSubscriptions(mc *modernClient, caps json.RawMessage) *subscriptions {
 }
 
 // start queues the stream unless it runs or waits already, or there is
-// nothing to listen for.
-func (sub *subscriptions) start() {
+// nothing to listen for. It reports whether the stream got a slot at once.
+func (sub *subscriptions) start() bool {
 	sub.mu.Lock()
 	if sub.queued || (len(sub.lists) == 0 && len(sub.uris) == 0) {
 		sub.mu.Unlock()
-		return
+		return false
 	}
 	sub.queued, sub.refused = true, false
 	sub.mu.Unlock()
-	if q := sub.mc.h.q; q != nil {
-		q.enqueue(sub.mc.h)
-	}
+	return sub.mc.h.q.enqueue(sub.mc.h)
 }
 
 // restarting reports, once, that the stream ended for a new filter.
@@ -95,12 +94,18 @@ func (sub *subscriptions) restarting() bool {
 
 // change adds or removes a resource and, if that changed the filter,
 // opens the stream again with it. It returns the channel closed once the
-// backend has acknowledged the filter now in force.
+// backend has acknowledged the filter now in force, or nil if the stream
+// waits for a slot: it will ask for the new filter when it gets one, and
+// waiting for that could take as long as another session's stream lives.
 func (sub *subscriptions) change(uri string, add bool) <-chan struct{} {
 	sub.mu.Lock()
 	if sub.uris[uri] == add {
 		acked := sub.acked
+		running := sub.running
 		sub.mu.Unlock()
+		if !running {
+			return nil
+		}
 		return acked.ch
 	}
 	if add {
@@ -112,8 +117,9 @@ func (sub *subscriptions) change(uri string, add bool) <-chan struct{} {
 		delete(sub.uris, uri)
 	}
 	sub.acked = newAck()
-	acked, cancel, running := sub.acked, sub.cancel, sub.queued
+	acked, cancel, queued := sub.acked, sub.cancel, sub.queued
 	nothing := len(sub.lists) == 0 && len(sub.uris) == 0
+	waiting := queued && cancel == nil // for a slot or a backoff
 	if cancel != nil {
 		sub.restart = true
 	}
@@ -123,8 +129,12 @@ func (sub *subscriptions) change(uri string, add bool) <-chan struct{} {
 		acked.done() // nothing left to listen for
 	case cancel != nil:
 		cancel() // the stream ends and is queued again with the new filter
-	case !running:
-		sub.start()
+	case waiting:
+		return nil
+	default:
+		if !sub.start() {
+			return nil
+		}
 	}
 	return acked.ch
 }
@@ -157,11 +167,11 @@ func (h *httpConn) listenModern(ctx context.Context) (status int, progressed boo
 	defer cancel()
 	sub.mu.Lock()
 	params, acked := sub.filter(), sub.acked
-	sub.cancel, sub.restart = cancel, false
+	sub.cancel, sub.restart, sub.running = cancel, false, true
 	sub.mu.Unlock()
 	defer func() {
 		sub.mu.Lock()
-		sub.cancel = nil
+		sub.cancel, sub.running = nil, false
 		if !sub.restart && stopsForGood(status) {
 			sub.queued = false // listen will not queue it again
 			sub.refused = true
@@ -219,6 +229,9 @@ func (c *modernClient) subscribe(ctx context.Context, method string, params json
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "%s: params must have a uri", method)
 	}
 	acked := sub.change(uri, method == "resources/subscribe")
+	if acked == nil {
+		return json.RawMessage("{}"), nil // in force once the stream has a slot
+	}
 	t := time.NewTimer(subscribeWait)
 	defer t.Stop()
 	select {

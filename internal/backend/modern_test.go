@@ -520,9 +520,50 @@ func TestModernSubscribeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The stream for the tool list, opened at connect, is refused first.
+	sub := c.(*modernClient).h.sub
+	testfix.Eventually(t, "the first stream refused", func() bool {
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		return sub.refused
+	})
 	_, err = c.Call(context.Background(), "resources/subscribe", json.RawMessage(`{"uri":"test://x"}`))
 	if e := jsonrpc.AsError(err); e == nil || e.Code != jsonrpc.CodeMethodNotFound {
 		t.Fatalf("subscribe: %v, want -32601", err)
 	}
 	callText(context.Background(), t, c, "greet", `{"name":"still"}`)
+}
+
+// With every stream slot taken by other sessions, a subscribe is
+// recorded and answered at once; the subscription is in force as soon as
+// the session's stream gets a slot.
+func TestModernSubscribeWhileStreamsAreFull(t *testing.T) {
+	t.Parallel()
+	url := testfix.StartEverything(t, true)
+	x := NewStreamableHTTP(HTTPOptions{Name: "m", URL: url, Protocol: ProtocolModern, MaxStreams: 1})
+	t.Cleanup(func() { x.Close() })
+	ctx := context.Background()
+	a, _, err := x.Connect(ctx, ConnectOptions{Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testfix.Eventually(t, "the first session's stream holds the slot", func() bool {
+		sub := a.(*modernClient).h.sub
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		return sub.running
+	})
+	h := newRecorder()
+	b, _, err := x.Connect(ctx, ConnectOptions{Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	sctx, cancel := context.WithTimeout(ctx, subscribeWait/2)
+	defer cancel()
+	if _, err := b.Call(sctx, "resources/subscribe", json.RawMessage(`{"uri":"test://watched-resource"}`)); err != nil {
+		t.Fatalf("subscribe while the stream waits for a slot: %v", err)
+	}
+	a.Close() // frees the slot
+	h.waitNote(t, "notifications/resources/updated")
 }
