@@ -30,6 +30,9 @@ const (
 	// maxEmptyRounds bounds the retries of a backend that asks for nothing
 	// (it sheds load that way).
 	maxEmptyRounds = 3
+	// maxInputRequests bounds the questions of one round: each is a
+	// request to the client in front.
+	maxInputRequests = 16
 )
 
 // inputRequired is the part of an InputRequiredResult the retry needs.
@@ -76,6 +79,9 @@ func (c *modernClient) callWithInput(ctx context.Context, method string, params 
 			return res, nil
 		case round >= maxInputRounds:
 			return nil, opError(c.name, method, fmt.Errorf("%w: still input_required after %d rounds", ErrInputRounds, round))
+		}
+		if len(ir.InputRequests) > maxInputRequests {
+			return nil, opError(c.name, method, fmt.Errorf("%w: %d input requests in one round (at most %d)", ErrInputRounds, len(ir.InputRequests), maxInputRequests))
 		}
 		if len(ir.InputRequests) == 0 {
 			if empty++; empty >= maxEmptyRounds {

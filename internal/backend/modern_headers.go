@@ -141,14 +141,18 @@ func toolBindings(res json.RawMessage) map[string][]paramHeader {
 	return out
 }
 
-// maxSchemaDepth bounds the walk of a backend's schema.
-const maxSchemaDepth = 32
+// maxSchemaDepth bounds the walk of a backend's schema, and
+// maxParamHeaders the headers one tool may ask for.
+const maxSchemaDepth, maxParamHeaders = 32, 32
 
 func collectBindings(props map[string]schemaProperty, prefix []string, out *[]paramHeader, depth int) {
 	if depth > maxSchemaDepth {
 		return
 	}
 	for name, p := range props {
+		if len(*out) >= maxParamHeaders {
+			return
+		}
 		path := append(append([]string(nil), prefix...), name)
 		if p.Header != "" && validHeader("Mcp-Param-"+p.Header, "") {
 			*out = append(*out, paramHeader{path: path, header: "Mcp-Param-" + p.Header})
