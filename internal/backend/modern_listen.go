@@ -127,6 +127,9 @@ func (sub *subscriptions) change(uri string, add bool) <-chan struct{} {
 	switch {
 	case nothing:
 		acked.done() // nothing left to listen for
+		if cancel != nil {
+			cancel() // the stream ends, and finds nothing to open again with
+		}
 	case cancel != nil:
 		cancel() // the stream ends and is queued again with the new filter
 	case waiting:
@@ -166,6 +169,13 @@ func (h *httpConn) listenModern(ctx context.Context) (status int, progressed boo
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sub.mu.Lock()
+	if len(sub.lists) == 0 && len(sub.uris) == 0 {
+		// Nothing left to listen for (the last resource unsubscribed):
+		// the stream ends until a subscribe starts it again.
+		sub.queued, sub.restart = false, false
+		sub.mu.Unlock()
+		return http.StatusMethodNotAllowed, false, 0, nil
+	}
 	params, acked := sub.filter(), sub.acked
 	sub.cancel, sub.restart, sub.running = cancel, false, true
 	sub.mu.Unlock()
