@@ -48,7 +48,8 @@ func TestValidateProbe(t *testing.T) {
 		want     []string
 	}{
 		{"all reachable", false, 0, []string{"web: reachable (streamable-http, protocol ", "local: reachable (stdio, protocol "}},
-		{"one down", true, 1, []string{"web: reachable", "local: reachable", "gone: unreachable (streamable-http): unreachable: initialize: backend unavailable: "}},
+		// The default protocol, auto, first asks server/discover.
+		{"one down", true, 1, []string{"web: reachable", "local: reachable", "gone: unreachable (streamable-http): unreachable: server/discover: backend unavailable: "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +90,7 @@ func TestServeProbesBackendsAtStartup(t *testing.T) {
 	for _, want := range []string{
 		`level=INFO msg="backend reachable" backend=web transport=streamable-http protocol=`,
 		`level=INFO msg="backend reachable" backend=local transport=stdio protocol=`,
-		`level=WARN msg="backend unreachable" backend=gone transport=streamable-http category=unreachable reason="initialize: backend unavailable: `,
+		`level=WARN msg="backend unreachable" backend=gone transport=streamable-http category=unreachable reason="server/discover: backend unavailable: `,
 	} {
 		fixture.Eventually(t, want, func() bool { return strings.Contains(logs.String(), want) })
 	}

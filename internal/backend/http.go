@@ -58,6 +58,9 @@ type HTTPOptions struct {
 	// Propagator, if set, writes the trace context of each request's
 	// span into its headers (traceparent); nil: none.
 	Propagator propagation.TextMapPropagator
+	// Protocol is the era to speak (ProtocolAuto, ProtocolLegacy,
+	// ProtocolModern; "" is auto). Streamable HTTP only: SSE is legacy.
+	Protocol string
 }
 
 const (
@@ -368,7 +371,16 @@ func (s *httpShared) statusError(resp *response, hadSession bool) error {
 	case resp.status >= 500:
 		return fmt.Errorf("%w: %w", ErrUnavailable, &HTTPStatusError{resp.status})
 	}
-	return fmt.Errorf("unexpected HTTP status %d %s", resp.status, http.StatusText(resp.status))
+	return &statusCodeError{resp.status}
+}
+
+// statusCodeError is a non-2xx answer that says nothing more: no JSON-RPC
+// error, no lost session, no refusal. A probe reads a 4xx one as a backend
+// that does not speak the era it was asked in.
+type statusCodeError struct{ status int }
+
+func (e *statusCodeError) Error() string {
+	return fmt.Sprintf("unexpected HTTP status %d %s", e.status, http.StatusText(e.status))
 }
 
 // transportError maps an error from RoundTrip. When ctx has ended the

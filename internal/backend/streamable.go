@@ -26,16 +26,21 @@ func NewStreamableHTTP(opts HTTPOptions) Connector {
 	if streams > 0 {
 		q = newStreamQueue(streams)
 	}
-	return &streamableConnector{s: s, streams: q}
+	return &streamableConnector{s: s, streams: q, protocol: opts.Protocol}
 }
 
 type streamableConnector struct {
 	s *httpShared
 	// streams bounds the standalone GET streams; nil disables them.
 	streams *streamQueue
+	// protocol is HTTPOptions.Protocol; era caches what auto found (era.go).
+	protocol string
+	era      eraCache
 }
 
-func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
+// connectLegacy starts a legacy-era client: the initialize handshake, or
+// the resumption of a backend session.
+func (x *streamableConnector) connectLegacy(ctx context.Context, opts ConnectOptions) (Client, *InitializeResult, error) {
 	s := x.s
 	c := newClient(s.name, s.timeout, s.log, opts.Handler)
 	c.ids = &s.ids
@@ -94,6 +99,13 @@ type httpConn struct {
 
 	stream streamState  // the standalone GET stream
 	q      *streamQueue // where it waits for a slot; nil: no stream
+	// modern: a 2026-07-28 exchange (modern.go): no session, no
+	// notifications to send, streams that cannot be resumed, and headers
+	// per request (requestHeader).
+	modern bool
+	// sub, for a modern client with a connect-time Handler, is what its
+	// subscriptions/listen stream asks for; nil: no stream.
+	sub *subscriptions
 }
 
 func (h *httpConn) sessionID() string { return h.sid }
@@ -157,7 +169,11 @@ func (h *httpConn) negotiated(pv string) {
 
 func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (m *jsonrpc.Message, err error) {
 	hadSession := h.sid != ""
-	resp, err := h.do(ctx, http.MethodPost, h.post, req)
+	hdr := h.post
+	if rh := requestHeader(ctx); rh != nil {
+		hdr = rh
+	}
+	resp, err := h.do(ctx, http.MethodPost, hdr, req)
 	if err != nil {
 		return nil, transportError(err)
 	}
@@ -240,6 +256,11 @@ func (h *httpConn) bodyError(err error) error {
 }
 
 func (h *httpConn) send(ctx context.Context, msg []byte) error {
+	if h.modern {
+		// 2026-07-28 has no client notifications: closing a request's
+		// stream is what cancels it, and the backend asks nothing to answer.
+		return nil
+	}
 	resp, err := h.do(ctx, http.MethodPost, h.post, msg)
 	if err != nil {
 		return transportError(err)
@@ -296,9 +317,13 @@ func (h *httpConn) resumeHeader(lastID string) http.Header {
 	return h.s.header("Accept", "text/event-stream", hdrSessionID, h.sid, hdrProtocolVersion, h.pv, hdrLastEventID, lastID)
 }
 
-// listenOnce runs one GET stream until it ends. It returns the HTTP status,
-// whether any event arrived, and the server's retry hint.
+// listenOnce runs one GET stream until it ends (for a 2026-07-28
+// backend, a subscriptions/listen stream: modern_listen.go). It returns
+// the HTTP status, whether any event arrived, and the server's retry hint.
 func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, progressed bool, retry time.Duration, err error) {
+	if h.sub != nil {
+		return h.listenModern(ctx)
+	}
 	hdr := h.get
 	if *lastID != "" {
 		hdr = h.resumeHeader(*lastID)
@@ -315,21 +340,32 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 	if resp.status/100 != 2 || resp.mediaType != "text/event-stream" {
 		return resp.status, false, 0, fmt.Errorf("HTTP %d", resp.status)
 	}
+	progressed, retry, err = h.pump(ctx, resp, lastID, func(m *jsonrpc.Message) bool {
+		h.c.deliver(ctx, h.c.handler, m, h.send)
+		return true
+	})
+	return resp.status, progressed, retry, err
+}
+
+// pump reads a stream that lives as long as the session (the standalone
+// GET, a subscriptions/listen) and hands each message to deliver until
+// the stream ends or deliver reports false.
+func (h *httpConn) pump(ctx context.Context, resp *response, lastID *string, deliver func(*jsonrpc.Message) bool) (progressed bool, retry time.Duration, err error) {
 	res := &reservation{b: h.s.budget}
 	defer res.release()
 	r := h.s.readers.Get().(*sseReader)
 	defer func() { r.release(); h.s.readers.Put(r) }()
-	// The stream lives as long as the session and mostly waits: it must
-	// not hold budget while it does, or a call waiting for room would wait
-	// for it. Only what an event grows beyond the buffers it has is
-	// charged, and given back once the event is handled.
+	// The stream mostly waits: it must not hold budget while it does, or
+	// a call waiting for room would wait for it. Only what an event grows
+	// beyond the buffers it has is charged, and given back once the event
+	// is handled.
 	_ = r.reset(ctx, resp.body, nil)
 	r.res = res
 	for {
 		r.trim()
 		ev, err := r.next()
 		if err != nil {
-			return resp.status, progressed, retry, err
+			return progressed, retry, err
 		}
 		progressed = true
 		if ev.hasID {
@@ -346,6 +382,8 @@ func (h *httpConn) listenOnce(ctx context.Context, lastID *string) (status int, 
 			h.s.log.Debug("standalone stream: malformed message", "backend", h.s.name, "error", derr)
 			continue
 		}
-		h.c.deliver(ctx, h.c.handler, m, h.send)
+		if !deliver(m) {
+			return progressed, retry, nil
+		}
 	}
 }

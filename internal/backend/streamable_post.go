@@ -48,6 +48,9 @@ func (h *httpConn) readStream(ctx context.Context, resp *response, id int64, res
 			return m, nil
 		}
 		_ = body.Close()
+		if h.modern {
+			lastID = "" // a 2026-07-28 stream cannot be resumed
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()

@@ -3,7 +3,6 @@ package backend
 import (
 	"container/list"
 	"context"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,11 +111,15 @@ func (h *httpConn) listen(q *streamQueue) {
 	if ctx.Err() != nil {
 		return
 	}
-	switch status {
-	case http.StatusMethodNotAllowed:
+	if h.sub != nil && h.sub.restarting() {
+		_ = q.enqueue(h) // a new filter: at once, not after a backoff
 		return
-	case http.StatusNotFound, http.StatusBadRequest: // a 400: how TypeScript SDK servers say it
-		h.s.log.Debug("standalone stream: backend session gone", "backend", h.s.name)
+	}
+	if stopsForGood(status) {
+		// 405: no such stream; 404 or 400 (how TypeScript SDK servers say
+		// it): the backend session is gone, or a modern backend has no
+		// subscriptions/listen.
+		h.s.log.Debug("standalone stream: not available", "backend", h.s.name, "status", status)
 		return
 	}
 	if err != nil {

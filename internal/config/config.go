@@ -107,6 +107,9 @@ type Backend struct {
 	// by default it gets only PATH, HOME, LANG and TMPDIR from it, besides
 	// Env.
 	InheritEnv bool `yaml:"inheritEnv"`
+	// Protocol is the MCP era vmcp speaks to the backend, one of the
+	// Protocol constants; "" is ProtocolAuto (protocol.go).
+	Protocol string `yaml:"protocol"`
 }
 
 // BackendTLS holds the PEM files for TLS to one backend. Parse has checked

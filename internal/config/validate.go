@@ -292,6 +292,7 @@ func (v *validator) backend(p string, b *Backend) {
 	if o := b.OutgoingAuth; o != nil {
 		v.outgoingAuth(p, b, o)
 	}
+	v.protocol(p, b)
 }
 
 // outgoingAuth checks a backend's outgoingAuth block. The client secret

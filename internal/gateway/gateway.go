@@ -234,7 +234,7 @@ func newConnector(b config.Backend, log *slog.Logger, sh connectorShared) (backe
 		o := backend.HTTPOptions{
 			Name: b.Name, URL: b.URL, Headers: b.Headers, Timeout: b.Timeout.D(),
 			MaxConnsPerHost: b.MaxConnections, MaxMessageBytes: b.MaxResponseBytes,
-			Budget: sh.budget, Logger: log, Propagator: sh.prop,
+			Budget: sh.budget, Logger: log, Propagator: sh.prop, Protocol: b.Protocol,
 		}
 		if b.TLS != nil {
 			tc, err := b.TLS.ClientConfig()
@@ -438,6 +438,9 @@ func (g *Gateway) status() any {
 		// OutgoingAuth is the outgoingAuth type, when not none; never a
 		// secret.
 		OutgoingAuth string `json:"outgoingAuth,omitempty"`
+		// Protocol is the era vmcp speaks to it, "legacy" or "modern",
+		// once known (auto decides at the first session).
+		Protocol string `json:"protocol,omitempty"`
 	}
 	set := g.backends.Load()
 	bs := make([]backendStatus, 0, len(set.cfg))
@@ -449,6 +452,7 @@ func (g *Gateway) status() any {
 		if set.creds[i] != nil {
 			st.OutgoingAuth = b.OutgoingAuth.Type
 		}
+		st.Protocol = backend.Era(set.connectors[i])
 		bs = append(bs, st)
 	}
 	stdio := map[string]int{"processes": g.procs.Running(), "maxProcesses": g.procs.Max()}

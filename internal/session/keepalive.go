@@ -33,8 +33,8 @@ const minPingTimeout = 5 * time.Second
 // The loop belongs to the member: close stops it and waits for it.
 func (m *member) startKeepalive() {
 	k := m.keepalive
-	if k == nil || k.Interval <= 0 {
-		return
+	if k == nil || k.Interval <= 0 || backend.Stateless(m.current()) {
+		return // a 2026-07-28 backend has no session to keep alive, nor ping
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -91,7 +91,7 @@ func (m *member) ping(timeout time.Duration) (err error, pinged bool) {
 	}
 	defer m.s.release()
 	c := m.current()
-	if c == nil {
+	if c == nil || backend.Stateless(c) {
 		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

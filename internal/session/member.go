@@ -125,8 +125,9 @@ func (m *member) call(ctx context.Context, method string, params json.RawMessage
 	if err != nil {
 		return nil, replaced, m.scrub(err)
 	}
-	if replaced {
-		// The backend's state is lost: say so in the result's _meta.
+	if replaced && !backend.Stateless(c) {
+		// The backend's state is lost: say so in the result's _meta. A
+		// 2026-07-28 backend kept none.
 		res, _ = withMeta(res, MetaBackendReinitialized, []string{m.name})
 	}
 	return res, replaced, nil
