@@ -113,7 +113,6 @@ type Pool struct {
 	bg       sync.WaitGroup // builds and closes of evicted or reaped sessions
 	reaped   chan struct{}  // closed when the reaper has returned
 	closeErr error
-	doneOnce sync.Once
 	done     chan struct{} // closed when Close has finished
 }
 
