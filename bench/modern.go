@@ -286,20 +286,7 @@ func runModernLoad(ctx context.Context, spec modernSpec) (loadResult, map[string
 		if css[i] == nil {
 			return
 		}
-		l := make([]time.Duration, 0, spec.calls)
-		for range spec.calls {
-			if ctx.Err() != nil {
-				errs.add(1, ctx.Err())
-				continue
-			}
-			t := time.Now()
-			err := call(css[i])
-			l = append(l, time.Since(t))
-			if err != nil {
-				errs.add(1, err)
-			}
-		}
-		lat[i] = l
+		lat[i] = timedCalls(ctx, spec.calls, &errs, func(int) error { return call(css[i]) })
 	})
 	wall := time.Since(start)
 	after := sampleCPU(spec.watch)
@@ -310,17 +297,7 @@ func runModernLoad(ctx context.Context, spec modernSpec) (loadResult, map[string
 			}
 		}
 	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	res := loadResult{
-		calls: spec.sessions * spec.calls, errors: errs.count(), wall: wall,
-		p50: percentile(all, 0.50), p99: percentile(all, 0.99),
-		cpu: map[string]time.Duration{}, errSamples: errs.samples,
-	}
-	for k, v := range after {
-		res.cpu[k] = v - before[k]
-	}
-	return res, protos
+	return summarize(spec.sessions*spec.calls, &errs, wall, lat, before, after), protos
 }
 
 func indexes(n int) []int {

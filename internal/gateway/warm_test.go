@@ -3,8 +3,6 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -44,16 +42,7 @@ func TestWarmPoolInStatusMetricsAndShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	get := func(path string) string {
-		resp, err := http.Get(gw.Base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	metrics := get("/metrics")
+	metrics := getBody(t, gw.Base+"/metrics")
 	for _, want := range []string{
 		"vmcp_warm_sessions 2", "vmcp_warm_identities 2", "vmcp_warm_sessions_busy 0",
 		`vmcp_warm_acquire_total{outcome="hit"} 1`, `vmcp_warm_acquire_total{outcome="miss"} 2`,
@@ -68,7 +57,7 @@ func TestWarmPoolInStatusMetricsAndShutdown(t *testing.T) {
 			WarmPool warm.Stats `json:"warmPool"`
 		} `json:"gateway"`
 	}
-	body := get("/status")
+	body := getBody(t, gw.Base+"/status")
 	if err := json.Unmarshal([]byte(body), &status); err != nil {
 		t.Fatalf("/status: %v\n%s", err, body)
 	}

@@ -177,8 +177,18 @@ func New(opts Options) *Pool {
 // (or, at MaxSessions, after evicting the least recently used idle session
 // of another identity); else it shares identity's least busy session. A
 // session is only ever handed to the identity it was built for. When
-// nothing can be had it returns ErrExhausted. A build that ctx abandons
-// goes on, and the session joins the pool.
+// nothing can be had it returns ErrExhausted; a build that cannot start a
+// stdio backend's process fails with an error wrapping
+// backend.ErrProcessLimit; one that reaches no backend, with one wrapping
+// session.ErrNoBackends (all three: 503). A build that ctx abandons goes
+// on, and the session joins the pool.
+//
+// A backend's request in the middle of a call (elicitation, sampling,
+// roots) goes to the call's session.Peer (session.WithPeer). A backend on
+// a shared connection (stdio, SSE) cannot say which call it asks for: the
+// session then asks the latest call in flight whose Peer implements
+// session.OutlivingRequester, which is exact while the session serves one
+// request at a time, as it does below MaxPerIdentity.
 func (p *Pool) Acquire(ctx context.Context, id string) (s *session.Session, release func(), err error) {
 	if id == "" {
 		id = Anonymous
