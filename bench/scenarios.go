@@ -69,6 +69,8 @@ func (r *runner) scenario(ctx context.Context, id string) error {
 		return r.soakScenario(ctx)
 	case "AUTH":
 		return r.authScenario(ctx)
+	case "MODERN":
+		return r.modernScenario(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", id)
 }

@@ -70,6 +70,8 @@ type Config struct {
 	// (authz.go).
 	Authorization Authorization `yaml:"authorization"`
 	RateLimits    RateLimits    `yaml:"rateLimits"`
+	// Modern is how 2026-07-28 clients are served (modern_pool.go).
+	Modern Modern `yaml:"modern"`
 }
 
 // Backend is one MCP server behind vmcp.
@@ -337,6 +339,7 @@ func Default() *Config {
 			RetryAfter:             Duration(30 * time.Second),
 		},
 		Authorization: Authorization{Default: EffectDeny},
+		Modern:        defaultModern(),
 		Store: Store{
 			Type:  StoreMemory,
 			Redis: Redis{KeyPrefix: "vmcp:"},

@@ -45,6 +45,7 @@ func validate(cfg *Config, d *decoder) {
 	v.incomingAuth(cfg.IncomingAuth)
 	v.authorization(&cfg.Authorization, names)
 	v.rateLimits(&cfg.RateLimits)
+	v.modern(&cfg.Modern)
 }
 
 func (v *validator) fail(path, format string, args ...any) {

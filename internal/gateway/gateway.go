@@ -27,6 +27,7 @@ import (
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/telemetry"
+	"github.com/vmcp/vmcp/internal/warm"
 )
 
 // Options carry what is not in the config file.
@@ -49,6 +50,7 @@ type Gateway struct {
 	log        *slog.Logger
 	store      store.Store
 	manager    *session.Manager
+	pool       *warm.Pool // warm sessions for 2026-07-28 requests (warm.go)
 	frontend   *frontend.Server
 	connectors []backend.Connector
 	breakers   []*session.Breaker      // one per backend, in config order
@@ -153,6 +155,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		},
 		Decorators: decorators,
 	})
+	g.pool = newWarmPool(cfg, factory, opts, metrics)
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,
 		Factory:        factory,
@@ -374,6 +377,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.probe.stop()
 		g.stopSweep()
 		<-g.sweepDone
+		if err := g.pool.Close(); err != nil {
+			g.log.Debug("closing warm sessions", "err", err) // as the manager's session closes: not a shutdown failure
+		}
 		if err := g.manager.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -424,7 +430,7 @@ func (g *Gateway) status() any {
 		bs = append(bs, st)
 	}
 	stdio := map[string]int{"processes": g.procs.Running(), "maxProcesses": g.procs.Max()}
-	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio}
+	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio, "warmPool": g.pool.Stats()}
 }
 
 // connections is what a connector reports it holds open, if it counts.

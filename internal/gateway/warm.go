@@ -1,0 +1,38 @@
+package gateway
+
+import (
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/session"
+	"github.com/vmcp/vmcp/internal/telemetry"
+	"github.com/vmcp/vmcp/internal/warm"
+)
+
+// newWarmPool is the pool of warm sessions through which 2026-07-28
+// requests reach legacy backends (modern.pool). Its sessions are built by
+// the same factory, so with the same decorators, as the clients' sessions;
+// a pooled session lives no longer than session.ttl, since the caller's
+// credentials were resolved when it was built. Shutdown closes it.
+func newWarmPool(cfg *config.Config, factory *session.Factory, opts Options, metrics *telemetry.Metrics) *warm.Pool {
+	p := warm.New(warm.Options{
+		Factory:        factory,
+		MaxPerIdentity: cfg.Modern.Pool.MaxPerIdentity,
+		MaxSessions:    cfg.Modern.Pool.MaxSessions,
+		IdleTimeout:    cfg.Modern.Pool.IdleTimeout.D(),
+		MaxAge:         cfg.Session.TTL.D(),
+		SweepInterval:  opts.SweepInterval,
+		Now:            opts.Now,
+		Logger:         opts.Logger,
+	})
+	metrics.ObserveWarmPool(func() telemetry.WarmPool {
+		st := p.Stats()
+		return telemetry.WarmPool{
+			Sessions: st.Sessions, Busy: st.Busy, Identities: st.Identities,
+			Hit: st.Hits, Shared: st.Shared, Miss: st.Misses, Evicted: st.Evicted, Refused: st.Refused, Failed: st.Failed,
+			Reaped: st.Reaped,
+		}
+	})
+	return p
+}
+
+// Pool returns the warm session pool that serves 2026-07-28 requests.
+func (g *Gateway) Pool() *warm.Pool { return g.pool }
