@@ -8,6 +8,8 @@ type Modern struct {
 	// Pool bounds the warm backend sessions through which modern
 	// requests reach legacy backends (package warm).
 	Pool ModernPool `yaml:"pool"`
+	// ModernCalls: requestState sealing and caching hints (modern_calls.go).
+	ModernCalls `yaml:",inline"`
 }
 
 // ModernPool is the warm session pool: per caller identity, sessions
@@ -34,6 +36,7 @@ func defaultModern() Modern {
 }
 
 func (v *validator) modern(m *Modern) {
+	v.modernCalls(&m.ModernCalls)
 	atLeastOne(v, "modern.pool.maxPerIdentity", m.Pool.MaxPerIdentity)
 	atLeastOne(v, "modern.pool.maxSessions", m.Pool.MaxSessions)
 	if m.Pool.IdleTimeout <= 0 {

@@ -155,7 +155,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		},
 		Decorators: decorators,
 	})
-	g.pool = newWarmPool(cfg, factory, opts, metrics)
+	g.pool = newWarmPool(cfg, factory, opts, metrics, func(id string) session.Peer { return g.frontend.ModernPeer(id) })
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,
 		Factory:        factory,
@@ -170,6 +170,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		InitLimiter:    initLimiter,
 	})
 	g.watchStore()
+	modern, err := modernOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	g.frontend = frontend.New(frontend.Options{
 		Auth:            auth,
 		Metrics:         metrics.Handler(),
@@ -194,6 +198,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Debug:            pprofHandler(cfg.Server.Pprof),
 		Redactor:         red,
 		Logger:           opts.Logger,
+		Pool:             g.pool,
+		Modern:           modern,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stopSweep, g.sweepDone = cancel, make(chan struct{})

@@ -12,7 +12,10 @@ import (
 // the same factory, so with the same decorators, as the clients' sessions;
 // a pooled session lives no longer than session.ttl, since the caller's
 // credentials were resolved when it was built. Shutdown closes it.
-func newWarmPool(cfg *config.Config, factory *session.Factory, opts Options, metrics *telemetry.Metrics) *warm.Pool {
+//
+// peer is the session-level Peer of a pooled session (the front end's
+// subscriptions/listen streams of its identity).
+func newWarmPool(cfg *config.Config, factory *session.Factory, opts Options, metrics *telemetry.Metrics, peer func(identity string) session.Peer) *warm.Pool {
 	p := warm.New(warm.Options{
 		Factory:        factory,
 		MaxPerIdentity: cfg.Modern.Pool.MaxPerIdentity,
@@ -22,6 +25,7 @@ func newWarmPool(cfg *config.Config, factory *session.Factory, opts Options, met
 		SweepInterval:  opts.SweepInterval,
 		Now:            opts.Now,
 		Logger:         opts.Logger,
+		Peer:           peer,
 	})
 	metrics.ObserveWarmPool(func() telemetry.WarmPool {
 		st := p.Stats()
