@@ -22,3 +22,7 @@ func modernOptions(cfg *config.Config) (frontend.ModernOptions, error) {
 		CacheScope:   m.CacheScope,
 	}, nil
 }
+
+// WaitingCalls returns how many calls wait for a modern client's input
+// (MRTR).
+func (g *Gateway) WaitingCalls() int { return g.frontend.WaitingCalls() }
