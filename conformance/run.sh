@@ -233,11 +233,14 @@ for target in "${modern_targets[@]}"; do
 	vmcp-modern) url="$vmcp_modern_url" ;;
 	direct) url="$stateless_url" ;;
 	esac
-	run_suite "$target-modern" "$alpha" --url "$url" --requirements 2026-07-28
+	run_suite "$target-2026" "$alpha" --url "$url" --requirements 2026-07-28
+	# The CLI exits 1 when any check fails, the unscored tasks-extension
+	# ones included (they fail directly too); the checks decide.
+	if [ "$suite_rc" = 1 ]; then suite_rc=0; fi
 	echo
 	echo "=== $target ($url), 2026-07-28 ==="
-	KNOWN_FAILURES="$known" summarize "alpha 0.2.0-alpha.12 --requirements 2026-07-28" "$target-modern" \
-		"$suite_rc" "$work/$target-modern.out" || { [ "$target" != direct ] && failed=1; }
+	KNOWN_FAILURES="$known" summarize "alpha 0.2.0-alpha.12 --requirements 2026-07-28" "$target-2026" \
+		"$suite_rc" "$work/$target-2026.out" || { [ "$target" != direct ] && failed=1; }
 done
 
 echo

@@ -392,6 +392,9 @@ func (h *modernHandler) askInput(out *modernOut, id json.RawMessage, c *modernCa
 func (h *modernHandler) finishCall(out *modernOut, id json.RawMessage, c *modernCall, result json.RawMessage, err error) error {
 	if err != nil {
 		e := h.s.legacy.toRPCError(err)
+		if c.method == "resources/read" && errors.Is(err, session.ErrUnknownResource) {
+			e.Data, _ = json.Marshal(map[string]string{"uri": c.name}) // SEP-2164
+		}
 		status := http.StatusOK
 		if e.Code == codeMissingCapability {
 			status = http.StatusBadRequest
