@@ -323,16 +323,22 @@ func (h *modernHandler) acquire(w http.ResponseWriter, r *http.Request, id json.
 // client capability is answered 400, as the spec asks.
 func (h *modernHandler) respond(w http.ResponseWriter, id, result json.RawMessage, err error) {
 	if err != nil {
-		e := h.s.legacy.toRPCError(err)
-		status := http.StatusOK
-		if e.Code == codeMissingCapability {
-			status = http.StatusBadRequest
-		}
+		status, e := h.rpcError(err)
 		writeHTTPError(w, status, id, e)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(jsonrpc.AppendResult(nil, id, result))
+}
+
+// rpcError maps a call's error to what the client sees and its HTTP
+// status: 400 for a missing client capability, as the spec asks, else 200.
+func (h *modernHandler) rpcError(err error) (int, *jsonrpc.Error) {
+	e := h.s.legacy.toRPCError(err)
+	if e.Code == codeMissingCapability {
+		return http.StatusBadRequest, e
+	}
+	return http.StatusOK, e
 }
 
 // withResultType sets a result's resultType unless it has one.

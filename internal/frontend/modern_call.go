@@ -391,13 +391,9 @@ func (h *modernHandler) askInput(out *modernOut, id json.RawMessage, c *modernCa
 // InputRequiredResult whose requestState seals the backend's.
 func (h *modernHandler) finishCall(out *modernOut, id json.RawMessage, c *modernCall, result json.RawMessage, err error) error {
 	if err != nil {
-		e := h.s.legacy.toRPCError(err)
+		status, e := h.rpcError(err)
 		if c.method == "resources/read" && errors.Is(err, session.ErrUnknownResource) {
 			e.Data, _ = json.Marshal(map[string]string{"uri": c.name}) // SEP-2164
-		}
-		status := http.StatusOK
-		if e.Code == codeMissingCapability {
-			status = http.StatusBadRequest
 		}
 		out.final(status, jsonrpc.AppendError(nil, id, e))
 		return err
