@@ -14,9 +14,9 @@ func TestDecodeHeaderValue(t *testing.T) {
 	}{
 		{"plain", "plain", true},
 		{"=?base64?SGVsbG8=?=", "Hello", true},
-		{"=?base64?SGVsbG8?=", "", false},    // missing padding
+		{"=?base64?SGVsbG8?=", "", false},     // missing padding
 		{"=?base64?SGVs!!!bG8=?=", "", false}, // not the alphabet
-		{"SGVsbG8=", "SGVsbG8=", true},         // no wrapper: literal
+		{"SGVsbG8=", "SGVsbG8=", true},        // no wrapper: literal
 		{"=?base64?SGVsbG8=", "=?base64?SGVsbG8=", true},
 		{"=?base64?5pel5pys?=", "日本", true},
 		{"", "", true},

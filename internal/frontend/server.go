@@ -81,7 +81,7 @@ type Options struct {
 	// era (modern.go).
 	Pool   SessionPool
 	Modern ModernOptions
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // Observer records request outcomes (metrics). Safe for concurrent use.
