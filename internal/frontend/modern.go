@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/vmcp/vmcp/internal/backend"
@@ -74,6 +75,9 @@ type modernHandler struct {
 	sealer  *mrtr.Sealer
 	waiting *mrtr.Registry[*modernCall]
 	hub     *listenHub
+	// logging holds the pooled sessions whose backends were told to log
+	// (see enableLogging); an entry goes when its session closes.
+	logging sync.Map // *session.Session -> struct{}
 }
 
 func newModernHandler(s *Server) *modernHandler {
@@ -265,6 +269,9 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 	defer release()
 	ctx, hold := backend.WithHold(r.Context())
 	defer hold.Release()
+	if rm.logLevel >= 0 {
+		h.enableLogging(ctx, s)
+	}
 	params := forwardParams(msg.Params, nil)
 	var result json.RawMessage
 	var err error
@@ -287,6 +294,24 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 		return err
 	}
 	return nil
+}
+
+// enableLogging has s's backends send log messages, once per session: a
+// legacy backend logs only after logging/setLevel, and a modern request
+// that asks for a log level must get them. They are asked for everything
+// (debug); each request's stream carries only those at or above its own
+// level (levelAllowed).
+func (h *modernHandler) enableLogging(ctx context.Context, s *session.Session) {
+	if _, done := h.logging.LoadOrStore(s, struct{}{}); done {
+		return
+	}
+	go func() {
+		<-s.Done()
+		h.logging.Delete(s)
+	}()
+	if _, err := s.Operations().Call(ctx, "logging/setLevel", json.RawMessage(`{"level":"debug"}`)); err != nil {
+		h.s.log.Debug("asking a pooled session's backends to log", "err", err)
+	}
 }
 
 // acquire borrows a session for ident, answering the request itself when

@@ -109,6 +109,9 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 	}
 	params := forwardParams(msg.Params, replace)
 	ctx := r.Context()
+	if rm.logLevel >= 0 {
+		h.enableLogging(ctx, s)
+	}
 	if msg.Method == "tools/call" {
 		fwd, jerr := h.paramHeaders(ctx, r, s, name, params)
 		if jerr != nil {

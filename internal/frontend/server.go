@@ -277,7 +277,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
-	st := map[string]any{"sessions": s.opts.Manager.Len()}
+	st := map[string]any{"sessions": s.opts.Manager.Len(), "waitingCalls": s.modern.waiting.Len()}
 	if s.opts.Status != nil {
 		st["gateway"] = s.opts.Status()
 	}
