@@ -93,7 +93,9 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 				return errAnswered
 			}
 			if jerr := c.answerInputs(p.InputResponses); jerr != nil {
-				h.park(c) // the call still waits for a good answer
+				if h.park(c) != nil { // the call still waits for a good answer
+					c.cancel()
+				}
 				writeHTTPError(w, http.StatusOK, msg.ID, jerr)
 				return errAnswered
 			}
@@ -325,7 +327,9 @@ func (h *modernHandler) await(w http.ResponseWriter, r *http.Request, id json.Ra
 		notes := c.notes
 		c.notes, c.noteSize = nil, 0
 		finished, result, err := c.finished, c.result, c.err
-		waitingInput := len(c.fresh) > 0
+		// Requests the client's retry left unanswered are asked again,
+		// with any new ones, rather than waited on for ever.
+		waitingInput := len(c.fresh) > 0 || len(c.asked) > 0
 		wake := c.wake
 		c.mu.Unlock()
 		if werr := out.events(notes); werr != nil {

@@ -231,6 +231,15 @@ func TestModernMRTRLegacyBackend(t *testing.T) {
 	if _, msg := modernPost(t, gw.URL, "tools/call", tampered, nil); errCode(msg) != -32602 {
 		t.Fatalf("tampered requestState: %v, want -32602", msg)
 	}
+	// A retry that answers nothing the backend asked is asked again.
+	wrong := map[string]any{"name": "ask_confirm", "arguments": map[string]any{},
+		"inputResponses": map[string]any{"other": map[string]any{"action": "accept"}}, "requestState": state}
+	_, msg = modernPost(t, gw.URL, "tools/call", wrong, nil)
+	res, _ = msg["result"].(map[string]any)
+	if again, _ := res["inputRequests"].(map[string]any); res["resultType"] != "input_required" || again[key] == nil {
+		t.Fatalf("retry without the answer: %v, want %s asked again", msg, key)
+	}
+	state, _ = res["requestState"].(string)
 	retry := map[string]any{"name": "ask_confirm", "arguments": map[string]any{}, "inputResponses": answer, "requestState": state}
 	status, msg = modernPost(t, gw.URL, "tools/call", retry, nil)
 	res, _ = msg["result"].(map[string]any)
