@@ -185,11 +185,11 @@ func New(opts Options) *Pool {
 //
 // A backend's request in the middle of a call (elicitation, sampling,
 // roots) goes to the call's session.Peer (session.WithPeer). A backend on
-// a shared connection (stdio, SSE) cannot say which call it asks for: the
-// session then asks the latest call in flight, if its Peer implements
-// session.OutlivingRequester (else the request fails); that is exact while
-// the session serves one request at a time, as it does below
-// MaxPerIdentity.
+// a shared connection (stdio, SSE) cannot say which call it asks for: its
+// request goes to the most recent call in flight on that connection, which
+// is exact while the session serves one request at a time, as it does
+// below MaxPerIdentity. Release a session when its backend call has
+// ended, MRTR rounds included, not when a first response is written.
 func (p *Pool) Acquire(ctx context.Context, id string) (s *session.Session, release func(), err error) {
 	if id == "" {
 		id = Anonymous
