@@ -301,3 +301,35 @@ func TestMaxAgeRetiresSessions(t *testing.T) {
 		t.Errorf("stats = %+v, want 1 session after 2 misses", st)
 	}
 }
+
+// A session that passes MaxAge while a request holds it does not hold its
+// identity's place: the next request gets a new session at once, and the
+// old one closes when released.
+func TestMaxAgeMidRequestFreesTheIdentitysPlace(t *testing.T) {
+	leakCheck(t)
+	web := startHTTP(t, "web")
+	clock := fixture.NewClock(time.Unix(1_700_000_000, 0))
+	p := newPool(t, warm.Options{Factory: newFactory(session.FactoryOptions{}, httpBackend(t, "web", web.URL)),
+		MaxPerIdentity: 1, MaxAge: time.Hour, IdleTimeout: 2 * time.Hour, Now: clock.Now, SweepInterval: time.Hour})
+	ctx, id := caller("alice")
+	old, releaseOld, err := p.Acquire(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if n := acquireCount(t, p, ctx, id, "web_counter"); n != 1 {
+		t.Errorf("counter = %d, want 1 (a new session, not the retired one shared)", n)
+	}
+	releaseOld()
+	fixture.Eventually(t, "retired session closed on release", func() bool {
+		select {
+		case <-old.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	if st := p.Stats(); st.Sessions != 1 || st.Misses != 2 || st.Shared != 0 {
+		t.Errorf("stats = %+v, want 1 session after 2 misses, none shared", st)
+	}
+}
