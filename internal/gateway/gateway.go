@@ -383,8 +383,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.probe.stop()
 		g.stopSweep()
 		<-g.sweepDone
-		if err := g.pool.Close(); err != nil {
-			g.log.Debug("closing warm sessions", "err", err) // as the manager's session closes: not a shutdown failure
+		if err := g.closePool(ctx); err != nil {
+			errs = append(errs, err)
 		}
 		if err := g.manager.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

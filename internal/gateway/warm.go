@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/telemetry"
@@ -40,3 +43,21 @@ func newWarmPool(cfg *config.Config, factory *session.Factory, opts Options, met
 
 // Pool returns the warm session pool that serves 2026-07-28 requests.
 func (g *Gateway) Pool() *warm.Pool { return g.pool }
+
+// closePool closes the warm pool, letting its requests in flight finish,
+// within ctx; past ctx its sessions go on closing in the background. A
+// backend session that fails to end is logged, as the manager's are: it
+// is not a shutdown failure.
+func (g *Gateway) closePool(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- g.pool.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			g.log.Debug("closing warm sessions", "err", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: warm sessions still closing: %w", ctx.Err())
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
@@ -26,6 +27,13 @@ import (
 // a legacy backend may. The SDK refuses both unless the client declared
 // the capability. It counts the initializes it receives.
 func askingServer(t *testing.T) (url string, initializes *atomic.Int64) {
+	return askingServerOver(t, func(srv *mcp.Server) http.Handler {
+		return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	})
+}
+
+// askingServerOver is askingServer over the transport wrap gives.
+func askingServerOver(t *testing.T, wrap func(*mcp.Server) http.Handler) (url string, initializes *atomic.Int64) {
 	initializes = new(atomic.Int64)
 	srv := mcp.NewServer(&mcp.Implementation{Name: "asker", Version: "1"}, nil)
 	srv.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
@@ -56,8 +64,7 @@ func askingServer(t *testing.T) (url string, initializes *atomic.Int64) {
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: greeting.Text + " " + name}}}, nil
 		})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-	ts := httptest.NewServer(h)
+	ts := httptest.NewServer(wrap(srv))
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
 		ts.Close()
@@ -123,6 +130,41 @@ func TestBackendAsksMidCallThroughTheRequestsPeer(t *testing.T) {
 	}
 	if n := inits.Load(); n != 1 {
 		t.Errorf("backend initializes = %d for 3 requests, want 1", n)
+	}
+}
+
+// A backend on a shared connection (legacy SSE) asks mid-call too, and
+// the request reaches the request's own Peer: the connection hands it to
+// the call in flight.
+func TestSharedConnectionBackendAsksTheCallInFlight(t *testing.T) {
+	leakCheck(t)
+	url, inits := askingServerOver(t, func(srv *mcp.Server) http.Handler {
+		return mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	})
+	c := backend.NewSSE(backend.HTTPOptions{Name: "asker", URL: url, Timeout: 30 * time.Second})
+	t.Cleanup(func() { c.Close() })
+	p := newPool(t, warm.Options{Factory: newFactory(session.FactoryOptions{}, session.Backend{Name: "asker", Connector: c})})
+	ctx, id := caller("alice")
+	for i := range 2 {
+		peer := &answeringPeer{answer: map[string]string{
+			"elicitation/create":     `{"action":"accept","content":{"name":"Ada"}}`,
+			"sampling/createMessage": `{"role":"assistant","model":"m","content":{"type":"text","text":"Hello"}}`,
+		}}
+		s, release, err := p.Acquire(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := s.Operations().Call(session.WithPeer(ctx, peer), "tools/call", json.RawMessage(`{"name":"asker_ask","arguments":{}}`))
+		release()
+		if err != nil || !bytes.Contains(raw, []byte("Hello Ada")) || bytes.Contains(raw, []byte(`"isError":true`)) {
+			t.Fatalf("request %d: result %s, err %v; want \"Hello Ada\"", i, raw, err)
+		}
+		if len(peer.asked) != 2 {
+			t.Errorf("request %d: the request's Peer was asked %v, want elicitation and sampling", i, peer.asked)
+		}
+	}
+	if n := inits.Load(); n != 1 {
+		t.Errorf("backend initializes = %d for 2 requests, want 1", n)
 	}
 }
 
@@ -257,5 +299,37 @@ func TestMaxAgeRetiresSessions(t *testing.T) {
 	fixture.Eventually(t, "retired session closed", func() bool { return web.Stats.Deletes() == 1 })
 	if st := p.Stats(); st.Sessions != 1 || st.Misses != 2 {
 		t.Errorf("stats = %+v, want 1 session after 2 misses", st)
+	}
+}
+
+// A session that passes MaxAge while a request holds it does not hold its
+// identity's place: the next request gets a new session at once, and the
+// old one closes when released.
+func TestMaxAgeMidRequestFreesTheIdentitysPlace(t *testing.T) {
+	leakCheck(t)
+	web := startHTTP(t, "web")
+	clock := fixture.NewClock(time.Unix(1_700_000_000, 0))
+	p := newPool(t, warm.Options{Factory: newFactory(session.FactoryOptions{}, httpBackend(t, "web", web.URL)),
+		MaxPerIdentity: 1, MaxAge: time.Hour, IdleTimeout: 2 * time.Hour, Now: clock.Now, SweepInterval: time.Hour})
+	ctx, id := caller("alice")
+	old, releaseOld, err := p.Acquire(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if n := acquireCount(t, p, ctx, id, "web_counter"); n != 1 {
+		t.Errorf("counter = %d, want 1 (a new session, not the retired one shared)", n)
+	}
+	releaseOld()
+	fixture.Eventually(t, "retired session closed on release", func() bool {
+		select {
+		case <-old.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	if st := p.Stats(); st.Sessions != 1 || st.Misses != 2 || st.Shared != 0 {
+		t.Errorf("stats = %+v, want 1 session after 2 misses, none shared", st)
 	}
 }

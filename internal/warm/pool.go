@@ -185,11 +185,11 @@ func New(opts Options) *Pool {
 //
 // A backend's request in the middle of a call (elicitation, sampling,
 // roots) goes to the call's session.Peer (session.WithPeer). A backend on
-// a shared connection (stdio, SSE) cannot say which call it asks for: the
-// session then asks the latest call in flight, if its Peer implements
-// session.OutlivingRequester (else the request fails); that is exact while
-// the session serves one request at a time, as it does below
-// MaxPerIdentity.
+// a shared connection (stdio, SSE) cannot say which call it asks for: its
+// request goes to the most recent call in flight on that connection, which
+// is exact while the session serves one request at a time, as it does
+// below MaxPerIdentity. Release a session when its backend call has
+// ended, MRTR rounds included, not when a first response is written.
 func (p *Pool) Acquire(ctx context.Context, id string) (s *session.Session, release func(), err error) {
 	if id == "" {
 		id = Anonymous
@@ -211,7 +211,9 @@ func (p *Pool) Acquire(ctx context.Context, id string) (s *session.Session, rele
 		if e := p.idleLocked(ip, now); e != nil {
 			return p.handOutLocked(e, now, &p.counts.hits)
 		}
-		if len(ip.entries)+ip.building < p.opts.MaxPerIdentity {
+		// Retired sessions still serving a request count towards the
+		// pool's total but not towards the identity's bound.
+		if p.usableLocked(ip, now)+ip.building < p.opts.MaxPerIdentity {
 			victim, ok := p.roomLocked(id)
 			if ok {
 				return p.build(ctx, id, victim)
@@ -272,6 +274,17 @@ func (p *Pool) retireLocked(ip *identityPool, now time.Time) {
 			p.goLocked(func() { p.closeSession(e, "retired") })
 		}
 	}
+}
+
+// usableLocked counts ip's sessions that may be handed out.
+func (p *Pool) usableLocked(ip *identityPool, now time.Time) int {
+	n := 0
+	for _, e := range ip.entries {
+		if p.usable(e, now) {
+			n++
+		}
+	}
+	return n
 }
 
 // idleLocked returns ip's most recently used idle session, if any; the

@@ -292,3 +292,65 @@ func TestCloseClosesEverySessionOnce(t *testing.T) {
 		t.Errorf("backend DELETEs = %d, want %d: each backend session ended once", n, len(ids)+1)
 	}
 }
+
+// Under contention from several identities over a small pool, a session
+// never serves two identities, the bounds hold, and every backend session
+// initialized is ended exactly once by the time the pool is closed.
+func TestContentionAcrossIdentities(t *testing.T) {
+	leakCheck(t)
+	web := startHTTP(t, "web")
+	const maxSessions, perIdentity, identities, workers, each = 3, 2, 4, 3, 8
+	p := warm.New(warm.Options{Factory: newFactory(session.FactoryOptions{}, httpBackend(t, "web", web.URL)),
+		MaxPerIdentity: perIdentity, MaxSessions: maxSessions})
+	var mu sync.Mutex
+	owner := map[*session.Session]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, identities*workers*each)
+	for i := range identities {
+		ctx, id := caller(string(rune('a' + i)))
+		for range workers {
+			wg.Go(func() {
+				for range each {
+					s, release, err := p.Acquire(ctx, id)
+					if errors.Is(err, warm.ErrExhausted) {
+						continue // the pool is full of busy sessions: a 503, fine here
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					if o, ok := owner[s]; ok && o != id {
+						errs <- errors.New("a session of " + o + " was handed to " + id)
+					}
+					owner[s] = id
+					mu.Unlock()
+					if st := p.Stats(); st.Sessions+st.Building > maxSessions {
+						errs <- errors.New("pool over its bound")
+					}
+					_, err = counter(ctx, s, "web_counter")
+					release()
+					if err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := p.Stats()
+	t.Logf("stats: %+v", st)
+	if builds := st.Misses + st.Evicted; int64(builds) != web.Stats.Initializes() {
+		t.Errorf("builds %d (%+v), backend initializes %d: want equal", builds, st, web.Stats.Initializes())
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if i, d := web.Stats.Initializes(), web.Stats.Deletes(); i != d {
+		t.Errorf("backend sessions initialized %d, ended %d: want each ended once", i, d)
+	}
+}
