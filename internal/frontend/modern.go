@@ -106,7 +106,7 @@ func newModernHandler(s *Server) *modernHandler {
 		waiting: mrtr.NewRegistry[*modernCall](o.MaxWaiting, o.InputTimeout), hub: newListenHub()}
 }
 
-// Peer is the session-level Peer a pooled session of identity gets: what
+// ModernPeer is the session-level Peer a pooled session of identity gets: what
 // backends send outside any call (list changes, resource updates) goes to
 // that identity's subscriptions/listen streams.
 func (s *Server) ModernPeer(identity string) session.Peer {
