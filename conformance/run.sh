@@ -188,33 +188,9 @@ summarize() {
 }
 
 failed=0
-targets=(vmcp vmcp-sse)
-if [ "$baseline" = 1 ]; then targets+=(direct); fi
-for target in "${targets[@]}"; do
-	case "$target" in
-	vmcp) url="$vmcp_auto_url" ;;
-	vmcp-sse) url="$vmcp_sse_url" ;;
-	direct) url="$backend_url" ;;
-	esac
-	run_suite "$target-active" "$stable" --url "$url"
-	a_rc=$suite_rc
-	run_suite "$target-pending" "$stable" --url "$url" --suite pending
-	p_rc=$suite_rc
-	run_suite "$target-alpha" "$alpha" --url "$url" --requirements 2025-11-25
-	x_rc=$suite_rc
-
-	echo
-	echo "=== $target ($url) ==="
-	ok=0
-	summarize "active 0.1.16" "$target-active" "$a_rc" || ok=1
-	summarize "pending 0.1.16 (reported only)" "$target-pending" "$p_rc" || true
-	summarize "alpha 0.2.0-alpha.12 --requirements 2025-11-25" "$target-alpha" "$x_rc" \
-		"$work/$target-alpha.out" || ok=1
-	# Only vmcp's results decide the exit status; the baseline is context.
-	if [ "$target" != direct ] && [ "$ok" != 0 ]; then failed=1; fi
-done
-
-# The 2026-07-28 suite: through vmcp to a legacy backend session (the
+# The 2026-07-28 suite, first, while the backends hold no sessions left
+# by the other suites (each list change fans out to all of them): through
+# vmcp to a legacy backend session (the
 # stateful backend, unless --stateless-backend), through vmcp-modern to the
 # stateless backend, and with --baseline to the stateless backend directly.
 modern_targets=(vmcp vmcp-modern)
@@ -260,6 +236,33 @@ for target in "${modern_targets[@]}"; do
 	KNOWN_FAILURES="$known" summarize "alpha 0.2.0-alpha.12 --requirements 2026-07-28" "$target-2026" \
 		"$suite_rc" "$work/$target-2026.out" || { [ "$target" != direct ] && failed=1; }
 done
+
+targets=(vmcp vmcp-sse)
+if [ "$baseline" = 1 ]; then targets+=(direct); fi
+for target in "${targets[@]}"; do
+	case "$target" in
+	vmcp) url="$vmcp_auto_url" ;;
+	vmcp-sse) url="$vmcp_sse_url" ;;
+	direct) url="$backend_url" ;;
+	esac
+	run_suite "$target-active" "$stable" --url "$url"
+	a_rc=$suite_rc
+	run_suite "$target-pending" "$stable" --url "$url" --suite pending
+	p_rc=$suite_rc
+	run_suite "$target-alpha" "$alpha" --url "$url" --requirements 2025-11-25
+	x_rc=$suite_rc
+
+	echo
+	echo "=== $target ($url) ==="
+	ok=0
+	summarize "active 0.1.16" "$target-active" "$a_rc" || ok=1
+	summarize "pending 0.1.16 (reported only)" "$target-pending" "$p_rc" || true
+	summarize "alpha 0.2.0-alpha.12 --requirements 2025-11-25" "$target-alpha" "$x_rc" \
+		"$work/$target-alpha.out" || ok=1
+	# Only vmcp's results decide the exit status; the baseline is context.
+	if [ "$target" != direct ] && [ "$ok" != 0 ]; then failed=1; fi
+done
+
 
 echo
 if [ "$failed" = 0 ]; then
