@@ -267,6 +267,10 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 		return h.listen(w, r, msg, s, ident)
 	}
 	defer release()
+	if !offered(s, msg.Method) {
+		writeHTTPError(w, http.StatusNotFound, msg.ID, errorf(jsonrpc.CodeMethodNotFound, "Method not found: %s (no backend offers it)", msg.Method))
+		return errAnswered
+	}
 	ctx, hold := backend.WithHold(r.Context())
 	defer hold.Release()
 	if rm.logLevel >= 0 {

@@ -109,6 +109,11 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 	if !ok {
 		return errAnswered
 	}
+	if !offered(s, msg.Method) {
+		release()
+		writeHTTPError(w, http.StatusNotFound, msg.ID, errorf(jsonrpc.CodeMethodNotFound, "Method not found: %s (no backend offers it)", msg.Method))
+		return errAnswered
+	}
 	params := forwardParams(msg.Params, replace)
 	ctx := r.Context()
 	if rm.logLevel >= 0 {

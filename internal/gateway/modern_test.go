@@ -266,3 +266,24 @@ func TestModernMRTRUndeclaredCapability(t *testing.T) {
 		t.Fatalf("a client without elicitation was asked for input: %v", msg)
 	}
 }
+
+// server/discover offers what the backends declared, merged; a request for
+// a feature no backend offers is -32601 (404), as discover says.
+func TestModernDiscoverCapabilities(t *testing.T) {
+	gw := startGateway(t, baseConfig(config.Backend{Name: "ask", Transport: config.TransportStreamableHTTP, URL: askingBackend(t)}), gateway.Options{})
+	status, msg := modernPost(t, gw.URL, "server/discover", nil, nil)
+	res, _ := msg["result"].(map[string]any)
+	caps, _ := res["capabilities"].(map[string]any)
+	if status != 200 || caps["tools"] == nil || caps["prompts"] != nil || caps["resources"] != nil {
+		t.Fatalf("discover: %d %v, want tools and neither prompts nor resources", status, msg)
+	}
+	if !strings.Contains(fmt.Sprint(res["supportedVersions"]), "2026-07-28") || res["resultType"] != "complete" {
+		t.Errorf("discover result %v lacks the versions or resultType", res)
+	}
+	if status, msg := modernPost(t, gw.URL, "prompts/list", nil, nil); status != 404 || errCode(msg) != -32601 {
+		t.Errorf("prompts/list with no prompts backend: %d %v, want 404 -32601", status, msg)
+	}
+	if status, msg := modernPost(t, gw.URL, "tools/list", nil, nil); status != 200 || msg["result"] == nil {
+		t.Errorf("tools/list: %d %v", status, msg)
+	}
+}
