@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"os"
 
 	"github.com/vmcp/vmcp/internal/mrtr"
@@ -16,6 +17,7 @@ import (
 //	  maxWaitingCalls: 1024
 //	  cacheTTL: 0s
 //	  cacheScope: private
+//	  advertiseURL: http://10.0.0.5:8080/mcp   # this replica, for the others
 type ModernCalls struct {
 	// StateKey (or StateKeyFile, holding it) is the AES-256 key that seals
 	// requestState: 32 bytes in base64 or hex. Replicas behind one load
@@ -32,6 +34,11 @@ type ModernCalls struct {
 	// gave none.
 	CacheTTL   Duration `yaml:"cacheTTL"`
 	CacheScope string   `yaml:"cacheScope"`
+	// AdvertiseURL is this replica's MCP endpoint as the other replicas
+	// reach it (http://10.0.0.5:8080/mcp). With it, a client's retry that
+	// lands on another replica is forwarded here, to the call that waits
+	// for it; without it the client must come back to this replica.
+	AdvertiseURL string `yaml:"advertiseURL"`
 }
 
 // Key returns the configured state key, nil when none is.
@@ -68,6 +75,11 @@ func (v *validator) modernCalls(m *ModernCalls) {
 	}
 	if m.CacheTTL < 0 {
 		v.fail("modern.cacheTTL", "must not be negative")
+	}
+	if m.AdvertiseURL != "" {
+		if u, err := url.Parse(m.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail("modern.advertiseURL", "must be an absolute http or https URL")
+		}
 	}
 	switch m.CacheScope {
 	case "", "public", "private":

@@ -51,6 +51,7 @@ func TestModernCallsErrors(t *testing.T) {
 		{"modern:\n  inputTimeout: -1s\n", "modern.inputTimeout: must not be negative"},
 		{"modern:\n  maxWaitingCalls: -1\n", "modern.maxWaitingCalls: must not be negative"},
 		{"modern:\n  cacheScope: shared\n", "modern.cacheScope: must be public or private"},
+		{"modern:\n  advertiseURL: 10.0.0.5:8080\n", "modern.advertiseURL: must be an absolute http or https URL"},
 	} {
 		_, err := Parse([]byte(authzBase + tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

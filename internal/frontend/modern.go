@@ -45,6 +45,10 @@ type ModernOptions struct {
 	// caller sees may depend on who it is).
 	CacheTTL   time.Duration
 	CacheScope string
+	// AdvertiseURL is this replica's MCP endpoint as other replicas reach
+	// it. A waiting call's requestState names it, and a replica that gets
+	// a retry for a call it does not hold forwards the retry there.
+	AdvertiseURL string
 }
 
 // Meta keys of the modern era.

@@ -87,6 +87,9 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 		}
 		if st.Call != "" {
 			c, ok := h.waiting.Take(st.Call)
+			if !ok && st.Replica != "" && st.Replica != h.opts.AdvertiseURL && r.Header.Get(headerForwarded) == "" {
+				return h.forward(w, r, msg, st.Replica)
+			}
 			if !ok {
 				writeHTTPError(w, http.StatusOK, msg.ID, errorf(jsonrpc.CodeInvalidParams,
 					"Invalid params: the call this requestState continues is no longer waiting; retry the request without it"))
@@ -387,7 +390,7 @@ func (h *modernHandler) askInput(out *modernOut, id json.RawMessage, c *modernCa
 			Params json.RawMessage `json:"params"`
 		}{in.method, in.params}
 	}
-	st := mrtr.State{Call: c.id, Method: c.method, Name: c.name}
+	st := mrtr.State{Call: c.id, Replica: h.opts.AdvertiseURL, Method: c.method, Name: c.name}
 	c.mu.Unlock()
 	b, _ := json.Marshal(map[string]any{
 		"resultType":    "input_required",

@@ -100,6 +100,10 @@ type Server struct {
 
 	stop     chan struct{} // closed by CloseStreams
 	stopOnce sync.Once
+
+	// forwardClient carries a modern retry to the replica of its call
+	// (forward.go); the request's context bounds it.
+	forwardClient *http.Client
 }
 
 // CloseStreams ends every open SSE stream. Call it when shutting down so
@@ -136,7 +140,7 @@ func New(opts Options) *Server {
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = 256
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), stop: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), stop: make(chan struct{}), forwardClient: &http.Client{}}
 	s.legacy = &legacyHandler{opts: &s.opts, log: s.log, m: opts.Manager, stop: s.stop}
 	s.legacy.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.modern = newModernHandler(s)

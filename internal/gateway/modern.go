@@ -20,6 +20,7 @@ func modernOptions(cfg *config.Config) (frontend.ModernOptions, error) {
 		MaxWaiting:   m.MaxWaitingCalls,
 		CacheTTL:     m.CacheTTL.D(),
 		CacheScope:   m.CacheScope,
+		AdvertiseURL: m.AdvertiseURL,
 	}, nil
 }
 

@@ -31,6 +31,9 @@ type State struct {
 	// Call names a call of this deployment that waits for the client's
 	// input (Registry).
 	Call string `json:"c,omitempty"`
+	// Replica is where the call waits: the MCP endpoint of the replica
+	// that holds it, for another replica to forward the retry to.
+	Replica string `json:"r,omitempty"`
 	// Backend names the backend that answered with input requests of its
 	// own; Inner is its requestState, passed back to it on retry.
 	Backend string `json:"b,omitempty"`
