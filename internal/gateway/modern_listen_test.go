@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -27,12 +26,7 @@ func TestModernListen(t *testing.T) {
 				})
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "grew"}}}, nil
 		})
-	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	gw := startGateway(t, baseConfig(config.Backend{Name: "g", Transport: config.TransportStreamableHTTP, URL: ts.URL}), gateway.Options{})
+	gw := startGateway(t, baseConfig(config.Backend{Name: "g", Transport: config.TransportStreamableHTTP, URL: serveSDK(t, srv)}), gateway.Options{})
 	meta := map[string]any{"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": map[string]any{}}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -37,12 +36,7 @@ func chattyBackend(t *testing.T) (url string, started, cancelled chan struct{}) 
 			cancelled <- struct{}{}
 			return nil, ctx.Err()
 		})
-	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	return ts.URL, started, cancelled
+	return serveSDK(t, srv), started, cancelled
 }
 
 func modernRequest(ctx context.Context, url, method string, params map[string]any) *http.Request {

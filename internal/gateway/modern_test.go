@@ -193,12 +193,7 @@ func askingBackend(t *testing.T) string {
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("hello %v", res.Content["name"])}}}, nil
 		})
-	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	return ts.URL
+	return serveSDK(t, srv)
 }
 
 // MRTR in front of a legacy backend: its elicitation/create becomes an
@@ -286,4 +281,16 @@ func TestModernDiscoverCapabilities(t *testing.T) {
 	if status, msg := modernPost(t, gw.URL, "tools/list", nil, nil); status != 200 || msg["result"] == nil {
 		t.Errorf("tools/list: %d %v", status, msg)
 	}
+}
+
+// serveSDK serves a go-sdk server over stateful Streamable HTTP until the
+// test ends and returns its URL.
+func serveSDK(t *testing.T, srv *mcp.Server) string {
+	t.Helper()
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	return ts.URL
 }
