@@ -298,10 +298,7 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 		}
 	}
 	h.respond(w, msg.ID, result, err)
-	if err != nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 // enableLogging has s's backends send log messages, once per session: a

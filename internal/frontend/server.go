@@ -1,7 +1,10 @@
 // Package frontend is vmcp's client-facing side: the Streamable HTTP
 // endpoint with its JSON-RPC dispatch, and the operational endpoints
 // (/health, /readyz, /status, /metrics). It turns HTTP requests into calls
-// on sessions from a session.Manager and knows nothing about backends.
+// on sessions and knows nothing about backends. One endpoint serves both
+// protocol eras, chosen per request: the legacy one (legacy.go), whose
+// sessions come from a session.Manager, and the stateless 2026-07-28 one
+// (modern.go), whose requests borrow sessions from a SessionPool.
 package frontend
 
 import (
