@@ -119,20 +119,7 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 			continue
 		}
 		wg.Go(func() {
-			l := make([]time.Duration, 0, spec.calls)
-			for range spec.calls {
-				if ctx.Err() != nil {
-					errs.add(1, ctx.Err())
-					continue
-				}
-				t := time.Now()
-				err := s.echo(ctx, spec.tool, texts.text())
-				l = append(l, time.Since(t))
-				if err != nil {
-					errs.add(1, err)
-				}
-			}
-			lat[i] = l
+			lat[i] = timedCalls(ctx, spec.calls, &errs, func(int) error { return s.echo(ctx, spec.tool, texts.text()) })
 		})
 	}
 	wg.Wait()
@@ -143,10 +130,37 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 	}
 
 	closeSessions(ctx, sessions, 16, &errs)
+	return summarize(spec.sessions*spec.calls, &errs, wall, lat, before, after)
+}
+
+// timedCalls makes n sequential calls, call(j) being the jth, and returns
+// their latencies; each failed call, or each left unmade because ctx
+// ended, counts in errs.
+func timedCalls(ctx context.Context, n int, errs *errLog, call func(j int) error) []time.Duration {
+	l := make([]time.Duration, 0, n)
+	for j := range n {
+		if ctx.Err() != nil {
+			errs.add(1, ctx.Err())
+			continue
+		}
+		t := time.Now()
+		err := call(j)
+		l = append(l, time.Since(t))
+		if err != nil {
+			errs.add(1, err)
+		}
+	}
+	return l
+}
+
+// summarize is the loadResult of calls timed calls that took wall, with
+// each session's latencies in lat and the watched CPU sampled before and
+// after.
+func summarize(calls int, errs *errLog, wall time.Duration, lat [][]time.Duration, before, after map[string]time.Duration) loadResult {
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	res := loadResult{
-		calls:      spec.sessions * spec.calls,
+		calls:      calls,
 		errors:     errs.count(),
 		wall:       wall,
 		p50:        percentile(all, 0.50),

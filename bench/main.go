@@ -47,6 +47,8 @@ func runHelper() (code int, ok bool) {
 		err = runNullProxy(os.Getenv(nullProxyEnv))
 	case os.Getenv(httpProxyEnv) != "":
 		err = runHTTPProxy(os.Getenv(httpProxyEnv))
+	case os.Getenv(modernServerEnv) == "1":
+		err = runModernServer()
 	default:
 		return 0, false
 	}
@@ -76,7 +78,7 @@ type options struct {
 
 // scenarioIDs lists the scenarios in the order they run.
 func scenarioIDs() []string {
-	return []string{"S1", "S16", "S64", "CPU", "GEN", "INIT", "SCALE", "SCALEOUT", "BREAKER", "AUTH", "TRACE", "SOAK"}
+	return []string{"S1", "S16", "S64", "CPU", "GEN", "INIT", "SCALE", "SCALEOUT", "BREAKER", "AUTH", "TRACE", "MODERN", "SOAK"}
 }
 
 // optIn are the scenarios that run only when named in -scenarios: the

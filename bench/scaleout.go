@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,20 +174,9 @@ func runSpread(ctx context.Context, spec spreadSpec) loadResult {
 	lat := make([][]time.Duration, spec.sessions)
 	start := time.Now()
 	each(func(i int) {
-		l := make([]time.Duration, 0, spec.calls)
-		for j := range spec.calls {
-			if ctx.Err() != nil {
-				errs.add(1, ctx.Err())
-				continue
-			}
-			t := time.Now()
-			err := handles[i][(i+spec.warmup+j)%n].echo(ctx, spec.tool, texts.text())
-			l = append(l, time.Since(t))
-			if err != nil {
-				errs.add(1, err)
-			}
-		}
-		lat[i] = l
+		lat[i] = timedCalls(ctx, spec.calls, &errs, func(j int) error {
+			return handles[i][(i+spec.warmup+j)%n].echo(ctx, spec.tool, texts.text())
+		})
 	})
 	wall := time.Since(start)
 	after := sampleCPU(spec.watch)
@@ -198,17 +186,7 @@ func runSpread(ctx context.Context, spec spreadSpec) loadResult {
 		first = append(first, handles[i][(i+1)%n]) // DELETE through another replica than the creator when there is one
 	}
 	closeSessions(ctx, first, 16, &errs)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	res := loadResult{
-		calls: spec.sessions * spec.calls, errors: errs.count(), wall: wall,
-		p50: percentile(all, 0.50), p99: percentile(all, 0.99),
-		cpu: map[string]time.Duration{}, errSamples: errs.samples,
-	}
-	for k, v := range after {
-		res.cpu[k] = v - before[k]
-	}
-	return res
+	return summarize(spec.sessions*spec.calls, &errs, wall, lat, before, after)
 }
 
 // startRedis runs redis-server on a free loopback port, without

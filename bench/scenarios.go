@@ -71,6 +71,8 @@ func (r *runner) scenario(ctx context.Context, id string) error {
 		return r.authScenario(ctx)
 	case "TRACE":
 		return r.traceScenario(ctx)
+	case "MODERN":
+		return r.modernScenario(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", id)
 }

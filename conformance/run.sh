@@ -5,8 +5,15 @@
 #   conformance/run.sh [--out DIR] [--baseline] [--stateless-backend]
 #
 # Exit status: 0 when every active-suite (0.1.16) check and every scored
-# alpha (0.2.0-alpha.12, --requirements 2025-11-25) check passes; 1 otherwise.
-# The pending suite is reported and never fails the run.
+# alpha (0.2.0-alpha.12) check passes, --requirements 2025-11-25 and
+# 2026-07-28; 1 otherwise. The pending suite is reported and never fails
+# the run.
+#
+# The 2026-07-28 ("modern") suite runs twice: through vmcp in front of the
+# stateful backend (a legacy backend session: vmcp turns the backend's
+# mid-call requests into MRTR InputRequiredResults), and through
+# vmcp-modern, in front of a second everything-server in its default
+# stateless mode.
 set -euo pipefail
 
 usage() {
@@ -108,20 +115,32 @@ backend_url="http://127.0.0.1:$backend_port/mcp"
 pids+=($!)
 ANY=1 wait_http "$backend_url" "$!" everything-server
 
+# The modern suite's second backend: the everything-server in its default,
+# stateless mode (the first one already is, with --stateless-backend).
+if [ "$stateless" = true ]; then
+	stateless_url="$backend_url"
+else
+	port="$(free_port)"
+	stateless_url="http://127.0.0.1:$port/mcp"
+	"$work/everything-server" -http="127.0.0.1:$port" >"$work/everything-stateless.log" 2>&1 &
+	pids+=($!)
+	ANY=1 wait_http "$stateless_url" "$!" everything-stateless
+fi
+
 # --- vmcp --------------------------------------------------------------------
 # Two instances: one with the defaults, where a quick call is answered with
 # plain JSON, and one with server.sseResponses: always, so that the suites'
 # SSE checks (priming events, resumption) run against vmcp's streams too.
-# start_vmcp NAME SSE_RESPONSES: start one; sets vmcp_url.
+# start_vmcp NAME SSE_RESPONSES [BACKEND_URL]: start one; sets vmcp_url.
 start_vmcp() {
-	local name="$1" sse="$2" port
+	local name="$1" sse="$2" url="${3:-$backend_url}" port
 	port="$(free_port)"
 	cat >"$work/$name.yaml" <<EOF
 # The go-sdk everything-server as the only backend, names unchanged.
 backends:
   - name: everything
     transport: streamable-http
-    url: $backend_url
+    url: $url
 aggregation: {conflictResolution: priority}
 server: {sseResponses: $sse}
 # The suites open a session per scenario, all from one address.
@@ -137,6 +156,8 @@ start_vmcp vmcp auto
 vmcp_auto_url="$vmcp_url"
 start_vmcp vmcp-sse always
 vmcp_sse_url="$vmcp_url"
+start_vmcp vmcp-modern auto "$stateless_url"
+vmcp_modern_url="$vmcp_url"
 
 # --- suites ------------------------------------------------------------------
 # run_suite NAME CLI ARGS...: run one suite with results under $work/NAME and
@@ -167,6 +188,55 @@ summarize() {
 }
 
 failed=0
+# The 2026-07-28 suite, first, while the backends hold no sessions left
+# by the other suites (each list change fans out to all of them): through
+# vmcp to a legacy backend session (the
+# stateful backend, unless --stateless-backend), through vmcp-modern to the
+# stateless backend, and with --baseline to the stateless backend directly.
+modern_targets=(vmcp vmcp-modern)
+if [ "$baseline" = 1 ]; then modern_targets+=(direct); fi
+for target in "${modern_targets[@]}"; do
+	known=""
+	case "$target" in
+	vmcp)
+		url="$vmcp_auto_url"
+		# A legacy backend asks with elicitation/create and no key of its
+		# own, so vmcp names the input request itself; this check wants
+		# the backend's key "user_name", which the legacy wire never
+		# carries. Every other MRTR check passes.
+		if [ "$stateless" = false ]; then known="sep-2322-elicitation-incomplete"; fi
+		;;
+	vmcp-modern)
+		url="$vmcp_modern_url"
+		# The stateless everything-server cannot send a request to a
+		# client in the legacy era, so its MRTR tools work only when vmcp
+		# speaks 2026-07-28 to it (a backend /status reports as
+		# "protocol": "modern"). Where vmcp reaches it in the legacy era,
+		# the MRTR checks are known to fail, and say so.
+		era="$(curl -s --max-time 5 "${vmcp_modern_url%/mcp}/status" | node -e '
+			let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+				try { console.log(JSON.parse(s).gateway.backends[0].protocol ?? "legacy"); } catch { console.log("legacy"); }
+			});')"
+		if [ "$era" != modern ]; then
+			known="sep-2322-elicitation-incomplete sep-2322-sampling-incomplete sep-2322-list-roots-incomplete"
+			known+=" sep-2322-request-state-incomplete sep-2322-multiple-inputs-incomplete sep-2322-multi-round-r1"
+			known+=" sep-2322-non-tool-incomplete sep-2322-result-type-included sep-2322-reject-tampered-state"
+			known+=" sep-2322-respect-client-capabilities"
+			log "vmcp-modern reaches the stateless backend in the legacy era: its MRTR checks cannot pass"
+		fi
+		;;
+	direct) url="$stateless_url" ;;
+	esac
+	run_suite "$target-2026" "$alpha" --url "$url" --requirements 2026-07-28
+	# The CLI exits 1 when any check fails, the unscored tasks-extension
+	# ones included (they fail directly too); the checks decide.
+	if [ "$suite_rc" = 1 ]; then suite_rc=0; fi
+	echo
+	echo "=== $target ($url), 2026-07-28 ==="
+	KNOWN_FAILURES="$known" summarize "alpha 0.2.0-alpha.12 --requirements 2026-07-28" "$target-2026" \
+		"$suite_rc" "$work/$target-2026.out" || { [ "$target" != direct ] && failed=1; }
+done
+
 targets=(vmcp vmcp-sse)
 if [ "$baseline" = 1 ]; then targets+=(direct); fi
 for target in "${targets[@]}"; do
@@ -192,6 +262,7 @@ for target in "${targets[@]}"; do
 	# Only vmcp's results decide the exit status; the baseline is context.
 	if [ "$target" != direct ] && [ "$ok" != 0 ]; then failed=1; fi
 done
+
 
 echo
 if [ "$failed" = 0 ]; then

@@ -43,6 +43,10 @@ function oneLine(s, max = 300) {
 }
 
 const unscored = unscoredScenarios(stdoutFile);
+// KNOWN_FAILURES (env) lists check IDs that are scored but cannot pass in
+// this configuration, for a reason run.sh states; they are reported as
+// KNOWN and do not fail the run.
+const known = new Set((process.env.KNOWN_FAILURES ?? '').split(/\s+/).filter(Boolean));
 const totals = { scenarios: 0, passed: 0, failed: 0, warnings: 0 };
 const unscoredTotals = { passed: 0, failed: 0, warnings: 0 };
 const lines = [];
@@ -69,8 +73,10 @@ for (const d of dirs) {
     if (c.status === 'SUCCESS') t.passed++;
     if (c.status === 'FAILURE') {
       t.failed++;
-      if (isScored) scoredFailures++;
-      lines.push(`  FAIL ${scenario} / ${c.id}${tag}: ${oneLine(c.errorMessage ?? c.description)}`);
+      const isKnown = isScored && known.has(c.id);
+      if (isScored && !isKnown) scoredFailures++;
+      const what = isKnown ? 'KNOWN' : 'FAIL';
+      lines.push(`  ${what} ${scenario} / ${c.id}${tag}: ${oneLine(c.errorMessage ?? c.description)}`);
     }
     if (c.status === 'WARNING') {
       t.warnings++;

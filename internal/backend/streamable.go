@@ -157,6 +157,9 @@ func (h *httpConn) do(ctx context.Context, method string, hdr http.Header, body 
 	if err != nil {
 		return nil, err
 	}
+	if method == http.MethodPost {
+		hdr = withExtraHeaders(ctx, hdr)
+	}
 	return h.s.do(ctx, method, hdr, body)
 }
 

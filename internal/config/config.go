@@ -77,6 +77,8 @@ type Config struct {
 	// (telemetry.go, audit.go).
 	Telemetry Telemetry `yaml:"telemetry"`
 	Audit     *Audit    `yaml:"audit"`
+	// Modern is how 2026-07-28 clients are served (modern_pool.go).
+	Modern Modern `yaml:"modern"`
 }
 
 // Backend is one MCP server behind vmcp.
@@ -347,6 +349,7 @@ func Default() *Config {
 			RetryAfter:             Duration(30 * time.Second),
 		},
 		Authorization: Authorization{Default: EffectDeny},
+		Modern:        defaultModern(),
 		Store: Store{
 			Type:  StoreMemory,
 			Redis: Redis{KeyPrefix: "vmcp:"},

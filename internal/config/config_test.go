@@ -49,6 +49,7 @@ func TestDefault(t *testing.T) {
 		},
 		Store:         Store{Type: "memory", Redis: Redis{KeyPrefix: "vmcp:"}},
 		Authorization: Authorization{Default: "deny"},
+		Modern:        Modern{Pool: ModernPool{MaxPerIdentity: 4, MaxSessions: 256, IdleTimeout: Duration(5 * time.Minute)}},
 		Server: Server{
 			MaxBodyBytes:    4 << 20,
 			MaxHeaderBytes:  64 << 10,

@@ -118,15 +118,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.reject(n, path, "must be a mapping, not %s", kindName(n))
 		return
 	}
-	t := v.Type()
-	fields := make(map[string]int, t.NumField())
-	known := make([]string, 0, t.NumField())
-	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" {
-			fields[name] = i
-			known = append(known, name)
-		}
-	}
+	fields := make(map[string][]int)
+	var known []string
+	structFields(v.Type(), nil, fields, &known)
 	for _, kv := range d.pairs(n, path) {
 		key := kv[0].Value
 		field := joinPath(path, key)
@@ -139,7 +133,24 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(kv[0].Line, field, "%s", msg)
 			continue
 		}
-		d.decode(kv[1], v.Field(i), field)
+		d.decode(kv[1], v.FieldByIndex(i), field)
+	}
+}
+
+// structFields maps the yaml names of t's fields to their indexes, those
+// of a struct field tagged ",inline" as if they were t's own.
+func structFields(t reflect.Type, prefix []int, fields map[string][]int, known *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		index := append(append([]int(nil), prefix...), i)
+		switch {
+		case name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct:
+			structFields(f.Type, index, fields, known)
+		case name != "":
+			fields[name] = index
+			*known = append(*known, name)
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ func validate(cfg *Config, d *decoder) {
 	v.rateLimits(&cfg.RateLimits)
 	v.optimizer(&cfg.Optimizer)
 	v.observability(cfg)
+	v.modern(&cfg.Modern)
 }
 
 func (v *validator) fail(path, format string, args ...any) {

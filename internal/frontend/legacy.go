@@ -35,8 +35,6 @@ type legacyHandler struct {
 
 func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
-	case http.MethodPost:
-		h.post(w, r)
 	case http.MethodDelete:
 		h.delete(w, r)
 	case http.MethodGet:
@@ -87,23 +85,8 @@ func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byt
 	return bp, true
 }
 
-func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if !isJSONMediaType(ct) {
-			writeHTTPError(w, http.StatusUnsupportedMediaType, nil, errorf(codeInvalidRequest, "Content-Type must be application/json"))
-			return
-		}
-	}
-	bp, ok := h.readBody(w, r)
-	if !ok {
-		return
-	}
-	defer h.bufs.Put(bp)
-	msg, jerr := jsonrpc.Decode(*bp, h.opts.MaxMessageDepth)
-	if jerr != nil {
-		writeHTTPError(w, http.StatusBadRequest, nil, jerr)
-		return
-	}
+// post serves a legacy POST's message (Server.post read it).
+func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
 	if msg.Method == "initialize" {
 		start := time.Now()
 		h.observe(msg.Method, start, h.initialize(w, r, msg))

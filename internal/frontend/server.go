@@ -1,7 +1,10 @@
 // Package frontend is vmcp's client-facing side: the Streamable HTTP
 // endpoint with its JSON-RPC dispatch, and the operational endpoints
 // (/health, /readyz, /status, /metrics). It turns HTTP requests into calls
-// on sessions from a session.Manager and knows nothing about backends.
+// on sessions and knows nothing about backends. One endpoint serves both
+// protocol eras, chosen per request: the legacy one (legacy.go), whose
+// sessions come from a session.Manager, and the stateless 2026-07-28 one
+// (modern.go), whose requests borrow sessions from a SessionPool.
 package frontend
 
 import (
@@ -12,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/redact"
 	"github.com/vmcp/vmcp/internal/session"
 )
@@ -75,7 +79,12 @@ type Options struct {
 	Auth Authenticator
 	// Observer, if set, is told about every answered request.
 	Observer Observer
-	Logger   *slog.Logger
+	// Pool lends the sessions that serve modern (2026-07-28) requests;
+	// without one vmcp serves the legacy era only. Modern configures that
+	// era (modern.go).
+	Pool   SessionPool
+	Modern ModernOptions
+	Logger *slog.Logger
 }
 
 // Observer records request outcomes (metrics). Safe for concurrent use.
@@ -90,9 +99,14 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	legacy *legacyHandler
+	modern *modernHandler
 
 	stop     chan struct{} // closed by CloseStreams
 	stopOnce sync.Once
+
+	// forwardClient carries a modern retry to the replica of its call
+	// (forward.go); the request's context bounds it.
+	forwardClient *http.Client
 }
 
 // CloseStreams ends every open SSE stream. Call it when shutting down so
@@ -129,9 +143,10 @@ func New(opts Options) *Server {
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = 256
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), stop: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), stop: make(chan struct{}), forwardClient: &http.Client{}}
 	s.legacy = &legacyHandler{opts: &s.opts, log: s.log, m: opts.Manager, stop: s.stop}
 	s.legacy.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.modern = newModernHandler(s)
 	s.mux.HandleFunc(opts.Path, s.serveMCP)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -207,9 +222,10 @@ func (s *Server) ConnState(c net.Conn, state http.ConnState) {
 // Path is the MCP endpoint's path.
 func (s *Server) Path() string { return s.opts.Path }
 
-// serveMCP routes by protocol era. Legacy-era versions (2025-11-25 and
-// earlier) carry protocol sessions; the modern, stateless era will get a
-// handler of its own beside the legacy one.
+// serveMCP routes by protocol era, per request. Legacy-era versions
+// (2025-11-25 and earlier) carry protocol sessions, started by initialize;
+// a modern (2026-07-28) request stands alone, its version in its _meta
+// and its MCP-Protocol-Version header (isModernRequest).
 func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
 		writeHTTPError(w, http.StatusForbidden, nil, errorf(codeInvalidRequest, "Forbidden: %v", err))
@@ -219,11 +235,35 @@ func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if v := r.Header.Get(headerProtocolVersion); v != "" && isModern(v) {
-		writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "protocol version %s is not supported by this server yet; use 2025-11-25 or earlier", v))
+	if r.Method == http.MethodPost {
+		s.post(w, r)
 		return
 	}
 	s.legacy.ServeHTTP(w, r)
+}
+
+// post reads and decodes a POST's message, then hands it to its era's
+// handler.
+func (s *Server) post(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONMediaType(ct) {
+		writeHTTPError(w, http.StatusUnsupportedMediaType, nil, errorf(codeInvalidRequest, "Content-Type must be application/json"))
+		return
+	}
+	bp, ok := s.legacy.readBody(w, r)
+	if !ok {
+		return
+	}
+	defer s.legacy.bufs.Put(bp)
+	msg, jerr := jsonrpc.Decode(*bp, s.opts.MaxMessageDepth)
+	if jerr != nil {
+		writeHTTPError(w, http.StatusBadRequest, nil, jerr)
+		return
+	}
+	if isModernRequest(r, msg) {
+		s.modern.serve(w, r, msg)
+		return
+	}
+	s.legacy.post(w, r, msg)
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
@@ -244,7 +284,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
-	st := map[string]any{"sessions": s.opts.Manager.Len()}
+	st := map[string]any{"sessions": s.opts.Manager.Len(), "waitingCalls": s.modern.waiting.Len()}
 	if s.opts.Status != nil {
 		st["gateway"] = s.opts.Status()
 	}

@@ -146,7 +146,7 @@ func connectWithToken(t *testing.T, url, tok string) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "vmcp-auth-test", Version: "1"}, nil)
 	tr := &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true, HTTPClient: &http.Client{Transport: bearerTransport{tok}}}
-	cs, err := c.Connect(context.Background(), tr, nil)
+	cs, err := c.Connect(context.Background(), tr, legacyEra)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

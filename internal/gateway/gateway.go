@@ -30,6 +30,7 @@ import (
 	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/telemetry"
 	"github.com/vmcp/vmcp/internal/tracing"
+	"github.com/vmcp/vmcp/internal/warm"
 )
 
 // Options carry what is not in the config file.
@@ -58,6 +59,7 @@ type Gateway struct {
 	log      *slog.Logger
 	store    store.Store
 	manager  *session.Manager
+	pool     *warm.Pool // warm sessions for 2026-07-28 requests (warm.go)
 	frontend *frontend.Server
 	// backends are the configured backends' connectors, breakers and
 	// credentials, in config order; a reload replaces the set (reload.go).
@@ -168,6 +170,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Hooks:      obs.hooks(),
 		Tracer:     obs.tracer(),
 	})
+	g.pool = newWarmPool(cfg, factory, opts, metrics, func(id string) session.Peer { return g.frontend.ModernPeer(id) })
 	g.manager = session.NewManager(session.ManagerOptions{
 		Store:          g.store,
 		Factory:        factory,
@@ -182,6 +185,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		InitLimiter:    initLimiter,
 	})
 	g.watchStore()
+	modern, err := modernOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	g.frontend = frontend.New(frontend.Options{
 		Auth:            auth,
 		Metrics:         metrics.Handler(),
@@ -206,6 +213,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Debug:            pprofHandler(cfg.Server.Pprof),
 		Redactor:         red,
 		Logger:           opts.Logger,
+		Pool:             g.pool,
+		Modern:           modern,
 	})
 	g.handler = obs.tracing.Handler(g.frontend, cfg.Path)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -399,6 +408,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.reload.stopWatching()
 		g.stopSweep()
 		<-g.sweepDone
+		if err := g.closePool(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		if err := g.manager.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -456,7 +468,7 @@ func (g *Gateway) status() any {
 		bs = append(bs, st)
 	}
 	stdio := map[string]int{"processes": g.procs.Running(), "maxProcesses": g.procs.Max()}
-	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio, "config": g.reload.status()}
+	return map[string]any{"backends": bs, "store": g.storeType(), "stdio": stdio, "config": g.reload.status(), "warmPool": g.pool.Stats()}
 }
 
 // connections is what a connector reports it holds open, if it counts.

@@ -71,7 +71,7 @@ func connectAs(t *testing.T, url, sub, groups string, opts *mcp.ClientOptions) *
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "vmcp-test", Version: "1"}, opts)
 	hc := &http.Client{Transport: headerTransport{sub, groups}}
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, DisableStandaloneSSE: opts == nil}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, DisableStandaloneSSE: opts == nil}, legacyEra)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", sub, err)
 	}

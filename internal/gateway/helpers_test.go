@@ -73,11 +73,16 @@ func baseConfig(backends ...config.Backend) *config.Config {
 	return cfg
 }
 
+// legacyEra makes a go-sdk client open a legacy protocol session with
+// initialize: the go-sdk (v1.7+) tries 2026-07-28 first, which vmcp serves
+// statelessly (modern_test.go), and these tests are about sessions.
+var legacyEra = &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}
+
 // connect opens a go-sdk client session to url, closed at test end.
 func connect(t *testing.T, url string) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "vmcp-test", Version: "1"}, nil)
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true}, legacyEra)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

@@ -49,7 +49,7 @@ func connectWith(t *testing.T, url string, opts *mcp.ClientOptions, roots ...*mc
 	if len(roots) > 0 {
 		c.AddRoots(roots...)
 	}
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url}, legacyEra)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

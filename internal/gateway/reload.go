@@ -265,6 +265,9 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 		Decorators:  wrapped,
 	}, session.Limits{TTL: s.TTL.D(), IdleTimeout: s.IdleTimeout.D(), MaxSessions: s.MaxSessions,
 		MaxPerIdentity: s.MaxSessionsPerIdentity, InitLimiter: initLimiter})
+	// Warm sessions for 2026-07-28 requests are not the manager's: they
+	// are rebuilt on the new lineup as requests come.
+	g.pool.RetireAll()
 	// Every live session has let go of the backends removed or changed.
 	closed := prev.close(set)
 	for _, name := range closed {

@@ -43,7 +43,7 @@ func TestRootsAskedDuringTheHandshakeGetTheClientsRoots(t *testing.T) {
 	gw := rootsRig(t)
 	c := mcp.NewClient(&mcp.Implementation{Name: "vmcp-test", Version: "1"}, nil)
 	c.AddRoots(&mcp.Root{URI: "file:///work/a", Name: "a"})
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL}, legacyEra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestRootsAskedBeforeAClientWithoutStandaloneStreamCalls(t *testing.T) {
 	gw := rootsRig(t)
 	c := mcp.NewClient(&mcp.Implementation{Name: "vmcp-test", Version: "1"}, nil)
 	c.AddRoots(&mcp.Root{URI: "file:///only", Name: "only"})
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL, DisableStandaloneSSE: true}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL, DisableStandaloneSSE: true}, legacyEra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestNoRootsAskedOfAClientWithoutTheCapability(t *testing.T) {
 			return next(ctx, method, req)
 		}
 	})
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL}, legacyEra)
 	if err != nil {
 		t.Fatal(err)
 	}

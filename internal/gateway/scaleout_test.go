@@ -37,7 +37,7 @@ func TestScaleOutAnyReplicaServesAnySession(t *testing.T) {
 		Endpoint:             c.reps[0].URL,
 		HTTPClient:           &http.Client{Transport: newSpread(c.reps)},
 		DisableStandaloneSSE: true,
-	}, nil)
+	}, legacyEra)
 	if err != nil {
 		t.Fatal(err)
 	}

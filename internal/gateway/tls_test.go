@@ -116,7 +116,7 @@ func testHTTP2Session(t *testing.T) {
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { toolsChanged <- struct{}{} },
 	})
 	ctx := context.Background()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: r.gw.URL, HTTPClient: hc}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: r.gw.URL, HTTPClient: hc}, legacyEra)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

@@ -51,13 +51,15 @@ func mustRaw(params json.RawMessage, key string) json.RawMessage {
 // backend receives; the first is the one routed on. Everything else a
 // client sends is dropped (see CanonicalParams).
 var forwarded = map[string][]string{
-	"tools/call":     {"name", "arguments", "_meta", "task"},
-	"prompts/get":    {"name", "arguments", "_meta"},
-	"resources/read": {"uri", "_meta"},
+	// inputResponses and requestState carry a 2026-07-28 client's retry
+	// (MRTR) to a backend that asked for input in its own result.
+	"tools/call":     {"name", "arguments", "_meta", "task", "inputResponses", "requestState"},
+	"prompts/get":    {"name", "arguments", "_meta", "inputResponses", "requestState"},
+	"resources/read": {"uri", "_meta", "inputResponses", "requestState"},
 }
 
 // maxForwarded is the longest list in forwarded.
-const maxForwarded = 4
+const maxForwarded = 6
 
 // CanonicalParams returns the params of a tools/call, prompts/get or
 // resources/read as the backend will receive them: an object of only the
