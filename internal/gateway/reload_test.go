@@ -94,7 +94,7 @@ func connectListening(t *testing.T, url string) *listening {
 		ToolListChangedHandler:      func(context.Context, *mcp.ToolListChangedRequest) { l.toolsChanged <- struct{}{} },
 		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { l.progress <- struct{}{} },
 	})
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url}, legacyEra)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -457,5 +457,44 @@ func TestReloadRedactsNewSecrets(t *testing.T) {
 	logs := gw.Logs.String()
 	if strings.Contains(logs, "first-secret-1") || strings.Contains(logs, "second-secret-2") || !strings.Contains(logs, "rejected [REDACTED] and [REDACTED]") {
 		t.Errorf("secrets in the log:\n%s", logs)
+	}
+}
+
+// TestReloadReachesModernClients: a 2026-07-28 client is served from the
+// warm pool, which the session manager does not hold; after a reload that
+// adds a backend its next request sees the new backend's tools.
+func TestReloadReachesModernClients(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	more := fixture.StartHTTP(t, exampleserver.Options{Name: "more"})
+	f := newConfigFile(t, "backends:\n"+httpBackendYAML("web", web.URL))
+	gw := startFromFile(t, f)
+	c := mcp.NewClient(&mcp.Implementation{Name: "vmcp-test", Version: "1"}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	if v := cs.InitializeResult().ProtocolVersion; v != "2026-07-28" {
+		t.Fatalf("the client negotiated %q, want 2026-07-28", v)
+	}
+	names := func() []string {
+		res, err := cs.ListTools(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tool := range res.Tools {
+			out = append(out, tool.Name)
+		}
+		return out
+	}
+	if got := names(); slices.Contains(got, "more_counter") {
+		t.Fatalf("tools before the reload: %v", got)
+	}
+	f.write("backends:\n" + httpBackendYAML("web", web.URL) + httpBackendYAML("more", more.URL))
+	reload(t, gw, f)
+	if got := names(); !slices.Contains(got, "more_counter") || !slices.Contains(got, "web_counter") {
+		t.Errorf("tools after adding more: %v", got)
 	}
 }
