@@ -36,3 +36,20 @@ func withExtraHeaders(ctx context.Context, hdr http.Header) http.Header {
 	}
 	return out
 }
+
+type modernCallerKey struct{}
+
+// WithModernCaller marks ctx as a request from a 2026-07-28 client, which
+// speaks for itself: a modern backend gets that client's own capabilities
+// and info (from the request's _meta) rather than the session's, so it
+// asks only for what the client can give, and its InputRequiredResult
+// goes back to the caller as it is, for the caller to answer on its retry.
+// Legacy backends ignore the mark.
+func WithModernCaller(ctx context.Context) context.Context {
+	return context.WithValue(ctx, modernCallerKey{}, true)
+}
+
+func modernCaller(ctx context.Context) bool {
+	v, _ := ctx.Value(modernCallerKey{}).(bool)
+	return v
+}

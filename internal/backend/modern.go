@@ -45,6 +45,7 @@ type modernClient struct {
 
 	info, caps json.RawMessage        // the vmcp session's client, as sent in _meta
 	meta       atomic.Pointer[[]byte] // the _meta members every request carries
+	metaBare   atomic.Pointer[[]byte] // meta without clientInfo and clientCapabilities, for a modern caller's requests
 	mu         sync.Mutex             // guards level, params, cache
 	level      json.RawMessage        // logging/setLevel's level; nil: none set
 	params     map[string][]paramHeader
@@ -83,14 +84,18 @@ func (c *modernClient) buildMeta() {
 	b = append(b, ',')
 	b = jsonrpc.AppendString(b, metaClientCapabilities)
 	b = append(append(b, ':'), c.caps...)
+	bare := []byte(`"` + metaProtocolVersion + `":"` + ModernProtocolVersion + `"`)
 	c.mu.Lock()
 	if c.level != nil {
-		b = append(b, ',')
-		b = jsonrpc.AppendString(b, metaLogLevel)
-		b = append(append(b, ':'), c.level...)
+		for _, x := range []*[]byte{&b, &bare} {
+			*x = append(*x, ',')
+			*x = jsonrpc.AppendString(*x, metaLogLevel)
+			*x = append(append(*x, ':'), c.level...)
+		}
 	}
 	c.mu.Unlock()
 	c.meta.Store(&b)
+	c.metaBare.Store(&bare)
 }
 
 // Call sends one request. Methods the modern era dropped are served here:
@@ -125,7 +130,7 @@ func (c *modernClient) Call(ctx context.Context, method string, params json.RawM
 // send sends one request of the modern era and returns its result, which
 // may be an InputRequiredResult.
 func (c *modernClient) send(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	p, err := c.withMeta(params)
+	p, err := c.withMeta(ctx, params)
 	if err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "%s: params and their _meta must be objects", method)
 	}
@@ -156,9 +161,19 @@ func noSession(err error) error {
 
 // withMeta returns params with vmcp's _meta members added, keeping the
 // members of a _meta the client sent (a progress token, say) and every
-// other byte as it was.
-func (c *modernClient) withMeta(params json.RawMessage) (json.RawMessage, error) {
+// other byte as it was. For a modern caller (WithModernCaller) that sent
+// its own clientCapabilities, its clientInfo and clientCapabilities are
+// kept in place of the session's.
+func (c *modernClient) withMeta(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
 	ours := *c.meta.Load()
+	own := false // the caller's clientInfo and clientCapabilities stay
+	if modernCaller(ctx) {
+		if meta, err := jsonrpc.Member(params, "_meta"); err == nil && meta != nil {
+			if caps, _ := jsonrpc.Member(meta, metaClientCapabilities); caps != nil {
+				own, ours = true, *c.metaBare.Load()
+			}
+		}
+	}
 	if len(bytes.TrimSpace(params)) == 0 || string(params) == "null" {
 		out := make([]byte, 0, len(ours)+12)
 		out = append(append(append(out, `{"_meta":{`...), ours...), "}}"...)
@@ -177,7 +192,11 @@ func (c *modernClient) withMeta(params json.RawMessage) (json.RawMessage, error)
 	merged = append(merged, '{')
 	err = jsonrpc.EachMember(meta, func(name []byte, v json.RawMessage) {
 		switch string(name) {
-		case metaProtocolVersion, metaClientInfo, metaClientCapabilities, metaLogLevel:
+		case metaClientInfo, metaClientCapabilities:
+			if !own {
+				return
+			}
+		case metaProtocolVersion, metaLogLevel:
 			return
 		}
 		merged = jsonrpc.AppendString(merged, string(name))

@@ -190,7 +190,7 @@ func (h *httpConn) listenModern(ctx context.Context) (status int, progressed boo
 		sub.mu.Unlock()
 	}()
 	mc := sub.mc
-	p, err := mc.withMeta(params)
+	p, err := mc.withMeta(context.Background(), params)
 	if err != nil {
 		return 0, false, 0, err
 	}

@@ -118,7 +118,7 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 		return errAnswered
 	}
 	params := forwardParams(msg.Params, replace)
-	ctx := r.Context()
+	ctx := backend.WithModernCaller(r.Context())
 	if rm.logLevel >= 0 {
 		h.enableLogging(ctx, s)
 	}
