@@ -45,29 +45,10 @@ func (r *runner) authScenario(ctx context.Context) error {
 	if _, err := findTool(ctx, v.url, fx.tool, tokens[0]); err != nil {
 		return fmt.Errorf("vmcp with oidc: %w", err)
 	}
-	calls := r.size.s16
-	be := watched{"backend", fx.backend.pid()}
-	rounds := make([]round, r.size.rounds)
-	for i := range rounds {
-		off := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
-			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", fx.vmcp.pid()}, be}})
-		on := runLoad(ctx, loadSpec{url: v.url, tool: fx.tool, sessions: sessions, calls: calls, tokens: tokens,
-			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", v.pid()}, be}})
-		rounds[i] = round{base: off, test: on}
-	}
-	med := r.medianRound("AUTH", "oidc/off", rounds)
-	off, on := med.base, med.test
-	rt := med.ratio()
-	shape := fmt.Sprintf("%d × %d", sessions, calls)
-	row := func(mode string, l loadResult, rt string) []string {
-		return []string{mode, shape, fmt.Sprint(l.errors), fmt.Sprintf("%.0f", l.rate()), rt,
-			fmtDur(l.p50), fmtDur(l.p99), fmtMicros(l.cpuPerCall("proxy"))}
-	}
-	r.rep.table("AUTH: S16 with incoming OIDC against auth off",
-		[]string{"vmcp", "shape", "errors", "calls/s", "× auth off", "p50", "p99", "vmcp CPU/call"},
-		[][]string{row("auth off", off, ""), row("incomingAuth oidc", on, fmtRatio(rt))},
-		"Both vmcp processes front the same backend; rounds alternate and the median round is shown. "+
-			"The OP is internal/oidctest (zitadel/oidc's op package) in the bench's process; each of the 16 sessions sends its own RS256 JWT on every request.")
+	med := r.abS16(ctx, fx, abSpec{id: "AUTH", what: "oidc/off", title: "AUTH: S16 with incoming OIDC against auth off",
+		note:    "The OP is internal/oidctest (zitadel/oidc's op package) in the bench's process; each of the 16 sessions sends its own RS256 JWT on every request.",
+		offName: "auth off", onName: "incomingAuth oidc", ratioHeader: "× auth off", v: v, tokens: tokens})
+	off, on, rt := med.base, med.test, med.ratio()
 	r.rep.check(rt >= 0.95 && off.errors == 0 && on.errors == 0, "AUTH",
 		"oidc %.0f calls/s = %.3f× auth off (%.0f calls/s) at S16, errors oidc %d off %d; goal ≥ 0.95× with 0 errors",
 		on.rate(), rt, off.rate(), on.errors, off.errors)

@@ -471,3 +471,43 @@ func fetchPprof(ctx context.Context, base, what string, limit time.Duration, pat
 	}
 	return err
 }
+
+// abSpec is an S16 comparison of two vmcp processes over the echo
+// fixture's backend: the fixture's own vmcp (off) against v (on), which
+// differs by one setting.
+type abSpec struct {
+	id, what    string // scenario ID; the ratio's name for the median ("oidc/off")
+	title, note string
+	offName     string // row labels
+	onName      string
+	ratioHeader string // "× auth off"
+	v           *vmcpProc
+	tokens      []string // bearer tokens for v's sessions; nil: none
+}
+
+// abS16 runs s's rounds, alternating, and reports the median round as a
+// table; it returns that round for the scenario's own check.
+func (r *runner) abS16(ctx context.Context, fx *echoFixture, s abSpec) round {
+	const sessions = 16
+	calls := r.size.s16
+	be := watched{"backend", fx.backend.pid()}
+	rounds := make([]round, r.size.rounds)
+	for i := range rounds {
+		off := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
+			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", fx.vmcp.pid()}, be}})
+		on := runLoad(ctx, loadSpec{url: s.v.url, tool: fx.tool, sessions: sessions, calls: calls, tokens: s.tokens,
+			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", s.v.pid()}, be}})
+		rounds[i] = round{base: off, test: on}
+	}
+	med := r.medianRound(s.id, s.what, rounds)
+	shape := fmt.Sprintf("%d × %d", sessions, calls)
+	row := func(mode string, l loadResult, rt string) []string {
+		return []string{mode, shape, fmt.Sprint(l.errors), fmt.Sprintf("%.0f", l.rate()), rt,
+			fmtDur(l.p50), fmtDur(l.p99), fmtMicros(l.cpuPerCall("proxy"))}
+	}
+	r.rep.table(s.title,
+		[]string{"vmcp", "shape", "errors", "calls/s", s.ratioHeader, "p50", "p99", "vmcp CPU/call"},
+		[][]string{row(s.offName, med.base, ""), row(s.onName, med.test, fmtRatio(med.ratio()))},
+		"Both vmcp processes front the same backend; rounds alternate and the median round is shown. "+s.note)
+	return med
+}

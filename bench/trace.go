@@ -62,31 +62,11 @@ func (r *runner) traceScenario(ctx context.Context) error {
 	if _, err := findTool(ctx, v.url, fx.tool, ""); err != nil {
 		return fmt.Errorf("vmcp with tracing: %w", err)
 	}
-	const sessions = 16
-	calls := r.size.s16
-	be := watched{"backend", fx.backend.pid()}
-	rounds := make([]round, r.size.rounds)
-	for i := range rounds {
-		off := runLoad(ctx, loadSpec{url: fx.vmcp.url, tool: fx.tool, sessions: sessions, calls: calls,
-			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", fx.vmcp.pid()}, be}})
-		on := runLoad(ctx, loadSpec{url: v.url, tool: fx.tool, sessions: sessions, calls: calls,
-			warmup: warmupFor(calls), listen: r.opts.listen, watch: []watched{{"proxy", v.pid()}, be}})
-		rounds[i] = round{base: off, test: on}
-	}
-	med := r.medianRound("TRACE", "traced/off", rounds)
-	off, on := med.base, med.test
-	rt := med.ratio()
-	shape := fmt.Sprintf("%d × %d", sessions, calls)
-	row := func(mode string, l loadResult, rt string) []string {
-		return []string{mode, shape, fmt.Sprint(l.errors), fmt.Sprintf("%.0f", l.rate()), rt,
-			fmtDur(l.p50), fmtDur(l.p99), fmtMicros(l.cpuPerCall("proxy"))}
-	}
-	r.rep.table("TRACE: S16 with every span exported against tracing off",
-		[]string{"vmcp", "shape", "errors", "calls/s", "× tracing off", "p50", "p99", "vmcp CPU/call"},
-		[][]string{row("tracing off", off, ""), row("tracing on, sampling 1.0", on, fmtRatio(rt))},
-		"Both vmcp processes front the same backend; rounds alternate and the median round is shown. "+
-			"The traced one exports over OTLP/HTTP (batched) to a sink in the bench's process that reads and discards each export; "+
-			"each call makes an HTTP server span and a backend call span, and sends traceparent to the backend.")
+	med := r.abS16(ctx, fx, abSpec{id: "TRACE", what: "traced/off", title: "TRACE: S16 with every span exported against tracing off",
+		note: "The traced one exports over OTLP/HTTP (batched) to a sink in the bench's process that reads and discards each export; " +
+			"each call makes an HTTP server span and a backend call span, and sends traceparent to the backend.",
+		offName: "tracing off", onName: "tracing on, sampling 1.0", ratioHeader: "× tracing off", v: v})
+	off, on, rt := med.base, med.test, med.ratio()
 	r.rep.info("TRACE: the OTLP sink received %d exports, %d bytes", sink.requests.Load(), sink.bytes.Load())
 	r.rep.check(rt >= 0.9 && off.errors == 0 && on.errors == 0, "TRACE",
 		"traced %.0f calls/s = %.3f× tracing off (%.0f calls/s) at S16, errors traced %d off %d; goal ≥ 0.90× with 0 errors",
