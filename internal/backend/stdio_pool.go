@@ -334,15 +334,19 @@ type parkedHandler struct {
 	bound chan struct{}
 	h     Handler // set before bound is closed
 
-	mu     sync.Mutex
-	isSet  bool
-	lapsed bool // a roots/list ended before a session was there
+	mu      sync.Mutex
+	isSet   bool
+	lapsed  bool // a roots/list ended before a session was there
+	waiting int  // roots/list requests parked now
 }
 
 func newParkedHandler() *parkedHandler { return &parkedHandler{bound: make(chan struct{})} }
 
 // bind directs everything to h from now on. It reports whether a roots/list
-// the backend asked before went unanswered.
+// the backend asked before may go unanswered: one that lapsed, or one still
+// parked, which the backend may have given up on already (its cancellation
+// can be in flight). Asking the backend to list again is harmless when the
+// parked one is answered after all.
 func (p *parkedHandler) bind(h Handler) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -351,7 +355,7 @@ func (p *parkedHandler) bind(h Handler) bool {
 	}
 	p.isSet, p.h = true, h
 	close(p.bound)
-	return p.lapsed
+	return p.lapsed || p.waiting > 0
 }
 
 func (p *parkedHandler) Notify(ctx context.Context, method string, params json.RawMessage) {
@@ -364,6 +368,32 @@ func (p *parkedHandler) Notify(ctx context.Context, method string, params json.R
 	}
 }
 
+// await waits for a session to bind. roots says the request is a
+// roots/list, which bind must know about.
+func (p *parkedHandler) await(ctx context.Context, roots bool) error {
+	if roots {
+		p.mu.Lock()
+		p.waiting++
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			p.waiting--
+			p.mu.Unlock()
+		}()
+	}
+	select {
+	case <-p.bound:
+		return nil
+	case <-ctx.Done():
+		if roots {
+			p.mu.Lock()
+			p.lapsed = p.lapsed || !p.isSet
+			p.mu.Unlock()
+		}
+		return ctx.Err()
+	}
+}
+
 func (p *parkedHandler) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	select {
 	case <-p.bound:
@@ -371,15 +401,8 @@ func (p *parkedHandler) Request(ctx context.Context, method string, params json.
 		if method == "ping" {
 			return json.RawMessage("{}"), nil
 		}
-		select {
-		case <-p.bound:
-		case <-ctx.Done():
-			if method == "roots/list" {
-				p.mu.Lock()
-				p.lapsed = !p.isSet
-				p.mu.Unlock()
-			}
-			return nil, ctx.Err()
+		if err := p.await(ctx, method == "roots/list"); err != nil {
+			return nil, err
 		}
 	}
 	if p.h == nil {

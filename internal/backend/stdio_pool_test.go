@@ -233,10 +233,17 @@ func TestStdioWarmProcessAsksRootsOfItsSession(t *testing.T) {
 			x.pool.take(ConnectOptions{Capabilities: rootsCaps}) // learn the handshake, start none
 			waitReady(t, x, 1)
 			x.pool.mu.Lock()
-			w := x.pool.ready[0].c
+			w, park := x.pool.ready[0].c, x.pool.ready[0].park
 			x.pool.mu.Unlock()
 			if tt.giveUpMs == "50" {
 				testfix.Eventually(t, "the backend to give up", func() bool { return strings.Contains(logs.String(), "roots: gave up") })
+				// Its cancellation reaches vmcp on stdout, the log line on
+				// stderr: wait until vmcp has seen the ask end too.
+				testfix.Eventually(t, "vmcp to see the ask lapse", func() bool {
+					park.mu.Lock()
+					defer park.mu.Unlock()
+					return park.lapsed
+				})
 			} else {
 				testfix.Eventually(t, "the backend's roots/list to wait", func() bool {
 					w.smu.Lock()
