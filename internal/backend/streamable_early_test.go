@@ -65,20 +65,24 @@ func (h *askedHandler) Request(ctx context.Context, method string, _ json.RawMes
 // or the tool "soon", sends a request related to that one (so it travels
 // on that POST's response stream) and answers as soon as vmcp has the
 // request, without waiting for its answer: the request outlives the POST.
-// The tool's result names the handler that got the request.
-func askingServer(t *testing.T, asked <-chan string) string {
+// The tool's result names the handler that got the request. Each of the
+// server's requests reports on answered once vmcp's answer is in.
+func askingServer(t *testing.T, asked <-chan string, answered chan<- error) string {
 	t.Helper()
 	s := mcp.NewServer(&mcp.Implementation{Name: "asking", Version: "1"}, nil)
 	s.AddTool(&mcp.Tool{Name: "soon", InputSchema: map[string]any{"type": "object"}},
 		func(ctx context.Context, r *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			go func() { _, _ = r.Session.ListRoots(context.WithoutCancel(ctx), nil) }()
+			go func() {
+				_, err := r.Session.ListRoots(context.WithoutCancel(ctx), nil)
+				answered <- err
+			}()
 			return textResult(<-asked), nil
 		})
 	s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			if method == "tools/list" {
 				ss := req.GetSession().(*mcp.ServerSession)
-				go func() { _ = ss.Ping(context.WithoutCancel(ctx), nil) }()
+				go func() { answered <- ss.Ping(context.WithoutCancel(ctx), nil) }()
 				<-asked
 			}
 			return next(ctx, method, req)
@@ -98,7 +102,8 @@ func TestStreamableRequestOnAPOSTStreamOutlivesThePOST(t *testing.T) {
 	t.Parallel()
 	asked := make(chan string)
 	release, live := make(chan struct{}), make(chan bool, 1)
-	x := NewStreamableHTTP(HTTPOptions{Name: "asking", URL: askingServer(t, asked)})
+	answered := make(chan error, 2)
+	x := NewStreamableHTTP(HTTPOptions{Name: "asking", URL: askingServer(t, asked, answered)})
 	t.Cleanup(func() { x.Close() })
 	session := &askedHandler{name: "session", asked: asked, release: release, live: live}
 	c, _ := connect(t, x, ConnectOptions{Handler: session, Capabilities: json.RawMessage(`{"roots":{}}`)})
@@ -112,6 +117,12 @@ func TestStreamableRequestOnAPOSTStreamOutlivesThePOST(t *testing.T) {
 	release <- struct{}{}
 	if !<-live {
 		t.Error("the backend's ping on the listing's stream was cancelled when the listing ended")
+	}
+	// The answer must reach the backend too. (Closing the client before
+	// it has would leave the go-sdk server's DELETE waiting on the
+	// request forever, and the test hanging in its cleanup.)
+	if err := <-answered; err != nil {
+		t.Errorf("the backend's ping got %v, want vmcp's answer", err)
 	}
 
 	// A client's call with a handler of its own: roots/list still goes
@@ -129,5 +140,8 @@ func TestStreamableRequestOnAPOSTStreamOutlivesThePOST(t *testing.T) {
 	release <- struct{}{}
 	if !<-live {
 		t.Error("the backend's roots/list on a call's stream was cancelled when the call ended")
+	}
+	if err := <-answered; err != nil {
+		t.Errorf("the backend's roots/list got %v, want vmcp's answer", err)
 	}
 }
