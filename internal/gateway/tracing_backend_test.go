@@ -83,7 +83,9 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 	gw := startGateway(t, cfg, gateway.Options{})
 
 	tok := op.Token(t, "alice", []string{testResource}, nil, time.Hour)
-	const initTrace, callTrace, reinitTrace = "8bf92f3577b34da6a3ce929d0e0e4740", "9bf92f3577b34da6a3ce929d0e0e4741", "abf92f3577b34da6a3ce929d0e0e4742"
+	const initTrace, callTrace, reinitTrace, deleteTrace = "8bf92f3577b34da6a3ce929d0e0e4740", "9bf92f3577b34da6a3ce929d0e0e4741",
+		"abf92f3577b34da6a3ce929d0e0e4742", "bbf92f3577b34da6a3ce929d0e0e4743"
+	startup := len(gw.Logs.String())
 	sid := rawInitWith(t, tracedClient(initTrace, tok), gw.URL)
 	post := func(traceID, body string) {
 		t.Helper()
@@ -113,7 +115,40 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 	if n := len(guard.Accepted()); n == 0 {
 		t.Fatal("no exchanged token reached the backend")
 	}
+	del, _ := http.NewRequest(http.MethodDelete, gw.URL, nil)
+	del.Header.Set("Mcp-Session-Id", sid)
+	if resp, err := tracedClient(deleteTrace, tok).Do(del); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	requests := gw.Logs.String()[startup:]
 	shutdown(t, gw)
+
+	// Every line the requests logged, at debug level, carries the trace of
+	// its request: the session manager's, the session's and the backend
+	// connector's.
+	for _, want := range []string{
+		`msg="backend is not a 2026-07-28 server; using initialize" backend=files probe="protocol error" trace_id=` + initTrace,
+		`msg="session started" session=1 by=initialize backends=2 trace_id=` + initTrace,
+		`backend=files method=tools/call name=echo`,
+		`msg="backend session re-initialized; the state it held is lost" backend=web trace_id=` + reinitTrace,
+		`msg="session ended" session=1 reason=DELETE`,
+	} {
+		if !strings.Contains(requests, want) {
+			t.Errorf("the requests' log lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(requests), "\n") {
+		// The backend's standalone stream lives with its backend session,
+		// not with a request.
+		if !strings.Contains(line, "trace_id=") && !strings.Contains(line, `msg="standalone stream`) {
+			t.Errorf("a request's log line without its trace: %s", line)
+		}
+	}
+	if t.Failed() {
+		t.Logf("log of the requests:\n%s", requests)
+	}
 
 	init, initJSON := j.trace(t, initTrace)
 	backendInit := find(init, "backend.initialize", "vmcp.backend", "files")
