@@ -84,9 +84,11 @@ func (j *jaeger) config() *config.Tracing {
 	return &config.Tracing{Endpoint: j.otlp, Protocol: config.ProtocolHTTP, Sampling: 1}
 }
 
-// trace waits for trace traceID to be in Jaeger and returns its spans, each
-// with its service's name, and the query API's JSON of it as it came.
-func (j *jaeger) trace(t *testing.T, traceID string) ([]jaegerSpan, []byte) {
+// trace waits for trace traceID to be in Jaeger with a span of each of
+// the operations ops (Jaeger stores the batches of a trace as they come)
+// and returns its spans, each with its service's name, and the query
+// API's JSON of it as it came.
+func (j *jaeger) trace(t *testing.T, traceID string, ops ...string) ([]jaegerSpan, []byte) {
 	t.Helper()
 	var spans []jaegerSpan
 	var raw []byte
@@ -112,15 +114,20 @@ func (j *jaeger) trace(t *testing.T, traceID string) ([]jaegerSpan, []byte) {
 		for i := range spans {
 			spans[i].Service = r.Data[0].Processes[spans[i].ProcessID].ServiceName
 		}
+		for _, op := range ops {
+			if find(spans, op) == nil {
+				return false
+			}
+		}
 		return true
 	})
 	return spans, raw
 }
 
 // spans is trace without the JSON.
-func (j *jaeger) spans(t *testing.T, traceID string) []jaegerSpan {
+func (j *jaeger) spans(t *testing.T, traceID string, ops ...string) []jaegerSpan {
 	t.Helper()
-	spans, _ := j.trace(t, traceID)
+	spans, _ := j.trace(t, traceID, ops...)
 	return spans
 }
 

@@ -37,7 +37,7 @@ func TestJaegerStdioBackendJoinsTheTrace(t *testing.T) {
 	}
 	shutdown(t, gw)
 
-	spans := j.spans(t, callTrace)
+	spans := j.spans(t, callTrace, "tools/call", "traceserver tools/call")
 	call := find(spans, "tools/call", "vmcp.backend", "local")
 	served := find(spans, "traceserver tools/call")
 	if call == nil || served == nil {
@@ -150,7 +150,7 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 		t.Logf("log of the requests:\n%s", requests)
 	}
 
-	init, initJSON := j.trace(t, initTrace)
+	init, initJSON := j.trace(t, initTrace, "initialize", "token.tokenExchange")
 	backendInit := find(init, "backend.initialize", "vmcp.backend", "files")
 	exchange := find(init, "token.tokenExchange")
 	if backendInit == nil || exchange == nil {
@@ -161,7 +161,7 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 		t.Errorf("token exchange span %+v; want a child of files' backend.initialize %s", *exchange, backendInit.SpanID)
 	}
 
-	reinit, reinitJSON := j.trace(t, reinitTrace)
+	reinit, reinitJSON := j.trace(t, reinitTrace, "tools/call", "backend.reinitialize")
 	call := find(reinit, "tools/call", "vmcp.backend", "web")
 	renew := find(reinit, "backend.reinitialize")
 	if call == nil || renew == nil {
@@ -171,7 +171,7 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 		t.Errorf("re-initialization span %+v; want a child of web's tools/call %s", *renew, call.SpanID)
 	}
 
-	_, callJSON := j.trace(t, callTrace)
+	_, callJSON := j.trace(t, callTrace, "tools/call")
 	for _, traceJSON := range []string{string(initJSON), string(callJSON), string(reinitJSON)} {
 		for _, p := range planted {
 			if p != "" && strings.Contains(traceJSON, p) {
