@@ -1,9 +1,13 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,20 +20,41 @@ import (
 )
 
 // traceparentRecorder is an example backend that records the traceparent
-// of each request.
+// of each request, and the one in its params._meta if any.
 type traceparentRecorder struct {
 	next http.Handler
 	mu   sync.Mutex
 	seen []string
+	meta []string
 }
 
 func (h *traceparentRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if tp := r.Header.Get("Traceparent"); tp != "" {
-		h.mu.Lock()
-		h.seen = append(h.seen, tp)
-		h.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var msg struct {
+		Params struct {
+			Meta struct {
+				Traceparent string `json:"traceparent"`
+			} `json:"_meta"`
+		} `json:"params"`
 	}
+	json.Unmarshal(body, &msg)
+	h.mu.Lock()
+	if tp := r.Header.Get("Traceparent"); tp != "" {
+		h.seen = append(h.seen, tp)
+	}
+	if tp := msg.Params.Meta.Traceparent; tp != "" {
+		h.meta = append(h.meta, tp)
+	}
+	h.mu.Unlock()
 	h.next.ServeHTTP(w, r)
+}
+
+// metaTraceparents are the params._meta.traceparent values h was sent.
+func (h *traceparentRecorder) metaTraceparents() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.meta)
 }
 
 func (h *traceparentRecorder) has(traceID string) bool {
@@ -59,7 +84,9 @@ func tracedBackend(t *testing.T, name string) (config.Backend, *traceparentRecor
 // A real Jaeger receives vmcp's spans over OTLP: initialize has one child
 // span per backend, a tool call's span names its backend and tool, the
 // client's traceparent is the root's parent, and the backends receive the
-// trace context in their request headers.
+// trace context in their request headers. A traceparent the client put in
+// params._meta (SEP-414) reaches the backend as vmcp's call span, as the
+// header does.
 func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	j := startJaeger(t)
 
@@ -80,7 +107,8 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	sid := rawInitWith(t, hc, gw.URL)
 	const callTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
 	hc = &http.Client{Transport: traceparentTransport{"00-" + callTrace + "-" + clientSpan + "-01", ""}}
-	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"}}}`)
+	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"},`+
+		`"_meta":{"traceparent":"00-`+callTrace+`-`+clientSpan+`-01","progressToken":"p"}}}`)
 	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"legacy_echo","arguments":{"text":"x"}}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -88,7 +116,7 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	init, _ := j.trace(t, clientTrace)
+	init, _ := j.trace(t, clientTrace, "POST /mcp", "initialize")
 	t.Logf("initialize trace: %v", names(init))
 	byName := map[string][]jaegerSpan{}
 	for _, s := range init {
@@ -112,13 +140,18 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	}
 
 	var call *jaegerSpan
-	for _, s := range j.spans(t, callTrace) {
+	for _, s := range j.spans(t, callTrace, "tools/call") {
 		if s.OperationName == "tools/call" && s.tag("vmcp.backend") == "web" {
 			call = &s
 		}
 	}
 	if call == nil || call.tag("vmcp.backend") != "web" || call.tag("vmcp.tool") != "echo" || call.tag("vmcp.outcome") != "ok" {
 		t.Errorf("tools/call span = %+v", call)
+	}
+	if call != nil {
+		if got, want := webSeen.metaTraceparents(), "00-"+callTrace+"-"+call.SpanID+"-01"; !slices.Equal(got, []string{want}) {
+			t.Errorf("the web backend's params._meta.traceparent: %v, want [%s] (vmcp's call span)", got, want)
+		}
 	}
 	if !webSeen.has(clientTrace) || !filesSeen.has(clientTrace) || !webSeen.has(callTrace) || !legacySeen.has(callTrace) {
 		t.Error("the backends did not receive the trace context in traceparent")

@@ -8,6 +8,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// traceparentKey marks params that may carry a trace context in _meta.
+var traceparentKey = []byte(`"traceparent"`)
+
 // withTraceMeta returns params with the trace context of ctx's span in
 // params._meta (traceparent, and tracestate if any), as MCP carries it
 // where there are no HTTP headers (stdio). Other _meta members stay.
