@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,18 +129,21 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 	// Every line the requests logged, at debug level, carries the trace of
 	// its request: the session manager's, the session's and the backend
 	// connector's.
-	for _, want := range []string{
-		`msg="backend is not a 2026-07-28 server; using initialize" backend=files probe="protocol error" trace_id=` + initTrace,
-		`msg="session started" session=1 by=initialize backends=2 trace_id=` + initTrace,
-		`backend=files method=tools/call name=echo`,
-		`msg="backend session re-initialized; the state it held is lost" backend=web trace_id=` + reinitTrace,
-		`msg="session ended" session=1 reason=DELETE`,
+	lines := strings.Split(strings.TrimSpace(requests), "\n")
+	for _, want := range []struct{ line, trace string }{
+		{`msg="backend is not a 2026-07-28 server; using initialize" backend=files`, initTrace},
+		{`msg="session started" session=1 by=initialize backends=2`, initTrace},
+		{`msg="backend call" session=1 backend=files method=tools/call name=echo`, callTrace},
+		{`msg="backend session re-initialized; the state it held is lost" backend=web`, reinitTrace},
+		{`msg="session ended" session=1 reason=DELETE`, deleteTrace},
 	} {
-		if !strings.Contains(requests, want) {
-			t.Errorf("the requests' log lacks %q", want)
+		if !slices.ContainsFunc(lines, func(l string) bool {
+			return strings.Contains(l, want.line) && strings.Contains(l, "trace_id="+want.trace)
+		}) {
+			t.Errorf("the requests' log lacks %s with trace_id=%s", want.line, want.trace)
 		}
 	}
-	for _, line := range strings.Split(strings.TrimSpace(requests), "\n") {
+	for _, line := range lines {
 		// The backend's standalone stream lives with its backend session,
 		// not with a request.
 		if !strings.Contains(line, "trace_id=") && !strings.Contains(line, `msg="standalone stream`) {
@@ -172,7 +176,8 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 	}
 
 	_, callJSON := j.trace(t, callTrace, "tools/call")
-	for _, traceJSON := range []string{string(initJSON), string(callJSON), string(reinitJSON)} {
+	_, deleteJSON := j.trace(t, deleteTrace, "DELETE /mcp")
+	for _, traceJSON := range []string{string(initJSON), string(callJSON), string(reinitJSON), string(deleteJSON)} {
 		for _, p := range planted {
 			if p != "" && strings.Contains(traceJSON, p) {
 				t.Errorf("a trace holds a secret (%.12s...)", p)
