@@ -101,7 +101,7 @@ func (c *client) Call(ctx context.Context, method string, params json.RawMessage
 	if err != nil {
 		// The spec forbids cancelling initialize.
 		if cerr := ctx.Err(); cerr != nil && method != "initialize" && !c.closed.Load() {
-			c.cancelRemote(id, cerr.Error())
+			c.cancelRemote(ctx, id, cerr.Error())
 		}
 		return nil, c.callError(ctx, method, err)
 	}
@@ -201,8 +201,9 @@ func (c *client) goTracked(f func()) bool {
 // abandoned. It runs in the background so the caller returns at once and no
 // lock is held while it is sent. It does not end with the client's context:
 // a call cancelled just before Close must still stop its tool on the
-// backend; Close waits for it, at most cancelTimeout.
-func (c *client) cancelRemote(id int64, reason string) {
+// backend; Close waits for it, at most cancelTimeout. call is the
+// abandoned call's context: its trace, not its end, goes on the log line.
+func (c *client) cancelRemote(call context.Context, id int64, reason string) {
 	c.goTracked(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
 		defer cancel()
@@ -212,7 +213,7 @@ func (c *client) cancelRemote(id int64, reason string) {
 		}{id, reason})
 		msg := jsonrpc.AppendRequest(nil, nil, "notifications/cancelled", params)
 		if err := c.conn.send(ctx, msg); err != nil {
-			c.log.Debug("cancel notification not delivered", "backend", c.name, "error", err)
+			c.log.DebugContext(context.WithoutCancel(call), "cancel notification not delivered", "backend", c.name, "error", err)
 		}
 	})
 }
@@ -246,11 +247,11 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 			rctx, rcancel := context.WithTimeout(c.ctx, replyTimeout)
 			defer rcancel()
 			if err := reply(rctx, out); err != nil {
-				c.log.Debug("reply to backend request failed", "backend", c.name, "method", m.Method, "error", err)
+				c.log.DebugContext(hctx, "reply to backend request failed", "backend", c.name, "method", m.Method, "error", err)
 			}
 		})
 	default:
-		c.log.Debug("dropping unexpected message from backend", "backend", c.name)
+		c.log.DebugContext(ctx, "dropping unexpected message from backend", "backend", c.name)
 	}
 }
 

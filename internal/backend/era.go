@@ -111,7 +111,7 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 	c, res, legacy, err := x.connectModern(ctx, opts)
 	switch {
 	case legacy:
-		x.s.log.Debug("backend is not a 2026-07-28 server; using initialize", "backend", x.s.name, "probe", Category(err))
+		x.s.log.DebugContext(ctx, "backend is not a 2026-07-28 server; using initialize", "backend", x.s.name, "probe", Category(err))
 		x.era.set(eraLegacy)
 		if c, res, err = x.connectLegacy(ctx, opts); err != nil {
 			x.era.forget()

@@ -244,7 +244,7 @@ func (c *modernClient) Notify(ctx context.Context, method string, params json.Ra
 	if c.closed.Load() {
 		return opError(c.name, method, ErrClosed)
 	}
-	c.log.Debug("notification not sent: a 2026-07-28 backend takes none", "backend", c.name, "method", method)
+	c.log.DebugContext(ctx, "notification not sent: a 2026-07-28 backend takes none", "backend", c.name, "method", method)
 	return nil
 }
 

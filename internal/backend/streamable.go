@@ -212,10 +212,10 @@ func (h *httpConn) roundTrip(ctx context.Context, id int64, req []byte) (m *json
 		}
 		m, derr := h.s.decodeBuffer(b)
 		if derr != nil || m.Method != "" {
-			return nil, h.corrupt(errors.New("invalid JSON-RPC response"))
+			return nil, h.corrupt(ctx, errors.New("invalid JSON-RPC response"))
 		}
 		if !answers(m, id) {
-			return nil, h.corrupt(ErrMismatchedID)
+			return nil, h.corrupt(ctx, ErrMismatchedID)
 		}
 		return m, nil
 	case "text/event-stream":
@@ -244,9 +244,9 @@ func answers(m *jsonrpc.Message, id int64) bool {
 // delivered: a backend framing bug on a pooled connection can shift
 // answers by one, and this one may be another session's. Idle connections
 // are closed, so that the one that carried it is not reused.
-func (h *httpConn) corrupt(err error) error {
+func (h *httpConn) corrupt(ctx context.Context, err error) error {
 	h.s.tr.CloseIdleConnections()
-	h.s.log.Warn("backend sent a response that does not answer the request; dropped", "backend", h.s.name, "error", err)
+	h.s.log.WarnContext(ctx, "backend sent a response that does not answer the request; dropped", "backend", h.s.name, "error", err)
 	return err
 }
 

@@ -115,7 +115,7 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 		}
 		m, derr := r.decode(ev.data)
 		if derr != nil {
-			h.s.log.Debug("malformed message on response stream", "backend", h.s.name, "error", derr)
+			h.s.log.DebugContext(ctx, "malformed message on response stream", "backend", h.s.name, "error", derr)
 			continue
 		}
 		if m.Method == "" {
@@ -124,7 +124,7 @@ func (h *httpConn) readEvents(ctx context.Context, r *sseReader, handler Handler
 			}
 			// A response on this request's stream answers another request:
 			// never deliver it, and do not wait for ours either.
-			return nil, true, h.corrupt(ErrMismatchedID)
+			return nil, true, h.corrupt(ctx, ErrMismatchedID)
 		}
 		h.deliver(ctx, handler, m)
 	}

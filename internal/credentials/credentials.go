@@ -84,6 +84,9 @@ type Options struct {
 	// Tracer, if set, makes a span of each token endpoint request, in
 	// the trace of the call that needed the token.
 	Tracer trace.Tracer
+	// SpanAttributes are added to each of those spans (the backend's
+	// name, say). None may hold a secret.
+	SpanAttributes []attribute.KeyValue
 }
 
 // Provider obtains and caches one backend's tokens. It is safe for
@@ -205,7 +208,8 @@ func (p *Provider) token(ctx context.Context, key string, caller *identity.Ident
 		var span trace.Span
 		if p.opts.Tracer != nil {
 			fctx, span = p.opts.Tracer.Start(fctx, "token."+p.opts.Grant, trace.WithSpanKind(trace.SpanKindClient),
-				trace.WithAttributes(attribute.Bool("vmcp.refresh", refresh)))
+				trace.WithAttributes(p.opts.SpanAttributes...),
+				trace.WithAttributes(attribute.String("vmcp.grant", p.opts.Grant), attribute.Bool("vmcp.refresh", refresh)))
 		}
 		tok, err := p.fetch(fctx, key, caller)
 		if span != nil {

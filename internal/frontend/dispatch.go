@@ -105,7 +105,7 @@ func page(ctx context.Context, params json.RawMessage, key string, ops session.O
 // error, an HTTP status text) may show internal addresses; everything else
 // gets a clear message that names the backend where one is involved,
 // scrubbed too, and never a session ID.
-func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
+func (h *legacyHandler) toRPCError(ctx context.Context, err error) *jsonrpc.Error {
 	if e := jsonrpc.AsError(err); e != nil {
 		return h.opts.Redactor.Error(e)
 	}
@@ -115,7 +115,7 @@ func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 	case errors.Is(err, session.ErrClosed):
 		return jsonrpc.Errorf(codeServerError, "session closed")
 	case errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, session.ErrCircuitOpen):
-		h.log.Warn("backend call failed", "err", err)
+		h.log.WarnContext(ctx, "backend call failed", "err", err)
 		return jsonrpc.Errorf(codeServerError, "%s", failureText(err))
 	case errors.Is(err, session.ErrNoBackends),
 		errors.Is(err, session.ErrTooManyCalls),
@@ -132,6 +132,6 @@ func (h *legacyHandler) toRPCError(err error) *jsonrpc.Error {
 	case errors.Is(err, context.Canceled):
 		return jsonrpc.Errorf(codeServerError, "request cancelled")
 	}
-	h.log.Error("request failed", "err", err)
+	h.log.ErrorContext(ctx, "request failed", "err", err)
 	return jsonrpc.Errorf(jsonrpc.CodeInternalError, "internal error: %s", h.opts.Redactor.Redact(fmt.Sprint(err)))
 }

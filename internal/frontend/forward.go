@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -25,7 +26,7 @@ func (h *modernHandler) forward(w http.ResponseWriter, r *http.Request, msg *jso
 	body := jsonrpc.AppendRequest(nil, msg.ID, msg.Method, msg.Params)
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, replica, bytes.NewReader(body))
 	if err != nil {
-		return h.forwardFailed(w, msg, err)
+		return h.forwardFailed(r.Context(), w, msg, err)
 	}
 	for _, k := range forwardedHeaders {
 		if v := r.Header.Values(k); len(v) > 0 {
@@ -40,7 +41,7 @@ func (h *modernHandler) forward(w http.ResponseWriter, r *http.Request, msg *jso
 	req.Header.Set(headerForwarded, "1")
 	resp, err := h.s.forwardClient.Do(req)
 	if err != nil {
-		return h.forwardFailed(w, msg, err)
+		return h.forwardFailed(r.Context(), w, msg, err)
 	}
 	defer resp.Body.Close()
 	for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
@@ -68,8 +69,8 @@ func (h *modernHandler) forward(w http.ResponseWriter, r *http.Request, msg *jso
 	}
 }
 
-func (h *modernHandler) forwardFailed(w http.ResponseWriter, msg *jsonrpc.Message, err error) error {
-	h.s.log.Warn("forwarding a retry to the replica of its call", "err", err)
+func (h *modernHandler) forwardFailed(ctx context.Context, w http.ResponseWriter, msg *jsonrpc.Message, err error) error {
+	h.s.log.WarnContext(ctx, "forwarding a retry to the replica of its call", "err", err)
 	writeHTTPError(w, http.StatusBadGateway, msg.ID, errorf(codeServerError, "the replica holding this call cannot be reached; retry the request without requestState"))
 	return err
 }

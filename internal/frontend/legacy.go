@@ -120,7 +120,7 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request, msg *jsonrp
 	ctx, hold := backend.WithHold(ctx)
 	defer hold.Release()
 	result, err := dispatch(ctx, s, msg.Method, msg.Params)
-	h.respond(w, msg.ID, result, err)
+	h.respond(ctx, w, msg.ID, result, err)
 	h.observe(msg.Method, start, err)
 }
 
@@ -190,7 +190,7 @@ func (h *legacyHandler) callSSE(w http.ResponseWriter, r *http.Request, s *sessi
 	c.abandon(st)
 	var b []byte
 	if err != nil {
-		b = jsonrpc.AppendError(nil, msg.ID, h.toRPCError(err))
+		b = jsonrpc.AppendError(nil, msg.ID, h.toRPCError(ctx, err))
 	} else {
 		b = jsonrpc.AppendResult(nil, msg.ID, result)
 	}
@@ -273,12 +273,12 @@ func acceptsSSE(r *http.Request) bool {
 	return false
 }
 
-func (h *legacyHandler) respond(w http.ResponseWriter, id json.RawMessage, result json.RawMessage, err error) {
+func (h *legacyHandler) respond(ctx context.Context, w http.ResponseWriter, id json.RawMessage, result json.RawMessage, err error) {
 	bp := h.bufs.Get().(*[]byte)
 	defer h.bufs.Put(bp)
 	var b []byte
 	if err != nil {
-		b = jsonrpc.AppendError((*bp)[:0], id, h.toRPCError(err))
+		b = jsonrpc.AppendError((*bp)[:0], id, h.toRPCError(ctx, err))
 	} else {
 		b = jsonrpc.AppendResult((*bp)[:0], id, result)
 	}
@@ -324,7 +324,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 		return err
 	}
 	if errors.Is(err, backend.ErrProcessLimit) {
-		h.processLimit(w, msg.ID, err)
+		h.processLimit(r.Context(), w, msg.ID, err)
 		return err
 	}
 	if err != nil {
@@ -334,7 +334,7 @@ func (h *legacyHandler) initialize(w http.ResponseWriter, r *http.Request, msg *
 	}
 	result, _ := json.Marshal(initializeResult(s, version, h.opts.ServerInfo))
 	w.Header().Set(headerSessionID, s.ID())
-	h.respond(w, msg.ID, result, nil)
+	h.respond(r.Context(), w, msg.ID, result, nil)
 	return nil
 }
 
@@ -409,7 +409,7 @@ func (h *legacyHandler) sessionFor(w http.ResponseWriter, r *http.Request, id js
 		return nil, false
 	}
 	if errors.Is(err, backend.ErrProcessLimit) {
-		h.processLimit(w, id, err)
+		h.processLimit(r.Context(), w, id, err)
 		return nil, false
 	}
 	if err != nil {
@@ -428,8 +428,8 @@ func (h *legacyHandler) unavailable(w http.ResponseWriter, id json.RawMessage) {
 
 // processLimit answers 503 when a session needs a stdio backend process
 // and vmcp already runs as many as server.maxStdioProcesses allows.
-func (h *legacyHandler) processLimit(w http.ResponseWriter, id json.RawMessage, err error) {
-	h.log.Warn("session refused: stdio process limit reached", "err", err)
+func (h *legacyHandler) processLimit(ctx context.Context, w http.ResponseWriter, id json.RawMessage, err error) {
+	h.log.WarnContext(ctx, "session refused: stdio process limit reached", "err", err)
 	w.Header().Set("Retry-After", retryAfter(h.opts.RetryAfter.Seconds()))
 	writeHTTPError(w, http.StatusServiceUnavailable, id, errorf(codeServerError, "Too many backend server processes running; retry later"))
 }

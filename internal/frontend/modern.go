@@ -297,7 +297,7 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 			result = withResultType(result, "complete")
 		}
 	}
-	h.respond(w, msg.ID, result, err)
+	h.respond(ctx, w, msg.ID, result, err)
 	return err
 }
 
@@ -315,7 +315,7 @@ func (h *modernHandler) enableLogging(ctx context.Context, s *session.Session) {
 		h.logging.Delete(s)
 	}()
 	if _, err := s.Operations().Call(ctx, "logging/setLevel", json.RawMessage(`{"level":"debug"}`)); err != nil {
-		h.s.log.Debug("asking a pooled session's backends to log", "err", err)
+		h.s.log.DebugContext(ctx, "asking a pooled session's backends to log", "err", err)
 	}
 }
 
@@ -336,14 +336,14 @@ func (h *modernHandler) acquire(w http.ResponseWriter, r *http.Request, id json.
 		return nil, nil, false
 	}
 	if errors.Is(err, backend.ErrProcessLimit) {
-		h.s.legacy.processLimit(w, id, err)
+		h.s.legacy.processLimit(r.Context(), w, id, err)
 		return nil, nil, false
 	}
 	if errors.Is(err, context.Canceled) {
 		return nil, nil, false // the client is gone
 	}
 	// The pool is exhausted, closed, or reached no backend: all transient.
-	h.s.log.Warn("no session for a modern request", "err", err)
+	h.s.log.WarnContext(r.Context(), "no session for a modern request", "err", err)
 	w.Header().Set("Retry-After", retryAfter(h.s.opts.RetryAfter.Seconds()))
 	writeHTTPError(w, http.StatusServiceUnavailable, id, errorf(codeServerError, "No backend session available; retry later"))
 	return nil, nil, false
@@ -351,9 +351,9 @@ func (h *modernHandler) acquire(w http.ResponseWriter, r *http.Request, id json.
 
 // respond answers with a result or the error err maps to. A missing
 // client capability is answered 400, as the spec asks.
-func (h *modernHandler) respond(w http.ResponseWriter, id, result json.RawMessage, err error) {
+func (h *modernHandler) respond(ctx context.Context, w http.ResponseWriter, id, result json.RawMessage, err error) {
 	if err != nil {
-		status, e := h.rpcError(err)
+		status, e := h.rpcError(ctx, err)
 		writeHTTPError(w, status, id, e)
 		return
 	}
@@ -363,8 +363,8 @@ func (h *modernHandler) respond(w http.ResponseWriter, id, result json.RawMessag
 
 // rpcError maps a call's error to what the client sees and its HTTP
 // status: 400 for a missing client capability, as the spec asks, else 200.
-func (h *modernHandler) rpcError(err error) (int, *jsonrpc.Error) {
-	e := h.s.legacy.toRPCError(err)
+func (h *modernHandler) rpcError(ctx context.Context, err error) (int, *jsonrpc.Error) {
+	e := h.s.legacy.toRPCError(ctx, err)
 	if e.Code == codeMissingCapability {
 		return http.StatusBadRequest, e
 	}

@@ -345,7 +345,7 @@ func (h *modernHandler) await(w http.ResponseWriter, r *http.Request, id json.Ra
 			return werr
 		}
 		if finished {
-			return h.finishCall(out, id, c, result, err)
+			return h.finishCall(r.Context(), out, id, c, result, err)
 		}
 		if waitingInput && gather == nil {
 			gather = time.After(gatherWindow)
@@ -404,9 +404,9 @@ func (h *modernHandler) askInput(out *modernOut, id json.RawMessage, c *modernCa
 // finishCall writes c's outcome. A result in which the backend asks for
 // input itself (a backend that does MRTR) goes to the client as an
 // InputRequiredResult whose requestState seals the backend's.
-func (h *modernHandler) finishCall(out *modernOut, id json.RawMessage, c *modernCall, result json.RawMessage, err error) error {
+func (h *modernHandler) finishCall(ctx context.Context, out *modernOut, id json.RawMessage, c *modernCall, result json.RawMessage, err error) error {
 	if err != nil {
-		status, e := h.rpcError(err)
+		status, e := h.rpcError(ctx, err)
 		if c.method == "resources/read" && errors.Is(err, session.ErrUnknownResource) {
 			e.Data, _ = json.Marshal(map[string]string{"uri": c.name}) // SEP-2164
 		}

@@ -152,7 +152,7 @@ func (h *modernHandler) listen(w http.ResponseWriter, r *http.Request, msg *json
 	for _, uri := range l.filter.ResourceSubscriptions {
 		params, _ := json.Marshal(map[string]string{"uri": uri})
 		if _, err := ops.Call(r.Context(), "resources/subscribe", params); err != nil {
-			h.s.log.Debug("subscribing a listen stream to a resource", "err", err)
+			h.s.log.DebugContext(r.Context(), "subscribing a listen stream to a resource", "err", err)
 		}
 	}
 	defer func() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -115,6 +116,7 @@ func (o *observability) credentialOptions(backend string, opts *credentials.Opti
 	}
 	if o.tracing.On() {
 		opts.Tracer = o.tracing.Tracer()
+		opts.SpanAttributes = []attribute.KeyValue{attribute.String("vmcp.backend", backend)}
 	}
 }
 

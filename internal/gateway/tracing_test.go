@@ -1,11 +1,13 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,66 +19,42 @@ import (
 	"github.com/vmcp/vmcp/internal/gateway"
 )
 
-// jaegerConfig runs Jaeger all-in-one (memory storage) with OTLP over
-// HTTP in and the query API out, on the given loopback ports only.
-func jaegerConfig(otlp, query, queryGRPC, health string) string {
-	return `service:
-  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: warn
-extensions:
-  healthcheckv2:
-    use_v2: true
-    http:
-      endpoint: 127.0.0.1:` + health + `
-  jaeger_query:
-    storage:
-      traces: mem
-    http:
-      endpoint: 127.0.0.1:` + query + `
-    grpc:
-      endpoint: 127.0.0.1:` + queryGRPC + `
-  jaeger_storage:
-    backends:
-      mem:
-        memory:
-          max_traces: 1000
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:` + otlp + `
-processors:
-  batch:
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: mem
-`
-}
-
 // traceparentRecorder is an example backend that records the traceparent
-// of each request.
+// of each request, and the one in its params._meta if any.
 type traceparentRecorder struct {
 	next http.Handler
 	mu   sync.Mutex
 	seen []string
+	meta []string
 }
 
 func (h *traceparentRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if tp := r.Header.Get("Traceparent"); tp != "" {
-		h.mu.Lock()
-		h.seen = append(h.seen, tp)
-		h.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var msg struct {
+		Params struct {
+			Meta struct {
+				Traceparent string `json:"traceparent"`
+			} `json:"_meta"`
+		} `json:"params"`
 	}
+	json.Unmarshal(body, &msg)
+	h.mu.Lock()
+	if tp := r.Header.Get("Traceparent"); tp != "" {
+		h.seen = append(h.seen, tp)
+	}
+	if tp := msg.Params.Meta.Traceparent; tp != "" {
+		h.meta = append(h.meta, tp)
+	}
+	h.mu.Unlock()
 	h.next.ServeHTTP(w, r)
+}
+
+// metaTraceparents are the params._meta.traceparent values h was sent.
+func (h *traceparentRecorder) metaTraceparents() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.meta)
 }
 
 func (h *traceparentRecorder) has(traceID string) bool {
@@ -103,53 +81,14 @@ func tracedBackend(t *testing.T, name string) (config.Backend, *traceparentRecor
 	return config.Backend{Name: name, Transport: config.TransportStreamableHTTP, URL: srv.URL + "/mcp", Timeout: config.Duration(30 * time.Second)}, rec
 }
 
-// jaegerSpan is what the test reads of a span from Jaeger's query API.
-type jaegerSpan struct {
-	SpanID        string `json:"spanID"`
-	OperationName string `json:"operationName"`
-	References    []struct {
-		RefType string `json:"refType"`
-		SpanID  string `json:"spanID"`
-	} `json:"references"`
-	Tags []struct {
-		Key   string `json:"key"`
-		Value any    `json:"value"`
-	} `json:"tags"`
-}
-
-func (s jaegerSpan) parent() string {
-	for _, r := range s.References {
-		if r.RefType == "CHILD_OF" {
-			return r.SpanID
-		}
-	}
-	return ""
-}
-
-func (s jaegerSpan) tag(key string) string {
-	for _, tg := range s.Tags {
-		if tg.Key == key {
-			v, _ := tg.Value.(string)
-			return v
-		}
-	}
-	return ""
-}
-
 // A real Jaeger receives vmcp's spans over OTLP: initialize has one child
 // span per backend, a tool call's span names its backend and tool, the
 // client's traceparent is the root's parent, and the backends receive the
-// trace context in their request headers.
+// trace context in their request headers. A traceparent the client put in
+// params._meta (SEP-414) reaches the backend as vmcp's call span, as the
+// header does.
 func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
-	jaeger := requireTool(t, "VMCP_JAEGER", filepath.Join("..", "..", "bin", "jaeger"), "make jaeger")
-	otlp, query, queryGRPC, health := freePort(t), freePort(t), freePort(t), freePort(t)
-	confPath := filepath.Join(t.TempDir(), "jaeger.yaml")
-	if err := os.WriteFile(confPath, []byte(jaegerConfig(otlp, query, queryGRPC, health)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startProcess(t, jaeger, "--config", confPath)
-	api := "http://127.0.0.1:" + query + "/api"
-	waitFor(t, "Jaeger's query API", func() bool { return fetchJSON(api+"/services", &map[string]any{}) })
+	j := startJaeger(t)
 
 	web, webSeen := tracedBackend(t, "web")
 	files, filesSeen := tracedBackend(t, "files")
@@ -159,16 +98,17 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 		return legacySeen
 	})
 	cfg := baseConfig(web, files, config.Backend{Name: "legacy", Transport: config.TransportSSE, URL: legacy.URL})
-	cfg.Telemetry.Tracing = &config.Tracing{Endpoint: "http://127.0.0.1:" + otlp, Protocol: config.ProtocolHTTP, Sampling: 1}
+	cfg.Telemetry.Tracing = j.config()
 	gw := startGateway(t, cfg, gateway.Options{})
 
 	// The client's trace: vmcp's spans join it.
 	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	hc := &http.Client{Transport: traceparentTransport{"00-" + clientTrace + "-" + clientSpan + "-01"}}
+	hc := &http.Client{Transport: traceparentTransport{"00-" + clientTrace + "-" + clientSpan + "-01", ""}}
 	sid := rawInitWith(t, hc, gw.URL)
 	const callTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
-	hc = &http.Client{Transport: traceparentTransport{"00-" + callTrace + "-" + clientSpan + "-01"}}
-	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"}}}`)
+	hc = &http.Client{Transport: traceparentTransport{"00-" + callTrace + "-" + clientSpan + "-01", ""}}
+	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"},`+
+		`"_meta":{"traceparent":"00-`+callTrace+`-`+clientSpan+`-01","progressToken":"p"}}}`)
 	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"legacy_echo","arguments":{"text":"x"}}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -176,24 +116,7 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	spans := func(traceID string) []jaegerSpan {
-		var r struct {
-			Data []struct {
-				Spans []jaegerSpan `json:"spans"`
-			} `json:"data"`
-		}
-		var out []jaegerSpan
-		waitFor(t, "trace "+traceID+" in Jaeger", func() bool {
-			if !fetchJSON(api+"/traces/"+traceID, &r) || len(r.Data) == 0 {
-				return false
-			}
-			out = r.Data[0].Spans
-			return true
-		})
-		return out
-	}
-
-	init := spans(clientTrace)
+	init, _ := j.trace(t, clientTrace, "POST /mcp", "initialize")
 	t.Logf("initialize trace: %v", names(init))
 	byName := map[string][]jaegerSpan{}
 	for _, s := range init {
@@ -217,13 +140,18 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	}
 
 	var call *jaegerSpan
-	for _, s := range spans(callTrace) {
+	for _, s := range j.spans(t, callTrace, "tools/call") {
 		if s.OperationName == "tools/call" && s.tag("vmcp.backend") == "web" {
 			call = &s
 		}
 	}
 	if call == nil || call.tag("vmcp.backend") != "web" || call.tag("vmcp.tool") != "echo" || call.tag("vmcp.outcome") != "ok" {
 		t.Errorf("tools/call span = %+v", call)
+	}
+	if call != nil {
+		if got, want := webSeen.metaTraceparents(), "00-"+callTrace+"-"+call.SpanID+"-01"; !slices.Equal(got, []string{want}) {
+			t.Errorf("the web backend's params._meta.traceparent: %v, want [%s] (vmcp's call span)", got, want)
+		}
 	}
 	if !webSeen.has(clientTrace) || !filesSeen.has(clientTrace) || !webSeen.has(callTrace) || !legacySeen.has(callTrace) {
 		t.Error("the backends did not receive the trace context in traceparent")
@@ -250,11 +178,21 @@ func names(spans []jaegerSpan) []string {
 	return out
 }
 
-// traceparentTransport sends a client's traceparent with each request.
-type traceparentTransport struct{ tp string }
+// traceparentTransport sends a client's traceparent with each request,
+// and its bearer token if it has one.
+type traceparentTransport struct{ tp, token string }
 
 func (h traceparentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Traceparent", h.tp)
+	if h.token != "" {
+		r.Header.Set("Authorization", "Bearer "+h.token)
+	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// tracedClient is an HTTP client whose requests are in trace traceID, as
+// children of span 00f067aa0ba902b7, with bearer token tok if set.
+func tracedClient(traceID, tok string) *http.Client {
+	return &http.Client{Transport: traceparentTransport{"00-" + traceID + "-00f067aa0ba902b7-01", tok}}
 }

@@ -156,7 +156,7 @@ func (s *Session) NotifyBackends(ctx context.Context, method string, params json
 		}
 		wg.Go(func() {
 			if err := c.Notify(ctx, method, params); err != nil {
-				s.factory.log.Debug("notification to backend not delivered", "backend", name, "method", method, "err", err)
+				s.factory.log.DebugContext(ctx, "notification to backend not delivered", "backend", name, "method", method, "err", err)
 			}
 		})
 	}

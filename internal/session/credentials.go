@@ -63,7 +63,7 @@ var refusedBackoff = [...]time.Duration{100 * time.Millisecond, 200 * time.Milli
 func (f *Factory) retryRefused(ctx context.Context, name string, src CredentialSource, br *Breaker, connect func() error) error {
 	err := fmt.Errorf("backend %q: %w", name, backend.ErrUnauthorized)
 	for i, wait := range refusedBackoff {
-		f.log.Warn("backend refused vmcp's credential; making a new client with fresh credentials",
+		f.log.WarnContext(ctx, "backend refused vmcp's credential; making a new client with fresh credentials",
 			"backend", name, "try", i+1, "of", len(refusedBackoff), "after", wait)
 		t := time.NewTimer(wait)
 		select {

@@ -29,8 +29,9 @@ func (m *Manager) logStart(ctx context.Context, s *Session, how string) {
 }
 
 // logEnd records a session's end and why (detail, if set, says more than
-// reason), and tells the hooks.
-func (m *Manager) logEnd(s *Session, reason EndReason, detail string) {
+// reason), and tells the hooks. ctx is the request that ended it, if
+// one did: its trace goes on the line.
+func (m *Manager) logEnd(ctx context.Context, s *Session, reason EndReason, detail string) {
 	switch {
 	case detail != "":
 	case reason == EndDelete:
@@ -38,7 +39,7 @@ func (m *Manager) logEnd(s *Session, reason EndReason, detail string) {
 	default:
 		detail = string(reason)
 	}
-	m.log.Debug("session ended", "session", s.seq, "reason", detail, "age", m.opts.Now().Sub(s.created).Round(time.Millisecond))
+	m.log.DebugContext(ctx, "session ended", "session", s.seq, "reason", detail, "age", m.opts.Now().Sub(s.created).Round(time.Millisecond))
 	m.opts.Factory.hooks.ended(s, reason)
 }
 

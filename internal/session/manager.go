@@ -203,7 +203,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (*Session, erro
 // unstore removes the metadata of a session that never reached a client.
 func (m *Manager) unstore(ctx context.Context, id string) {
 	if err := m.opts.Store.Delete(context.WithoutCancel(ctx), id); err != nil {
-		m.log.Debug("removing metadata of a failed session", "err", err)
+		m.log.DebugContext(ctx, "removing metadata of a failed session", "err", err)
 	}
 }
 
@@ -258,7 +258,7 @@ func (m *Manager) GetFor(ctx context.Context, id, identity string) (*Session, er
 		return m.takeover(ctx, id, identity)
 	}
 	if !IdentityAllowed(s.Identity(), identity) {
-		m.refused(identity)
+		m.refused(ctx, identity)
 		return nil, ErrNotFound
 	}
 	if err := m.checkHeld(ctx, s); err != nil {
@@ -303,7 +303,7 @@ func (m *Manager) DeleteFor(ctx context.Context, id, identity string) error {
 		return err
 	}
 	if !IdentityAllowed(bound, identity) {
-		m.refused(identity)
+		m.refused(ctx, identity)
 		return ErrNotFound
 	}
 	return m.end(ctx, id, meta, true, EndDelete)
@@ -332,7 +332,7 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 		if strict {
 			return fmt.Errorf("deleting session: %w", err)
 		}
-		m.log.Debug("deleting session metadata", "err", err)
+		m.log.DebugContext(ctx, "deleting session metadata", "err", err)
 	} else {
 		m.observe(ctx, nil)
 	}
@@ -349,7 +349,7 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 			closed[b.SessionID] = true
 		}
 		err = s.Close()
-		m.logEnd(s, reason, "")
+		m.logEnd(ctx, s, reason, "")
 	}
 	if meta != nil {
 		m.opts.Factory.endBackendSessions(ctx, meta, closed)
@@ -378,7 +378,7 @@ func (m *Manager) Deleted(id string) {
 	if s != nil {
 		m.goBackground(func() {
 			s.releaseRuntime()
-			m.logEnd(s, EndEvicted, "deleted on another replica")
+			m.logEnd(context.Background(), s, EndEvicted, "deleted on another replica")
 		})
 	}
 }
@@ -458,7 +458,7 @@ func (m *Manager) Sweep(ctx context.Context) int {
 		if m.opts.Shared && m.usedElsewhere(ctx, id) {
 			if s := m.detach(id); s != nil {
 				s.releaseRuntime()
-				m.logEnd(s, EndEvicted, "idle here, in use on another replica")
+				m.logEnd(ctx, s, EndEvicted, "idle here, in use on another replica")
 				released++
 			}
 			continue
@@ -507,7 +507,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 					m.end(ctx, id, nil, false, EndShutdown)
 				} else if s := m.detach(id); s != nil {
 					s.releaseRuntime()
-					m.logEnd(s, EndEvicted, "shutdown, left to the other replicas")
+					m.logEnd(ctx, s, EndEvicted, "shutdown, left to the other replicas")
 				}
 			})
 		}

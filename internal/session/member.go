@@ -203,20 +203,21 @@ func (m *member) callOn(ctx context.Context, c backend.Client, method string, pa
 			last = m.retired[c]
 			delete(m.retired, c)
 		}
-		if last && m.goTrackedLocked(func() { m.closeReplaced(c) }) {
+		if last && m.goTrackedLocked(func() { m.closeReplaced(ctx, c) }) {
 			last = false
 		}
 		m.mu.Unlock()
 		if last {
-			m.closeReplaced(c) // the member is closing: no goroutine to hand it to
+			m.closeReplaced(ctx, c) // the member is closing: no goroutine to hand it to
 		}
 	}()
 	return c.Call(ctx, method, params)
 }
 
 // retire closes a replaced client now, or once the calls under way on it
-// have ended. It runs on a tracked goroutine.
-func (m *member) retire(c backend.Client) {
+// have ended. It runs on a tracked goroutine. ctx is the request that
+// replaced c, for the log.
+func (m *member) retire(ctx context.Context, c backend.Client) {
 	m.mu.Lock()
 	if m.inUse[c] > 0 {
 		if m.retired == nil {
@@ -227,12 +228,14 @@ func (m *member) retire(c backend.Client) {
 		return
 	}
 	m.mu.Unlock()
-	m.closeReplaced(c)
+	m.closeReplaced(ctx, c)
 }
 
-func (m *member) closeReplaced(c backend.Client) {
+// closeReplaced closes c; ctx is the request whose trace the log line
+// joins (the one that replaced c, or the last call on it).
+func (m *member) closeReplaced(ctx context.Context, c backend.Client) {
 	if err := c.Close(); err != nil {
-		m.s.factory.log.Debug("closing replaced backend client", "backend", m.name, "err", err)
+		m.s.factory.log.DebugContext(ctx, "closing replaced backend client", "backend", m.name, "err", err)
 	}
 }
 

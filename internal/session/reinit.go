@@ -100,10 +100,10 @@ func (m *member) fly(ctx context.Context, f *flight, probe, fresh bool) {
 	if !swapped {
 		return
 	}
-	m.s.factory.log.Info("backend session re-initialized; the state it held is lost", "backend", m.name)
+	m.s.factory.log.InfoContext(ctx, "backend session re-initialized; the state it held is lost", "backend", m.name)
 	m.s.backendReplaced(st)
 	if f.from != nil {
-		m.retire(f.from)
+		m.retire(ctx, f.from)
 	}
 }
 

@@ -14,6 +14,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -297,7 +298,11 @@ func (s *Session) call(ctx context.Context, backendName, method string, params j
 		ctx, span = f.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 			attribute.String("vmcp.backend", backendName), attribute.String("rpc.method", method), attribute.String("vmcp.tool", tool)))
 	}
-	if m.traceMeta {
+	if m.traceMeta || (f.traced && bytes.Contains(params, []byte(`"traceparent"`))) {
+		// stdio has only _meta for the trace context; elsewhere a
+		// traceparent the client put there (SEP-414) is replaced, so that
+		// _meta and the traceparent header name the same parent: vmcp's
+		// call span.
 		params = withTraceMeta(ctx, params)
 	}
 	start := time.Now()

@@ -30,8 +30,8 @@ func IdentityAllowed(bound, caller string) bool {
 // caller gets ErrNotFound, as for a session that does not exist, and the
 // session is untouched. The log names the caller, never the session ID,
 // which is the owner's credential.
-func (m *Manager) refused(caller string) {
-	m.log.Warn("request for a session bound to another identity refused", "caller", describeIdentity(caller))
+func (m *Manager) refused(ctx context.Context, caller string) {
+	m.log.WarnContext(ctx, "request for a session bound to another identity refused", "caller", describeIdentity(caller))
 }
 
 // describeIdentity makes an identity key readable: "sub:" + iss + NUL +
@@ -69,7 +69,7 @@ func (m *Manager) takeover(ctx context.Context, id, identity string) (*Session, 
 		return nil, err
 	}
 	if !IdentityAllowed(meta.Identity, identity) {
-		m.refused(identity)
+		m.refused(ctx, identity)
 		return nil, ErrNotFound
 	}
 	if ttl := m.limitsNow().TTL; ttl > 0 && m.opts.Now().Sub(meta.Created) >= ttl {

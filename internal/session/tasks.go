@@ -163,7 +163,7 @@ func (s *Session) ListTasks(ctx context.Context) ([]json.RawMessage, error) {
 		}
 		tasks, err := listAll(ctx, call, name, "tasks/list", "tasks")
 		if err != nil {
-			s.factory.log.Warn("listing a backend's tasks", "backend", name, "err", err)
+			s.factory.log.WarnContext(ctx, "listing a backend's tasks", "backend", name, "err", err)
 			errs = append(errs, err)
 			continue
 		}

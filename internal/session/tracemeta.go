@@ -9,8 +9,9 @@ import (
 )
 
 // withTraceMeta returns params with the trace context of ctx's span in
-// params._meta (traceparent, and tracestate if any), as MCP carries it
-// where there are no HTTP headers (stdio). Other _meta members stay.
+// params._meta (traceparent, and tracestate if any), as MCP's SEP-414
+// carries it where there are no HTTP headers (stdio), in place of any the
+// client sent. Other _meta members stay.
 // params without a span, or that are not an object, come back as they
 // were.
 func withTraceMeta(ctx context.Context, params json.RawMessage) json.RawMessage {

@@ -23,6 +23,7 @@ func TestTraceMetaJoinsParamsMeta(t *testing.T) {
 		{"no span", context.Background(), `{"name":"x"}`, `{"name":"x"}`},
 		{"no _meta", traced, `{"name":"x"}`, `{"name":"x","_meta":{` + tp + `}}`},
 		{"other _meta kept", traced, `{"name":"x","_meta":{"progressToken":7}}`, `{"name":"x","_meta":{"progressToken":7,` + tp + `}}`},
+		{"client's traceparent replaced", traced, `{"_meta":{"traceparent":"00-5bf92f3577b34da6a3ce929d0e0e4737-1111111111111111-01"}}`, `{"_meta":{` + tp + `}}`},
 		{"null _meta", traced, `{"_meta":null}`, `{"_meta":{` + tp + `}}`},
 		{"not an object", traced, `[1]`, `[1]`},
 	}
