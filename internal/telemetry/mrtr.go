@@ -17,21 +17,21 @@ type MRTR struct {
 	InvalidState, ExpiredState, NotWaiting uint64
 }
 
+// labelled is one value of a counter's label, read from a snapshot S.
+type labelled[S any] struct {
+	name  string
+	value func(S) uint64
+}
+
 // mrtrRounds and mrtrRejected bound the outcome and reason labels.
 var (
-	mrtrRounds = []struct {
-		name  string
-		value func(MRTR) uint64
-	}{
+	mrtrRounds = []labelled[MRTR]{
 		{"input_required", func(m MRTR) uint64 { return m.InputRequired }},
 		{"resumed", func(m MRTR) uint64 { return m.Resumed }},
 		{"expired", func(m MRTR) uint64 { return m.Expired }},
 		{"refused", func(m MRTR) uint64 { return m.Refused }},
 	}
-	mrtrRejected = []struct {
-		name  string
-		value func(MRTR) uint64
-	}{
+	mrtrRejected = []labelled[MRTR]{
 		{"invalid_state", func(m MRTR) uint64 { return m.InvalidState }},
 		{"expired_state", func(m MRTR) uint64 { return m.ExpiredState }},
 		{"not_waiting", func(m MRTR) uint64 { return m.NotWaiting }},
@@ -68,10 +68,12 @@ func (c mrtrCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c mrtrCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stats()
 	ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(s.Waiting))
-	for _, o := range mrtrRounds {
-		ch <- prometheus.MustNewConstMetric(c.rounds, prometheus.CounterValue, float64(o.value(s)), o.name)
-	}
-	for _, r := range mrtrRejected {
-		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(r.value(s)), r.name)
+	for _, l := range []struct {
+		desc   *prometheus.Desc
+		values []labelled[MRTR]
+	}{{c.rounds, mrtrRounds}, {c.rejected, mrtrRejected}} {
+		for _, v := range l.values {
+			ch <- prometheus.MustNewConstMetric(l.desc, prometheus.CounterValue, float64(v.value(s)), v.name)
+		}
 	}
 }
