@@ -167,3 +167,59 @@ func TestModernListenAcrossReload(t *testing.T) {
 		t.Errorf("tools/list after the reload: %v, want h_late0", msg)
 	}
 }
+
+// A listen stream's resource subscription that no backend served when the
+// stream opened is taken up by the backend a reload adds: the stream's
+// session subscribes there, and the backend's resources/updated reaches
+// the stream.
+func TestModernListenResourceAcrossReload(t *testing.T) {
+	first := config.Backend{Name: "g", Transport: config.TransportStreamableHTTP, URL: serveSDK(t, growingServer())}
+	gw := startGateway(t, baseConfig(first), gateway.Options{})
+	const uri = "watch://h/state"
+	events := openListen(t, gw.URL, map[string]any{"resourceSubscriptions": []string{uri}})
+	awaitAck(t, events)
+
+	subscribed := make(chan string, 4)
+	added := mcp.NewServer(&mcp.Implementation{Name: "watched", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler: func(_ context.Context, r *mcp.SubscribeRequest) error {
+			subscribed <- r.Params.URI
+			return nil
+		},
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	added.AddResource(&mcp.Resource{URI: uri, Name: "state"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: uri, Text: "on"}}}, nil
+	})
+	cfg := baseConfig(first, config.Backend{Name: "h", Transport: config.TransportStreamableHTTP, URL: serveSDK(t, added)})
+	if err := gw.Reload(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-subscribed:
+		if got != uri {
+			t.Fatalf("the added backend was subscribed to %q", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the listen stream's resource was never subscribed at the added backend")
+	}
+	// Its update goes on the backend session's standalone stream, which
+	// opens a moment after the session: update until one arrives.
+	for range 30 {
+		if err := added.ResourceUpdated(t.Context(), &mcp.ResourceUpdatedNotificationParams{URI: uri}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("the listen stream ended")
+			}
+			p, _ := ev["params"].(map[string]any)
+			if ev["method"] != "notifications/resources/updated" || p["uri"] != uri || subID(ev) != float64(1) {
+				t.Fatalf("unexpected event on a resource-only listen stream: %v", ev)
+			}
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	t.Fatal("the added backend's resources/updated never reached the listen stream")
+}
