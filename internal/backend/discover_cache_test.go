@@ -77,8 +77,8 @@ func TestDiscoverCache(t *testing.T) {
 }
 
 // A cached answer goes stale after its ttlMs (capped at maxDiscoverTTL);
-// a probe asks the backend whatever the cache holds; an "unsupported
-// protocol version" answer empties the cache, as it forgets the era.
+// a probe asks the backend whatever the cache holds; forget (what an
+// "unsupported protocol version" answer does) empties the cache.
 func TestDiscoverCacheExpiry(t *testing.T) {
 	t.Parallel()
 	url, rec := discoverServer(t, 24*time.Hour, "public")
