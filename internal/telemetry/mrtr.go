@@ -17,7 +17,8 @@ type MRTR struct {
 	InvalidState, ExpiredState, NotWaiting uint64
 }
 
-// labelled is one value of a counter's label, read from a snapshot S.
+// labelled is one value of a counter's label, read from a snapshot S
+// (WarmPool, MRTR).
 type labelled[S any] struct {
 	name  string
 	value func(S) uint64
