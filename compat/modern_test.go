@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vmcp/vmcp/internal/exampleserver"
@@ -58,5 +59,74 @@ func TestModernTSClientV2(t *testing.T) {
 	// (a discover probe and a list); never one per request.
 	if n := web.Stats.Initializes(); n < 1 || n > 2 {
 		t.Errorf("backend initializes = %d for 6 calls, want 1 or 2 (warm sessions, none per request)", n)
+	}
+}
+
+// The TypeScript SDK v2 client's listChanged subscription (one
+// subscriptions/listen stream, opened at connect) outlives a config
+// reload that adds a backend: the client is told the tools changed, and
+// its refreshed list has the added backend's tools. The client would not
+// open the stream again had vmcp ended it.
+func TestModernTSClientV2ListenAcrossReload(t *testing.T) {
+	t.Parallel()
+	requireNPM(t)
+	dir := t.TempDir()
+	bin := buildVMCP(t, dir)
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	more := fixture.StartHTTP(t, exampleserver.Options{Name: "more"})
+	backend := func(name, url string) string {
+		return fmt.Sprintf("  - name: %s\n    transport: streamable-http\n    url: %s\n", name, q(url))
+	}
+	cfg := filepath.Join(dir, "vmcp.yaml")
+	writeFile(t, cfg, "backends:\n"+backend("web", web.URL))
+	g := startGateway(t, bin, cfg)
+	node := startProc(t, "listen.mjs", nil, nil, "node", "listen.mjs", g.mcp, "more_counter")
+	type line struct {
+		Ready     []string `json:"ready"`
+		Listening bool     `json:"listening"`
+		Changed   []string `json:"changed"`
+		Closed    *string  `json:"closed"`
+		Error     string   `json:"error"`
+	}
+	lines := func() []line {
+		var out []line
+		for _, s := range strings.Split(node.log.String(), "\n") {
+			var l line
+			if json.Unmarshal([]byte(s), &l) == nil {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	fixture.Eventually(t, "listen.mjs to connect", func() bool {
+		if node.exited() && len(lines()) == 0 {
+			t.Fatalf("listen.mjs exited: %s", node.log.String())
+		}
+		return len(lines()) > 0
+	})
+	if first := lines()[0]; first.Error != "" || !first.Listening || !slices.Contains(first.Ready, "web_counter") {
+		t.Fatalf("listen.mjs: %s", node.log.String())
+	}
+
+	writeFile(t, cfg, "backends:\n"+backend("web", web.URL)+backend("more", more.URL))
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	fixture.Eventually(t, "listen.mjs to see more_counter", node.exited)
+	// Up to the list with more's tools (the client closes after it).
+	var changed []string
+	for _, l := range lines()[1:] {
+		if l.Error != "" {
+			t.Fatalf("listen.mjs: %s", l.Error)
+		}
+		if l.Closed != nil {
+			t.Fatalf("the subscription ended (%s) before the tools changed: %s", *l.Closed, node.log.String())
+		}
+		if changed = l.Changed; slices.Contains(changed, "more_counter") {
+			break
+		}
+	}
+	if !slices.Contains(changed, "more_counter") || !slices.Contains(changed, "web_counter") {
+		t.Errorf("tools after the reload = %v, want web's and more's; output:\n%s", changed, node.log.String())
 	}
 }

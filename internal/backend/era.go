@@ -128,7 +128,7 @@ func (x *streamableConnector) Connect(ctx context.Context, opts ConnectOptions) 
 // to connect that says nothing about the era.
 func (x *streamableConnector) connectModern(ctx context.Context, opts ConnectOptions) (c Client, res *InitializeResult, legacy bool, err error) {
 	mc := newModernClient(x, opts)
-	res, err = mc.discover(ctx)
+	res, err = x.discovered.get(ctx, opts.Token, mc.discover)
 	if err != nil {
 		_ = mc.Close()
 		return nil, nil, notModern(err), err

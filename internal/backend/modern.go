@@ -138,7 +138,9 @@ func (c *modernClient) send(ctx context.Context, method string, params json.RawM
 	res, err := c.client.Call(ctx, method, p)
 	if err != nil {
 		if e := jsonrpc.AsError(err); e != nil && e.Code == codeUnsupportedVersion {
-			c.x.era.forget() // the backend may have been replaced by a legacy one
+			// The backend may have been replaced by a legacy one.
+			c.x.era.forget()
+			c.x.discovered.forget()
 		}
 		return nil, noSession(err)
 	}
@@ -248,12 +250,13 @@ func (c *modernClient) Notify(ctx context.Context, method string, params json.Ra
 	return nil
 }
 
-// discover sends server/discover, the modern era's first request. It
-// fails with errNotModern if the backend does not offer 2026-07-28.
-func (c *modernClient) discover(ctx context.Context) (*InitializeResult, error) {
+// discover sends server/discover, the modern era's first request, and
+// returns the answer with its caching hint (ok: it gave one). It fails
+// with errNotModern if the backend does not offer 2026-07-28.
+func (c *modernClient) discover(ctx context.Context) (res *InitializeResult, hint Cacheability, ok bool, err error) {
 	raw, err := c.send(ctx, "server/discover", nil)
 	if err != nil {
-		return nil, err
+		return nil, hint, false, err
 	}
 	var d struct {
 		SupportedVersions []string        `json:"supportedVersions"`
@@ -264,21 +267,22 @@ func (c *modernClient) discover(ctx context.Context) (*InitializeResult, error) 
 		} `json:"_meta"`
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, opError(c.name, "server/discover", fmt.Errorf("invalid result: %w", err))
+		return nil, hint, false, opError(c.name, "server/discover", fmt.Errorf("invalid result: %w", err))
 	}
 	if !slices.Contains(d.SupportedVersions, ModernProtocolVersion) {
-		return nil, opError(c.name, "server/discover", errNotModern)
+		return nil, hint, false, opError(c.name, "server/discover", errNotModern)
 	}
 	caps := d.Capabilities
 	if len(caps) == 0 || string(caps) == "null" {
 		caps = json.RawMessage("{}")
 	}
+	hint, ok = cacheHint(raw)
 	return &InitializeResult{
 		ProtocolVersion: ModernProtocolVersion,
 		Capabilities:    caps,
 		ServerInfo:      d.Meta.ServerInfo,
 		Instructions:    d.Instructions,
-	}, nil
+	}, hint, ok, nil
 }
 
 type requestHeaderKey struct{}

@@ -6,7 +6,8 @@ import "context"
 // session with opts, runs the initialize handshake and closes the session
 // again. A stdio backend gets a process of its own, outside its warm pool,
 // so that a probe neither takes a warm process nor teaches the pool its
-// handshake.
+// handshake. A modern backend is asked server/discover even if a fresh
+// answer is cached.
 func Probe(ctx context.Context, x Connector, opts ConnectOptions) (*InitializeResult, error) {
 	var c Client
 	var res *InitializeResult
@@ -17,7 +18,8 @@ func Probe(ctx context.Context, x Connector, opts ConnectOptions) (*InitializeRe
 			c = sc
 		}
 	} else {
-		c, res, err = x.Connect(ctx, opts)
+		// A probe asks the backend itself, not the discover cache.
+		c, res, err = x.Connect(withFreshDiscover(ctx), opts)
 	}
 	if err != nil {
 		return nil, err

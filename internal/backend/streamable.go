@@ -36,6 +36,9 @@ type streamableConnector struct {
 	// protocol is HTTPOptions.Protocol; era caches what auto found (era.go).
 	protocol string
 	era      eraCache
+	// discovered holds the backend's fresh server/discover answers
+	// (discover_cache.go).
+	discovered discoverCache
 }
 
 // connectLegacy starts a legacy-era client: the initialize handshake, or

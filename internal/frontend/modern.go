@@ -78,6 +78,7 @@ type modernHandler struct {
 	opts    ModernOptions
 	sealer  *mrtr.Sealer
 	waiting *mrtr.Registry[*modernCall]
+	counts  mrtrCounts
 	hub     *listenHub
 	// logging holds the pooled sessions whose backends were told to log
 	// (see enableLogging); an entry goes when its session closes.

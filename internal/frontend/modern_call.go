@@ -79,9 +79,12 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 		}
 		if err != nil {
 			text := "Invalid params: requestState failed verification; retry the request without it"
+			count := &h.counts.invalidState
 			if errors.Is(err, mrtr.ErrExpired) {
 				text = "Invalid params: requestState has expired; retry the request without it"
+				count = &h.counts.expiredState
 			}
+			count.Add(1)
 			writeHTTPError(w, http.StatusOK, msg.ID, errorf(jsonrpc.CodeInvalidParams, "%s", text))
 			return errAnswered
 		}
@@ -91,6 +94,7 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 				return h.forward(w, r, msg, st.Replica)
 			}
 			if !ok {
+				h.counts.notWaiting.Add(1)
 				writeHTTPError(w, http.StatusOK, msg.ID, errorf(jsonrpc.CodeInvalidParams,
 					"Invalid params: the call this requestState continues is no longer waiting; retry the request without it"))
 				return errAnswered
@@ -102,6 +106,7 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 				writeHTTPError(w, http.StatusOK, msg.ID, jerr)
 				return errAnswered
 			}
+			h.counts.resumed.Add(1)
 			c.setLogLevel(rm.logLevel)
 			return h.await(w, r, msg.ID, c)
 		}
@@ -374,6 +379,7 @@ func (h *modernHandler) await(w http.ResponseWriter, r *http.Request, id json.Ra
 // request of the backend still unanswered, and parks c.
 func (h *modernHandler) askInput(out *modernOut, id json.RawMessage, c *modernCall) error {
 	if err := h.park(c); err != nil {
+		h.counts.refused.Add(1)
 		c.cancel()
 		out.final(http.StatusServiceUnavailable, jsonrpc.AppendError(nil, id, errorf(codeServerError, "Too many calls wait for input; retry later")))
 		return err
@@ -392,6 +398,7 @@ func (h *modernHandler) askInput(out *modernOut, id json.RawMessage, c *modernCa
 	}
 	st := mrtr.State{Call: c.id, Replica: h.opts.AdvertiseURL, Method: c.method, Name: c.name}
 	c.mu.Unlock()
+	h.counts.inputRequired.Add(1)
 	b, _ := json.Marshal(map[string]any{
 		"resultType":    "input_required",
 		"inputRequests": reqs,

@@ -138,6 +138,13 @@ func (p hubPeer) Request(context.Context, string, json.RawMessage) (json.RawMess
 // from every backend of the caller's pooled sessions. The session s is
 // held for the stream's life, subscribed to the resources the client
 // named, so the backends keep telling it.
+//
+// A config reload does not end the stream: clients do not open it again
+// when it ends (the TypeScript SDK v2 leaves that to the application, and
+// the spec reads a graceful end as "over"). Instead s, which the pool
+// retired, is brought to the new lineup: it connects the backends the
+// reload added or changed, so that their notifications reach the stream,
+// and its list_changed for what the reload changed reaches it too.
 func (h *modernHandler) listen(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, s *session.Session, ident string) error {
 	var p struct {
 		Notifications listenFilter `json:"notifications"`
@@ -148,21 +155,13 @@ func (h *modernHandler) listen(w http.ResponseWriter, r *http.Request, msg *json
 	}
 	l := &listener{id: msg.ID, filter: p.Notifications, ch: make(chan []byte, listenBuffer)}
 	defer h.hub.add(ident, l)()
-	ops := s.Operations()
-	for _, uri := range l.filter.ResourceSubscriptions {
-		params, _ := json.Marshal(map[string]string{"uri": uri})
-		if _, err := ops.Call(r.Context(), "resources/subscribe", params); err != nil {
-			h.s.log.DebugContext(r.Context(), "subscribing a listen stream to a resource", "err", err)
-		}
-	}
+	h.subscribeAll(r.Context(), s, l.filter.ResourceSubscriptions, "resources/subscribe")
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		for _, uri := range l.filter.ResourceSubscriptions {
-			params, _ := json.Marshal(map[string]string{"uri": uri})
-			ops.Call(ctx, "resources/unsubscribe", params)
-		}
+		h.subscribeAll(ctx, s, l.filter.ResourceSubscriptions, "resources/unsubscribe")
 	}()
+	outdated := s.Outdated()
 	ack, _ := json.Marshal(map[string]any{
 		"_meta":         map[string]json.RawMessage{metaSubscriptionID: msg.ID},
 		"notifications": l.filter,
@@ -194,12 +193,30 @@ func (h *modernHandler) listen(w http.ResponseWriter, r *http.Request, msg *json
 			if err := out.keepAlive(); err != nil {
 				return err
 			}
+		case <-outdated:
+			s.Reconcile(r.Context())
+			// A backend the reload added or changed may serve the
+			// resources asked for; the others take a subscribe again.
+			h.subscribeAll(r.Context(), s, l.filter.ResourceSubscriptions, "resources/subscribe")
+			outdated = s.Outdated()
 		case <-r.Context().Done():
 			return nil
 		case <-s.Done():
 			return h.endListen(out, msg.ID)
 		case <-h.s.stop:
 			return h.endListen(out, msg.ID)
+		}
+	}
+}
+
+// subscribeAll sends method (resources/subscribe or unsubscribe) for each
+// uri through s's operations in force.
+func (h *modernHandler) subscribeAll(ctx context.Context, s *session.Session, uris []string, method string) {
+	ops := s.Operations()
+	for _, uri := range uris {
+		params, _ := json.Marshal(map[string]string{"uri": uri})
+		if _, err := ops.Call(ctx, method, params); err != nil {
+			h.s.log.DebugContext(ctx, "a listen stream's resource subscription", "method", method, "err", err)
 		}
 	}
 }

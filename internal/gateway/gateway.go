@@ -216,6 +216,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Pool:             g.pool,
 		Modern:           modern,
 	})
+	observeMRTR(metrics, g.frontend)
 	g.handler = obs.tracing.Handler(g.frontend, cfg.Path)
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stopSweep, g.sweepDone = cancel, make(chan struct{})

@@ -148,6 +148,9 @@ func TestRegistry(t *testing.T) {
 	if err := r.Park("d", &waiter{make(chan struct{})}); !errors.Is(err, ErrFull) {
 		t.Fatalf("Park after Close: err = %v", err)
 	}
+	if n := r.Expired(); n != 0 {
+		t.Errorf("Expired = %d after Close, want 0: only calls that waited too long count", n)
+	}
 }
 
 func TestRegistryExpires(t *testing.T) {
@@ -160,5 +163,8 @@ func TestRegistryExpires(t *testing.T) {
 	<-w.expired
 	if _, ok := r.Take("x"); ok {
 		t.Fatal("an expired call could still be taken")
+	}
+	if n := r.Expired(); n != 1 {
+		t.Errorf("Expired = %d, want 1", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,7 @@ type Registry[W Waiting] struct {
 	mu      sync.Mutex
 	entries map[string]*entry[W]
 	closed  bool
+	expired atomic.Uint64 // calls that waited too long (not those Close ended)
 }
 
 type entry[W Waiting] struct {
@@ -61,6 +63,7 @@ func (r *Registry[W]) Park(id string, w W) error {
 		}
 		r.mu.Unlock()
 		if ok && cur == e {
+			r.expired.Add(1)
 			w.Expire()
 		}
 	})
@@ -88,6 +91,9 @@ func (r *Registry[W]) Len() int {
 	defer r.mu.Unlock()
 	return len(r.entries)
 }
+
+// Expired returns how many calls were expired for waiting too long.
+func (r *Registry[W]) Expired() uint64 { return r.expired.Load() }
 
 // Close expires every waiting call and refuses new ones.
 func (r *Registry[W]) Close() {

@@ -33,13 +33,14 @@ type Lineup struct {
 type lineup struct {
 	Lineup
 	catalogs *catalogs
+	replaced chan struct{} // closed once the Factory has a newer lineup (outdated.go)
 }
 
 func newLineup(l Lineup) *lineup {
 	if l.InitTimeout <= 0 {
 		l.InitTimeout = 5 * time.Second
 	}
-	return &lineup{Lineup: l, catalogs: newCatalogs(l.Aggregation)}
+	return &lineup{Lineup: l, catalogs: newCatalogs(l.Aggregation), replaced: make(chan struct{})}
 }
 
 func (f *Factory) lineup() *lineup { return f.cur.Load() }
@@ -146,7 +147,7 @@ type Reconfigured struct {
 // session go on throughout; no lock is held across a backend's I/O.
 func (m *Manager) Reconfigure(ctx context.Context, l Lineup, limits Limits) Reconfigured {
 	f := m.opts.Factory
-	f.cur.Store(newLineup(l))
+	f.setLineup(newLineup(l))
 	m.mu.Lock()
 	m.limits = limits
 	live := make([]*Session, 0, len(m.live))

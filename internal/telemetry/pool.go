@@ -13,10 +13,7 @@ type WarmPool struct {
 }
 
 // warmOutcomes bounds vmcp_warm_acquire_total's outcome label.
-var warmOutcomes = []struct {
-	name  string
-	value func(WarmPool) uint64
-}{
+var warmOutcomes = []labelled[WarmPool]{
 	{"hit", func(w WarmPool) uint64 { return w.Hit }},
 	{"shared", func(w WarmPool) uint64 { return w.Shared }},
 	{"miss", func(w WarmPool) uint64 { return w.Miss }},

@@ -19,6 +19,7 @@ import (
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
+	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/warm"
 )
 
@@ -331,5 +332,30 @@ func TestMaxAgeMidRequestFreesTheIdentitysPlace(t *testing.T) {
 	})
 	if st := p.Stats(); st.Sessions != 1 || st.Misses != 2 || st.Shared != 0 {
 		t.Errorf("stats = %+v, want 1 session after 2 misses, none shared", st)
+	}
+}
+
+// A session on a lineup a reload replaced is not handed out again, even
+// one the pool's RetireAll missed (built while the reload ran): the next
+// request gets a session with the reload's backends.
+func TestOutdatedSessionsAreNotHandedOut(t *testing.T) {
+	leakCheck(t)
+	web, more := startHTTP(t, "web"), startHTTP(t, "more")
+	webBackend := httpBackend(t, "web", web.URL)
+	factory := newFactory(session.FactoryOptions{}, webBackend)
+	p := newPool(t, warm.Options{Factory: factory, IdleTimeout: time.Hour, SweepInterval: time.Hour})
+	m := session.NewManager(session.ManagerOptions{Store: store.NewMemory(), Factory: factory, SweepInterval: time.Hour})
+	ctx, id := caller("alice")
+	acquireCount(t, p, ctx, id, "web_counter")
+	m.Reconfigure(ctx, session.Lineup{Backends: []session.Backend{webBackend, httpBackend(t, "more", more.URL)}}, session.Limits{})
+	if n := acquireCount(t, p, ctx, id, "more_counter"); n != 1 {
+		t.Errorf("more_counter = %d, want 1", n)
+	}
+	if n := acquireCount(t, p, ctx, id, "web_counter"); n != 1 {
+		t.Errorf("web_counter = %d, want 1: a new session, not the outdated one", n)
+	}
+	fixture.Eventually(t, "the outdated session closed", func() bool { return web.Stats.Deletes() == 1 })
+	if st := p.Stats(); st.Sessions != 1 || st.Misses != 2 {
+		t.Errorf("stats = %+v, want 1 session after 2 misses", st)
 	}
 }

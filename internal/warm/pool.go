@@ -252,7 +252,9 @@ func checkCaller(ctx context.Context, id string) error {
 	return ErrIdentityMismatch
 }
 
-// usable reports whether e may be handed out: it is open and not retired.
+// usable reports whether e may be handed out: it is open, not retired,
+// and on the factory's current lineup (a session built while a reload
+// ran joins the pool after RetireAll, on the old backends).
 func (p *Pool) usable(e *entry, now time.Time) bool {
 	if e.retired {
 		return false
@@ -262,6 +264,8 @@ func (p *Pool) usable(e *entry, now time.Time) bool {
 	}
 	select {
 	case <-e.s.Done():
+		return false
+	case <-e.s.Outdated():
 		return false
 	default:
 		return true
