@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test vet staticcheck unit conformance manifests image bench clean jaeger
+.PHONY: build run test vet staticcheck unit conformance manifests image bench clean jaeger helm
 
 build:
 	$(GO) build -o bin/vmcp ./cmd/vmcp
@@ -47,6 +47,13 @@ jaeger: bin/jaeger
 
 bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 	cd tools/jaeger && $(GO) build -o ../../bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+
+# Helm, to lint and render deploy/helm/vmcp in `make manifests`; a module
+# of its own (tools/helm) for the same reason as Jaeger's.
+helm: bin/helm
+
+bin/helm: tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && $(GO) build -o ../../bin/helm helm.sh/helm/v3/cmd/helm
 
 # The official MCP conformance suites against vmcp (needs node >= 20, npm).
 conformance:
