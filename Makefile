@@ -24,9 +24,12 @@ staticcheck:
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# deploy/kubernetes/ against the Kubernetes API's Go types, offline (a
-# module of its own: vmcp's go.mod carries no k8s.io/api).
-manifests:
+# deploy/kubernetes/ and the Helm chart deploy/helm/vmcp against the
+# Kubernetes API's Go types, offline (a module of its own: vmcp's go.mod
+# carries no k8s.io/api); the invariants both must keep are
+# deploy/kubernetes/manifests_test.go's, in `make unit`. Needs bin/helm.
+manifests: bin/helm
+	bin/helm lint --strict deploy/helm/vmcp
 	cd deploy/kubernetes/schema && $(GO) test -count=1 ./...
 	if command -v kubectl >/dev/null 2>&1; then kubectl kustomize deploy/kubernetes >/dev/null; fi
 
