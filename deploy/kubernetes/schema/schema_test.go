@@ -2,6 +2,8 @@
 // and what the Helm chart renders, against the API's own Go types,
 // offline: every field must be one the API knows (a typo such as
 // readinesProbe fails), and every value must have the field's type.
+// kubeconform validates them as well, against JSON schemas made from the
+// Kubernetes OpenAPI spec (kubeconform_test.go).
 // It is a module of its own so that vmcp's go.mod does not carry
 // k8s.io/api; run it with `make manifests`.
 package schema
@@ -15,6 +17,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/yannh/kubeconform/pkg/validator"
 	yamlv3 "gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,8 +34,47 @@ var types = map[string]func() any{
 	"policy/v1 PodDisruptionBudget": func() any { return &policyv1.PodDisruptionBudget{} },
 }
 
+// TestManifestsMatchTheAPI decodes the kustomization's objects and the
+// chart's strictly into their API types, and validates them with
+// kubeconform.
 func TestManifestsMatchTheAPI(t *testing.T) {
-	t.Parallel()
+	v := kubeconform(t)
+	for _, tc := range []struct {
+		name   string
+		stream func(t *testing.T) []byte
+		want   int
+	}{
+		// Its ConfigMap comes from configMapGenerator: kustomize writes it.
+		{"kustomization's resources", kustomizationResources, 6},
+		// Without the Secret, which the chart expects to exist.
+		{"chart", chart, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := tc.stream(t)
+			if n := decodeStrict(t, tc.name, stream); n < tc.want {
+				t.Errorf("decoded %d objects, want %d", n, tc.want)
+			}
+			n := 0
+			for _, r := range v.Validate(tc.name, io.NopCloser(bytes.NewReader(stream))) {
+				switch r.Status {
+				case validator.Valid:
+					n++
+				case validator.Empty:
+				default:
+					t.Errorf("kubeconform: %v", r.Err)
+				}
+			}
+			if n < tc.want {
+				t.Errorf("kubeconform validated %d objects, want %d", n, tc.want)
+			}
+		})
+	}
+}
+
+// kustomizationResources returns the kustomization's resources files as
+// one YAML stream.
+func kustomizationResources(t *testing.T) []byte {
+	t.Helper()
 	var k struct {
 		Resources []string `yaml:"resources"`
 	}
@@ -43,22 +85,22 @@ func TestManifestsMatchTheAPI(t *testing.T) {
 	if err := yamlv3.Unmarshal(b, &k); err != nil || len(k.Resources) == 0 {
 		t.Fatalf("kustomization.yaml: %v", err)
 	}
-	n := 0
+	var stream bytes.Buffer
 	for _, f := range k.Resources {
 		b, err := os.ReadFile(filepath.Join("..", f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		n += decodeStrict(t, f, b)
+		stream.WriteString("---\n")
+		stream.Write(b)
 	}
-	// Its ConfigMap comes from configMapGenerator: kustomize writes it.
-	if n < 6 {
-		t.Errorf("checked %d objects, want the 6 of the kustomization's resources", n)
-	}
+	return stream.Bytes()
 }
 
-func TestChartMatchesTheAPI(t *testing.T) {
-	t.Parallel()
+// chart returns what `helm template` renders of deploy/helm/vmcp. It needs
+// bin/helm (make helm): without it the test is skipped, or fails in CI.
+func chart(t *testing.T) []byte {
+	t.Helper()
 	helm := filepath.Join("..", "..", "..", "bin", "helm")
 	if p := os.Getenv("VMCP_HELM"); p != "" {
 		helm = p
@@ -76,9 +118,7 @@ func TestChartMatchesTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, stderr.Bytes())
 	}
-	if n := decodeStrict(t, "helm template", out); n < 6 {
-		t.Errorf("checked %d objects, want the chart's 6", n)
-	}
+	return out
 }
 
 // decodeStrict decodes each object of a YAML stream into its API type,
