@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/fixture"
 )
 
 // object is the part of a manifest the checks read.
@@ -131,7 +132,7 @@ func kustomization(t *testing.T) []byte {
 // release, and the Secret the chart expects to exist: secret.yaml's.
 func chart(t *testing.T, release string) []byte {
 	t.Helper()
-	helm := requireTool(t, "VMCP_HELM", filepath.Join("..", "..", "bin", "helm"), "make helm")
+	helm := fixture.Tool(t, "VMCP_HELM", filepath.Join("..", "..", "bin", "helm"), "make helm")
 	var stderr bytes.Buffer
 	cmd := exec.Command(helm, "template", release, filepath.Join("..", "helm", "vmcp"))
 	cmd.Stderr = &stderr
@@ -144,24 +145,6 @@ func chart(t *testing.T, release string) []byte {
 		t.Fatal(err)
 	}
 	return append(append(out, "\n---\n"...), secret...)
-}
-
-// requireTool returns the path of a tool the test runs: env's value, or
-// path. Without it the test is skipped, or fails in CI, which installs it.
-func requireTool(t *testing.T, env, path, install string) string {
-	t.Helper()
-	if p := os.Getenv(env); p != "" {
-		path = p
-	}
-	found, err := exec.LookPath(path)
-	if err == nil {
-		return found
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found (%v); .ci/run installs it: %s", path, err, install)
-	}
-	t.Skipf("%s not found; to run this test: %s (or set %s)", path, install, env)
-	return ""
 }
 
 // objects reads a YAML stream's objects, by kind and name.
