@@ -25,8 +25,9 @@ unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # deploy/kubernetes/ and the Helm chart deploy/helm/vmcp against the
-# Kubernetes API's Go types, offline (a module of its own: vmcp's go.mod
-# carries no k8s.io/api); the invariants both must keep are
+# Kubernetes API, offline: helm lint, then a strict decode into the API's Go
+# types and kubeconform (a module of its own: vmcp's go.mod carries no
+# k8s.io/api). The invariants both must keep are
 # deploy/kubernetes/manifests_test.go's, in `make unit`. Needs bin/helm.
 manifests: bin/helm
 	bin/helm lint --strict deploy/helm/vmcp
