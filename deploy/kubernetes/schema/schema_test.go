@@ -47,7 +47,11 @@ func TestManifestsMatchTheAPI(t *testing.T) {
 		// Its ConfigMap comes from configMapGenerator: kustomize writes it.
 		{"kustomization's resources", kustomizationResources, 6},
 		// Without the Secret, which the chart expects to exist.
-		{"chart", chart, 6},
+		{"chart", func(t *testing.T) []byte { return chart(t) }, 6},
+		// Its other branches: no Redis, no PodDisruptionBudget.
+		{"chart with one replica and an outside Redis", func(t *testing.T) []byte {
+			return chart(t, "--set", "replicas=1,redis.enabled=false,redis.address=redis.example:6379")
+		}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stream := tc.stream(t)
@@ -97,9 +101,10 @@ func kustomizationResources(t *testing.T) []byte {
 	return stream.Bytes()
 }
 
-// chart returns what `helm template` renders of deploy/helm/vmcp. It needs
-// bin/helm (make helm): without it the test is skipped, or fails in CI.
-func chart(t *testing.T) []byte {
+// chart returns what `helm template` renders of deploy/helm/vmcp, with
+// args (values) added. It needs bin/helm (make helm): without it the test
+// is skipped, or fails in CI.
+func chart(t *testing.T, args ...string) []byte {
 	t.Helper()
 	helm := filepath.Join("..", "..", "..", "bin", "helm")
 	if p := os.Getenv("VMCP_HELM"); p != "" {
@@ -112,7 +117,7 @@ func chart(t *testing.T) []byte {
 		t.Skipf("%s not found; to run this test: make helm (or set VMCP_HELM)", helm)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(helm, "template", "vmcp", filepath.Join("..", "..", "helm", "vmcp"))
+	cmd := exec.Command(helm, append([]string{"template", "vmcp", filepath.Join("..", "..", "helm", "vmcp")}, args...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
