@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test vet staticcheck unit conformance manifests image bench clean jaeger
+.PHONY: build run test vet staticcheck unit conformance manifests image bench clean jaeger helm
 
 build:
 	$(GO) build -o bin/vmcp ./cmd/vmcp
@@ -24,9 +24,13 @@ staticcheck:
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# deploy/kubernetes/ against the Kubernetes API's Go types, offline (a
-# module of its own: vmcp's go.mod carries no k8s.io/api).
-manifests:
+# deploy/kubernetes/ and the Helm chart deploy/helm/vmcp against the
+# Kubernetes API, offline: helm lint, then a strict decode into the API's Go
+# types and kubeconform (a module of its own: vmcp's go.mod carries no
+# k8s.io/api). The invariants both must keep are
+# deploy/kubernetes/manifests_test.go's, in `make unit`. Needs bin/helm.
+manifests: bin/helm
+	bin/helm lint --strict deploy/helm/vmcp
 	cd deploy/kubernetes/schema && $(GO) test -count=1 ./...
 	if command -v kubectl >/dev/null 2>&1; then kubectl kustomize deploy/kubernetes >/dev/null; fi
 
@@ -47,6 +51,13 @@ jaeger: bin/jaeger
 
 bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 	cd tools/jaeger && $(GO) build -o ../../bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+
+# Helm, to lint and render deploy/helm/vmcp in `make manifests`; a module
+# of its own (tools/helm) for the same reason as Jaeger's.
+helm: bin/helm
+
+bin/helm: tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && $(GO) build -o ../../bin/helm helm.sh/helm/v3/cmd/helm
 
 # The official MCP conformance suites against vmcp (needs node >= 20, npm).
 conformance:

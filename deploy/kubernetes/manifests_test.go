@@ -1,7 +1,8 @@
 // Package kubernetes holds vmcp's Kubernetes manifests; its test checks
-// what a rollout depends on, offline: the Deployment, Service, probes and
+// what a rollout depends on, offline, in the kustomization and in the Helm
+// chart (deploy/helm/vmcp) alike: the Deployment, Service, probes and
 // PodDisruptionBudget agree, and the ConfigMap is a config vmcp accepts
-// with the Secret's values.
+// with the pod's environment.
 package kubernetes
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/fixture"
 )
 
 // object is the part of a manifest the checks read.
@@ -40,8 +43,12 @@ type object struct {
 			Spec struct {
 				TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
 				Containers                    []struct {
-					Name    string   `yaml:"name"`
-					Args    []string `yaml:"args"`
+					Name string   `yaml:"name"`
+					Args []string `yaml:"args"`
+					Env  []struct {
+						Name  string `yaml:"name"`
+						Value string `yaml:"value"`
+					} `yaml:"env"`
 					EnvFrom []struct {
 						SecretRef struct {
 							Name string `yaml:"name"`
@@ -79,34 +86,87 @@ type probe struct {
 	} `yaml:"httpGet"`
 }
 
-// load reads every object of the kustomization's resources, by kind and
-// name.
-func load(t *testing.T) map[string]*object {
+// kustomization returns the kustomization's objects as one YAML stream:
+// its resources, and the ConfigMaps its configMapGenerator makes from files.
+func kustomization(t *testing.T) []byte {
 	t.Helper()
 	var k struct {
-		Resources []string `yaml:"resources"`
+		Resources          []string `yaml:"resources"`
+		ConfigMapGenerator []struct {
+			Name  string   `yaml:"name"`
+			Files []string `yaml:"files"`
+		} `yaml:"configMapGenerator"`
 	}
 	readYAML(t, "kustomization.yaml", &k)
-	objs := map[string]*object{}
+	var stream bytes.Buffer
 	for _, f := range k.Resources {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		for {
-			o := &object{}
-			if err := dec.Decode(o); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", f, err)
+		stream.WriteString("---\n")
+		stream.Write(b)
+	}
+	for _, g := range k.ConfigMapGenerator {
+		cm := map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]string{"name": g.Name}}
+		data := map[string]string{}
+		for _, f := range g.Files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
 			}
-			key := o.Kind + "/" + o.Metadata.Name
-			if objs[key] != nil {
-				t.Fatalf("%s: %s twice", f, key)
-			}
-			objs[key] = o
+			data[filepath.Base(f)] = string(b)
 		}
+		cm["data"] = data
+		b, err := yaml.Marshal(cm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream.WriteString("---\n")
+		stream.Write(b)
+	}
+	return stream.Bytes()
+}
+
+// chart returns what `helm template` renders of deploy/helm/vmcp as
+// release, and the Secret the chart expects to exist: secret.yaml's.
+func chart(t *testing.T, release string) []byte {
+	t.Helper()
+	helm := fixture.Tool(t, "VMCP_HELM", filepath.Join("..", "..", "bin", "helm"), "make helm")
+	var stderr bytes.Buffer
+	cmd := exec.Command(helm, "template", release, filepath.Join("..", "helm", "vmcp"))
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, stderr.Bytes())
+	}
+	secret, err := os.ReadFile("secret.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(append(out, "\n---\n"...), secret...)
+}
+
+// objects reads a YAML stream's objects, by kind and name.
+func objects(t *testing.T, stream []byte) map[string]*object {
+	t.Helper()
+	objs := map[string]*object{}
+	dec := yaml.NewDecoder(bytes.NewReader(stream))
+	for {
+		o := &object{}
+		if err := dec.Decode(o); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if o.Kind == "" {
+			continue // an empty document
+		}
+		key := o.Kind + "/" + o.Metadata.Name
+		if objs[key] != nil {
+			t.Fatalf("%s twice", key)
+		}
+		objs[key] = o
 	}
 	return objs
 }
@@ -126,14 +186,32 @@ func get(t *testing.T, objs map[string]*object, key string) *object {
 	t.Helper()
 	o := objs[key]
 	if o == nil {
-		t.Fatalf("no %s in the kustomization's resources", key)
+		t.Fatalf("no %s", key)
 	}
 	return o
 }
 
 func TestManifests(t *testing.T) {
-	objs := load(t)
-	dep := get(t, objs, "Deployment/vmcp")
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		vmcp string // the name of vmcp's Deployment, Service and PodDisruptionBudget
+		objs func(t *testing.T) []byte
+	}{
+		{"kustomization", "vmcp", kustomization},
+		// Another release name than the chart's own: nothing may work by
+		// coincidence of names.
+		{"chart", "gw", func(t *testing.T) []byte { return chart(t, "gw") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			checkManifests(t, objects(t, tc.objs(t)), tc.vmcp)
+		})
+	}
+}
+
+func checkManifests(t *testing.T, objs map[string]*object, name string) {
+	dep := get(t, objs, "Deployment/"+name)
 	if r := dep.Spec.Replicas; r == nil || *r != 3 {
 		t.Errorf("vmcp replicas = %v, want 3", r)
 	}
@@ -159,14 +237,14 @@ func TestManifests(t *testing.T) {
 		t.Error("root filesystem is writable")
 	}
 
-	svc := get(t, objs, "Service/vmcp")
+	svc := get(t, objs, "Service/"+name)
 	if a := svc.Spec.SessionAffinity; a != "" && a != "None" {
 		t.Errorf("Service sessionAffinity = %q, want none", a)
 	}
 	if s := plainSelector(t, svc.Spec.Selector); !selects(s, pod.Metadata.Labels) {
 		t.Errorf("Service selector %v does not select vmcp's pods", s)
 	}
-	pdb := get(t, objs, "PodDisruptionBudget/vmcp")
+	pdb := get(t, objs, "PodDisruptionBudget/"+name)
 	if s := matchLabels(t, pdb.Spec.Selector); !selects(s, pod.Metadata.Labels) || !selects(pod.Metadata.Labels, s) {
 		t.Errorf("PodDisruptionBudget selector %v is not the Deployment's pods' %v", s, pod.Metadata.Labels)
 	}
@@ -192,16 +270,25 @@ func TestManifests(t *testing.T) {
 	}
 	secret := get(t, objs, "Secret/"+c.EnvFrom[0].SecretRef.Name)
 
-	// vmcp accepts the ConfigMap's config with the Secret's values, and
-	// it is what the manifests assume: Redis, a non-loopback listener.
+	// vmcp accepts the ConfigMap's config with the pod's environment (the
+	// container's env over the Secret's, as the kubelet has it), and it is
+	// what the manifests assume: Redis, a non-loopback listener.
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := func(k string) (string, bool) { v, ok := secret.StringData[k]; return v, ok }
+	env := func(k string) (string, bool) {
+		for _, e := range c.Env {
+			if e.Name == k {
+				return e.Value, true
+			}
+		}
+		v, ok := secret.StringData[k]
+		return v, ok
+	}
 	cfg, err := config.Load(path, config.WithLookupEnv(env))
 	if err != nil {
-		t.Fatalf("the ConfigMap's config.yaml, with the Secret's values:\n%v", err)
+		t.Fatalf("the ConfigMap's config.yaml, with the pod's environment:\n%v", err)
 	}
 	if cfg.Store.Type != config.StoreRedis {
 		t.Errorf("store.type = %q: replicas would not share sessions", cfg.Store.Type)

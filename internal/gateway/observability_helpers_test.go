@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -13,23 +12,11 @@ import (
 	"github.com/vmcp/vmcp/internal/fixture"
 )
 
-// requireTool returns the path of a program a test needs: the file env
-// names, else path. Outside CI a missing one skips the test; in CI
-// (.ci/run installs them) it fails it.
+// requireTool is fixture.Tool: the program's path, or a skip (a failure
+// in CI).
 func requireTool(t *testing.T, env, path, install string) string {
 	t.Helper()
-	if p := os.Getenv(env); p != "" {
-		path = p
-	}
-	found, err := exec.LookPath(path)
-	if err == nil {
-		return found
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found (%v); .ci/run installs it: %s", path, err, install)
-	}
-	t.Skipf("%s not found; to run this test: %s (or set %s)", path, install, env)
-	return ""
+	return fixture.Tool(t, env, path, install)
 }
 
 // freePort is a loopback port nothing listens on just now.
