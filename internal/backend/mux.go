@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -46,7 +47,7 @@ func (m *mux) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Mes
 	m.mu.Lock()
 	if m.err != nil {
 		m.mu.Unlock()
-		return nil, m.err
+		return nil, m.ended()
 	}
 	m.pending[id] = p
 	m.mu.Unlock()
@@ -74,7 +75,7 @@ func (m *mux) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Mes
 func (m *mux) send(ctx context.Context, msg []byte) error {
 	select {
 	case <-m.done:
-		return m.err
+		return m.ended()
 	default:
 	}
 	if err := m.mc.write(ctx, msg); err != nil {
@@ -89,6 +90,19 @@ func (m *mux) send(ctx context.Context, msg []byte) error {
 		return unavailable(err)
 	}
 	return nil
+}
+
+// ended is the error for a message not sent because the connection had
+// already ended. A stdio child's or an SSE stream's backend session lives
+// and dies with its connection, so one that ended on its own (the child
+// exited, the stream broke) is a lost session, and the owner may replace
+// it and send the request there: this one never reached the backend. One
+// that vmcp closed stays ErrClosed. Only called once done is closed.
+func (m *mux) ended() error {
+	if errors.Is(m.err, ErrUnavailable) {
+		return fmt.Errorf("%w: %w", ErrSessionNotFound, m.err)
+	}
+	return m.err
 }
 
 func (m *mux) remove(id int64) {
