@@ -158,32 +158,35 @@ func (m *mux) readLoop(fatal func(error) error) {
 	}
 }
 
-// route picks where a server message goes: the handler in the context of
-// the most recent call in flight, as the server most likely sent it while
-// serving that call; else the connect-time handler, with the client's own
-// context. A call that carries no handler of its own (vmcp listing the
-// backend's tools while the session is built) does not claim the message,
-// so a request the backend sent meanwhile does not end with that call.
-// roots/list is never claimed: the roots are the session's, and a server
-// asks for them when it hears they changed, whatever call is in flight; a
-// short call that claimed it would cancel it by ending.
+// route picks where a server message goes. With exactly one client call
+// in flight (one whose context carries a handler), it is that call's: the
+// server most likely sent it while serving that call. Otherwise it goes to
+// the connect-time handler, with the client's own context, as a message
+// that belongs to no call: with several calls in flight the connection
+// carries no sign of which one it serves, and tying a request to the wrong
+// one would fail it when that call ended first. vmcp's own calls (the
+// listing while the session is built) never claim a message, so a request
+// the backend sent meanwhile does not end with them. roots/list is never
+// claimed: the roots are the session's, and a server asks for them when
+// it hears they changed, whatever call is in flight; a short call that
+// claimed it would cancel it by ending.
 func (m *mux) route(method string) (context.Context, Handler) {
 	if sessionRequest(method) {
 		return m.c.ctx, m.c.handler
 	}
 	m.mu.Lock()
-	var last *pending
-	var lastID int64 = -1
-	for id, p := range m.pending {
-		if id > lastID {
-			last, lastID = p, id
+	var owner *pending
+	var h Handler
+	claims := 0
+	for _, p := range m.pending {
+		if ph, ok := p.ctx.Value(handlerKey{}).(Handler); ok && ph != nil {
+			owner, h = p, ph
+			claims++
 		}
 	}
 	m.mu.Unlock()
-	if last != nil {
-		if h, ok := last.ctx.Value(handlerKey{}).(Handler); ok && h != nil {
-			return last.ctx, h
-		}
+	if claims == 1 {
+		return owner.ctx, h
 	}
 	return m.c.ctx, m.c.handler
 }
