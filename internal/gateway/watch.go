@@ -106,8 +106,9 @@ func (g *Gateway) watch(ctx context.Context, path string, events <-chan fsnotify
 // reloadSafely is one reload; a panic in it is logged and costs that
 // reload only. Without force, a file whose content is the one in effect,
 // or the one refused last (refused, its hash), or that is gone for a
-// moment (mid-swap), is left alone. It returns the hash of the content
-// this reload refused, or refused if it did not read the file.
+// moment (mid-swap), is left alone. It returns what refused is now: the
+// hash of the content this reload refused, "" once one is applied, or
+// refused unchanged when it left the file alone.
 func (g *Gateway) reloadSafely(ctx context.Context, path string, force bool, refused string) (nowRefused string) {
 	nowRefused = refused
 	defer recovery.Recover(g.log, nil, "during", "config reload")
