@@ -55,6 +55,7 @@ func TestCompat(t *testing.T) {
 	t.Run("SessionsOneAfterAnother", s.sequentialSessions)
 	t.Run("TwoSessionsAtOnce", s.concurrentSessions)
 	t.Run("Features", s.features)
+	t.Run("SamplingBesideOtherCalls", s.samplingBesideOtherCalls)
 	t.Run("Tasks", s.tasks)
 	t.Run("Memory", s.memory)
 	t.Run("RootsReachServerFilesystem", s.roots)

@@ -237,10 +237,14 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 			// flight. It lives as long as the client, not as that call.
 			ctx = c.ctx
 		}
-		c.goTracked(func() {
-			hctx, cancel := context.WithCancel(ctx)
+		// Tracked before the reader reads on: the backend's
+		// notifications/cancelled for this request may be the next
+		// message, and must find it.
+		hctx, cancel := context.WithCancel(ctx)
+		untrack := c.trackServing(m.ID, cancel)
+		started := c.goTracked(func() {
 			defer cancel()
-			defer c.trackServing(m.ID, cancel)()
+			defer untrack()
 			stop := context.AfterFunc(c.ctx, cancel)
 			defer stop()
 			out := c.answer(hctx, h, m)
@@ -250,6 +254,10 @@ func (c *client) deliver(ctx context.Context, h Handler, m *jsonrpc.Message, rep
 				c.log.DebugContext(hctx, "reply to backend request failed", "backend", c.name, "method", m.Method, "error", err)
 			}
 		})
+		if !started {
+			untrack()
+			cancel()
+		}
 	default:
 		c.log.DebugContext(ctx, "dropping unexpected message from backend", "backend", c.name)
 	}

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -46,7 +47,7 @@ func (m *mux) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Mes
 	m.mu.Lock()
 	if m.err != nil {
 		m.mu.Unlock()
-		return nil, m.err
+		return nil, m.ended()
 	}
 	m.pending[id] = p
 	m.mu.Unlock()
@@ -74,7 +75,7 @@ func (m *mux) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Mes
 func (m *mux) send(ctx context.Context, msg []byte) error {
 	select {
 	case <-m.done:
-		return m.err
+		return m.ended()
 	default:
 	}
 	if err := m.mc.write(ctx, msg); err != nil {
@@ -89,6 +90,19 @@ func (m *mux) send(ctx context.Context, msg []byte) error {
 		return unavailable(err)
 	}
 	return nil
+}
+
+// ended is the error for a message not sent because the connection had
+// already ended. A stdio child's or an SSE stream's backend session lives
+// and dies with its connection, so one that ended on its own (the child
+// exited, the stream broke) is a lost session, and the owner may replace
+// it and send the request there: this one never reached the backend. One
+// that vmcp closed stays ErrClosed. Only called once done is closed.
+func (m *mux) ended() error {
+	if errors.Is(m.err, ErrUnavailable) {
+		return fmt.Errorf("%w: %w", ErrSessionNotFound, m.err)
+	}
+	return m.err
 }
 
 func (m *mux) remove(id int64) {
@@ -144,32 +158,35 @@ func (m *mux) readLoop(fatal func(error) error) {
 	}
 }
 
-// route picks where a server message goes: the handler in the context of
-// the most recent call in flight, as the server most likely sent it while
-// serving that call; else the connect-time handler, with the client's own
-// context. A call that carries no handler of its own (vmcp listing the
-// backend's tools while the session is built) does not claim the message,
-// so a request the backend sent meanwhile does not end with that call.
-// roots/list is never claimed: the roots are the session's, and a server
-// asks for them when it hears they changed, whatever call is in flight; a
-// short call that claimed it would cancel it by ending.
+// route picks where a server message goes. With exactly one client call
+// in flight (one whose context carries a handler), it is that call's: the
+// server most likely sent it while serving that call. Otherwise it goes to
+// the connect-time handler, with the client's own context, as a message
+// that belongs to no call: with several calls in flight the connection
+// carries no sign of which one it serves, and tying a request to the wrong
+// one would fail it when that call ended first. vmcp's own calls (the
+// listing while the session is built) never claim a message, so a request
+// the backend sent meanwhile does not end with them. roots/list is never
+// claimed: the roots are the session's, and a server asks for them when
+// it hears they changed, whatever call is in flight; a short call that
+// claimed it would cancel it by ending.
 func (m *mux) route(method string) (context.Context, Handler) {
 	if sessionRequest(method) {
 		return m.c.ctx, m.c.handler
 	}
 	m.mu.Lock()
-	var last *pending
-	var lastID int64 = -1
-	for id, p := range m.pending {
-		if id > lastID {
-			last, lastID = p, id
+	var owner *pending
+	var h Handler
+	claims := 0
+	for _, p := range m.pending {
+		if ph, ok := p.ctx.Value(handlerKey{}).(Handler); ok && ph != nil {
+			owner, h = p, ph
+			claims++
 		}
 	}
 	m.mu.Unlock()
-	if last != nil {
-		if h, ok := last.ctx.Value(handlerKey{}).(Handler); ok && h != nil {
-			return last.ctx, h
-		}
+	if claims == 1 {
+		return owner.ctx, h
 	}
 	return m.c.ctx, m.c.handler
 }

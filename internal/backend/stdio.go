@@ -254,7 +254,6 @@ func startChild(c *client, o StdioOptions, reaped func()) error {
 	go func() {
 		defer s.wg.Done()
 		s.exitErr = cmd.Wait()
-		reaped()
 		close(s.exited)
 		// Let the reader take what the child wrote last, then fail what is
 		// still pending even if a grandchild holds stdout open.
@@ -265,6 +264,8 @@ func startChild(c *client, o StdioOptions, reaped func()) error {
 		}
 		t.Stop()
 		s.fail(s.exitError())
+		// Counted gone only once calls see it gone.
+		reaped()
 	}()
 	return nil
 }

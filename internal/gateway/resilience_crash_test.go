@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"syscall"
@@ -91,9 +92,9 @@ func TestBackendKilledAndRestarted(t *testing.T) {
 	}
 }
 
-// TestStdioChildKilledIsRestarted: a stdio backend's child dies. The call
-// that finds it dead fails naming the backend; the next call starts a new
-// child and succeeds.
+// TestStdioChildKilledIsRestarted: a stdio backend's child dies. The next
+// call, which vmcp had not sent to the dead child, starts a new child and
+// succeeds, flagged as re-initialized.
 func TestStdioChildKilledIsRestarted(t *testing.T) {
 	defer leakCheck(t)()
 	bin := fixture.ExampleServerBinary(t)
@@ -115,17 +116,19 @@ func TestStdioChildKilledIsRestarted(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "dead child reaped", func() bool { p, _ := fixture.Children("vmcp-example"); return len(p) == 0 })
+		eventually(t, "vmcp counts the dead child gone", func() bool { return stdioProcesses(t, gw) == 0 })
 
-		_, err := callResult(cs, "notes_counter", nil)
-		if err == nil || !strings.Contains(err.Error(), `"notes"`) {
-			t.Fatalf("call to the dead child: %v; want an error naming the backend", err)
+		// vmcp knew the child was gone before it sent anything: the call
+		// goes to a new child, at most once.
+		res, err := callResult(cs, "notes_counter", nil)
+		if err != nil || res.IsError || text(res) != "1" || !slices.Equal(reinitialized(res), []string{"notes"}) {
+			t.Fatalf("call after the child died: %+v %v; want a new child's counter (1) flagged as re-initialized", res, err)
 		}
 		if got := callText(t, cs, "web_counter", nil); got != "2" {
 			t.Errorf("web_counter = %q, want 2", got)
 		}
-		res, err := callResult(cs, "notes_counter", nil)
-		if err != nil || res.IsError || text(res) != "1" || !slices.Equal(reinitialized(res), []string{"notes"}) {
-			t.Fatalf("next call: %+v %v; want a new child's counter (1) flagged as re-initialized", res, err)
+		if got := callText(t, cs, "notes_counter", nil); got != "2" {
+			t.Errorf("next call on the new child: notes_counter = %q, want 2", got)
 		}
 		now, _ := fixture.Children("vmcp-example")
 		if len(now) != 1 || now[0] == pids[0] {
@@ -134,6 +137,48 @@ func TestStdioChildKilledIsRestarted(t *testing.T) {
 		cs.Close()
 		eventually(t, "new child ended with the session", func() bool { p, _ := fixture.Children("vmcp-example"); return len(p) == 0 })
 	})
+}
+
+// TestSSEBackendRestartedBetweenCalls: an SSE backend is killed and
+// restarted on its port between two calls. Its session died with its event
+// stream, before the next call was sent, so that call goes to a new
+// backend session and succeeds, flagged as re-initialized, as over
+// Streamable HTTP.
+func TestSSEBackendRestartedBetweenCalls(t *testing.T) {
+	bin := fixture.ExampleServerBinary(t)
+	docs := startExampleProcOver(t, bin, "sse", "docs", "127.0.0.1:0")
+	gw := startGateway(t, baseConfig(config.Backend{Name: "docs", Transport: config.TransportSSE, URL: docs.URL}), gateway.Options{})
+	cs := connect(t, gw.URL)
+	for _, want := range []string{"1", "2"} {
+		if got := callText(t, cs, "docs_counter", nil); got != want {
+			t.Fatalf("docs_counter = %q, want %q", got, want)
+		}
+	}
+	docs.kill()
+	startExampleProcOver(t, bin, "sse", "docs", docs.Addr)
+	// Whether vmcp has yet seen the old event stream end or not, the call
+	// is not sent to the old session: either vmcp knows it is gone, or the
+	// restarted backend answers its POST 404.
+	res, err := callResult(cs, "docs_counter", nil)
+	if err != nil || res.IsError || text(res) != "1" || !slices.Equal(reinitialized(res), []string{"docs"}) {
+		t.Fatalf("call after the restart: %+v %v; want a new backend session's counter (1) flagged as re-initialized", res, err)
+	}
+	cs.Close()
+}
+
+// stdioProcesses is /status's gateway.stdio.processes: the children vmcp
+// has not yet seen end.
+func stdioProcesses(t *testing.T, gw *running) int {
+	t.Helper()
+	var st struct {
+		Gateway struct {
+			Stdio struct{ Processes int } `json:"stdio"`
+		} `json:"gateway"`
+	}
+	if err := json.Unmarshal([]byte(getBody(t, gw.Base+"/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Gateway.Stdio.Processes
 }
 
 // TestHungToolTimesOut: a tool that runs longer than its backend's timeout

@@ -27,7 +27,13 @@ type exampleProc struct {
 // any port) and waits for its "listening on URL" line.
 func startExampleProc(t *testing.T, bin, name, listen string) *exampleProc {
 	t.Helper()
-	cmd := exec.Command(bin, "-transport", "http", "-listen", listen, "-name", name)
+	return startExampleProcOver(t, bin, "http", name, listen)
+}
+
+// startExampleProcOver is startExampleProc over transport http or sse.
+func startExampleProcOver(t *testing.T, bin, transport, name, listen string) *exampleProc {
+	t.Helper()
+	cmd := exec.Command(bin, "-transport", transport, "-listen", listen, "-name", name)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +56,7 @@ func startExampleProc(t *testing.T, bin, name, listen string) *exampleProc {
 			t.Fatalf("example server: unexpected first line %q", s)
 		}
 		p.URL = u
-		p.Addr = strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/mcp")
+		p.Addr, _, _ = strings.Cut(strings.TrimPrefix(u, "http://"), "/")
 	case <-time.After(15 * time.Second):
 		t.Fatal("example server did not start listening")
 	}

@@ -73,13 +73,17 @@ func (g *Gateway) watch(ctx context.Context, path string, events <-chan fsnotify
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// refused is the hash of the content the last reload refused, if it
+	// did: any write in the directory (vmcp's own log, next to its config)
+	// is an event, and content refused once is not read again for one.
+	var refused string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 			g.log.Info("SIGHUP: reloading the config", "file", path)
-			g.reloadSafely(ctx, path, true)
+			refused = g.reloadSafely(ctx, path, true, refused)
 		case ev, ok := <-events:
 			if !ok {
 				return
@@ -94,23 +98,32 @@ func (g *Gateway) watch(ctx context.Context, path string, events <-chan fsnotify
 			}
 			g.log.Warn("watching the config file", "err", err)
 		case <-timer.C:
-			g.reloadSafely(ctx, path, false)
+			refused = g.reloadSafely(ctx, path, false, refused)
 		}
 	}
 }
 
 // reloadSafely is one reload; a panic in it is logged and costs that
-// reload only. Without force, a file whose content is the one in effect
-// (or that is gone for a moment, mid-swap) is left alone.
-func (g *Gateway) reloadSafely(ctx context.Context, path string, force bool) {
+// reload only. Without force, a file whose content is the one in effect,
+// or the one refused last (refused, its hash), or that is gone for a
+// moment (mid-swap), is left alone. It returns what refused is now: the
+// hash of the content this reload refused, "" once one is applied, or
+// refused unchanged when it left the file alone.
+func (g *Gateway) reloadSafely(ctx context.Context, path string, force bool, refused string) (nowRefused string) {
+	nowRefused = refused
 	defer recovery.Recover(g.log, nil, "during", "config reload")
-	if !force {
-		data, err := os.ReadFile(path)
-		if err != nil || HashConfig(data) == g.reload.currentHash() {
-			return
-		}
+	data, err := os.ReadFile(path)
+	hash := ""
+	if err == nil {
+		hash = HashConfig(data)
 	}
-	g.ReloadFile(ctx, path)
+	if !force && (err != nil || hash == g.reload.currentHash() || hash == refused) {
+		return refused
+	}
+	if g.ReloadFile(ctx, path) != nil {
+		return hash
+	}
+	return ""
 }
 
 // stopWatching ends WatchConfig's goroutine and waits for it.
