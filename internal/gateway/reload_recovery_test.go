@@ -3,14 +3,23 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/gateway"
 )
 
 // TestReloadRepairsASessionWhoseBackendsAllFailed: a client that
@@ -117,4 +126,83 @@ func TestReloadRetriesABackendThatWasDown(t *testing.T) {
 	if got := callText(t, cs.ClientSession, "web_counter", nil); got != "2" {
 		t.Errorf("web_counter = %s, want 2: the healthy backend was reconnected", got)
 	}
+}
+
+// TestShutdownDuringAReloadWaitingForACall: a reload that removed a
+// backend waits for the call in flight to it before closing it; a
+// shutdown meanwhile must not wait for that call beyond its own deadline.
+// Once the call ends (its stdio backend dies), the child is reaped and
+// nothing vmcp started is left running. Not parallel: it checks for leaked goroutines and counts this
+// process's stdio children.
+func TestShutdownDuringAReloadWaitingForACall(t *testing.T) {
+	other := fixture.StartHTTP(t, exampleserver.Options{Name: "other"})
+	defer leakCheck(t)()
+	f := newConfigFile(t, "backends:\n"+stdioBackendYAML(t, "local")+"    timeout: 1h\n"+httpBackendYAML("other", other.URL))
+	// Not startFromFile: this shutdown is meant to miss its deadline.
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(cfg, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ln) }()
+	url := "http://" + ln.Addr().String() + "/mcp"
+	hup := make(chan os.Signal, 1)
+	if err := gw.WatchConfig(f.path, hup); err != nil {
+		t.Fatal(err)
+	}
+	cs := connectListening(t, url)
+	callCtx, cancelCall := context.WithCancel(context.Background())
+	called := make(chan struct{})
+	go func() {
+		defer close(called)
+		p := &mcp.CallToolParams{Name: "local_sleep_ms", Arguments: map[string]any{"ms": 3_600_000}}
+		p.SetProgressToken("t1")
+		cs.CallTool(callCtx, p)
+	}()
+	select {
+	case <-cs.progress:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the call to local never started")
+	}
+	f.write("backends:\n" + httpBackendYAML("other", other.URL))
+	hup <- os.Interrupt
+	eventually(t, "the reload to be under way", func() bool {
+		_, _, body := rawPost(t, url, rawInit(t, url), `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+		return !strings.Contains(body, "local_sleep_ms")
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	// The call in flight makes the shutdown miss its deadline; that it
+	// returns at all is the point.
+	if err := gw.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("shutdown with a call in flight: %v, want its deadline exceeded", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	pids, _ := fixture.Children("vmcp-example")
+	if len(pids) != 1 {
+		t.Fatalf("stdio children: %v, want the one serving the call", pids)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stdio child reaped", func() bool {
+		pids, zombies := fixture.Children("vmcp-example")
+		return len(pids) == 0 && len(zombies) == 0
+	})
+	// The client would try to resume its call's stream on a gateway that
+	// is gone; it need not.
+	cancelCall()
+	<-called
+	cs.Close()
 }

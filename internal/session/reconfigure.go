@@ -143,9 +143,12 @@ type Reconfigured struct {
 // catalog, and tells its client what changed with list_changed
 // notifications. The backend state of the backends kept is untouched.
 //
-// Reconfigure returns once every session it found has done so. Sessions
-// being built meanwhile are brought to l as they go live. Calls to a
-// session go on throughout; no lock is held across a backend's I/O.
+// Reconfigure returns once every session it found has done so, or once
+// ctx ends: a backend let go of whose calls are still under way is then
+// closed by its session, when they end or when the session closes.
+// Sessions being built meanwhile are brought to l as they go live. Calls
+// to a session go on throughout; no lock a call needs is held across a
+// backend's I/O.
 func (m *Manager) Reconfigure(ctx context.Context, l Lineup, limits Limits) Reconfigured {
 	f := m.opts.Factory
 	f.cur.Store(newLineup(l))
@@ -345,6 +348,10 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	}
 
 	// Close what is gone, each once its calls under way have finished.
+	// The session owns the drops (Close waits for them): when ctx ends
+	// (vmcp shutting down) the reload stops waiting for a long call, and
+	// the session's Close finishes the drop.
+	dropped := make(chan struct{})
 	for _, m := range gone {
 		wg.Go(func() {
 			defer recovery.Recover(f.log, nil, "backend", m.name, "during", "reload")
@@ -353,7 +360,14 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 			}
 		})
 	}
-	wg.Wait()
+	s.dropping.Go(func() {
+		wg.Wait()
+		close(dropped)
+	})
+	select {
+	case <-dropped:
+	case <-ctx.Done():
+	}
 }
 
 var allLists = []string{"notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed"}

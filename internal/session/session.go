@@ -57,6 +57,11 @@ type Session struct {
 	// reconfMu serialises the reloads that change it.
 	lineup   atomic.Pointer[lineup]
 	reconfMu sync.Mutex
+	// dropping counts the backends a reload removed or replaced that are
+	// still closing, once their calls under way end; Close waits for them.
+	// Its Adds happen during a reload, a call in flight, so before Close's
+	// inflight.Wait returns.
+	dropping sync.WaitGroup
 	// outage is which backends the session could not connect; set by
 	// New, replaced by each reload (reconfigure.go).
 	outage atomic.Pointer[outage]
@@ -287,6 +292,9 @@ func (s *Session) closeWith(before func(*member)) error {
 	// wait forever.
 	s.markReady()
 	s.inflight.Wait()
+	// Their calls were in flight: the backends a reload let go of are
+	// closed now, or about to be.
+	s.dropping.Wait()
 	// No reload can change the roster now: each runs as a call in flight.
 	ms := s.roster.Load().members()
 	var wg sync.WaitGroup
