@@ -1,11 +1,14 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -205,4 +208,55 @@ func TestShutdownDuringAReloadWaitingForACall(t *testing.T) {
 	cancelCall()
 	<-called
 	cs.Close()
+}
+
+// TestReloadWhileACatalogRefreshWaits: a backend's list_changed makes each
+// session list that backend again; a slow answer must hold neither a
+// reload (which publishes catalogs too) nor the refresh: once it comes,
+// the client sees both the reload's backend and the new tool.
+func TestReloadWhileACatalogRefreshWaits(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	srv := mcp.NewServer(&mcp.Implementation{Name: "grower", Version: "1"}, nil)
+	srv.AddTool(&mcp.Tool{Name: "grow", InputSchema: map[string]any{"type": "object"}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		srv.AddTool(&mcp.Tool{Name: "late", InputSchema: map[string]any{"type": "object"}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late"}}}, nil
+		})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "grown"}}}, nil
+	})
+	var hold atomic.Bool
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	grower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A fault injector: once armed, the next tools/list waits for
+		// release.
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte(`"tools/list"`)) && hold.CompareAndSwap(true, false) {
+			held <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		grower.CloseClientConnections()
+		grower.Close()
+	})
+	f := newConfigFile(t, "backends:\n"+httpBackendYAML("p", grower.URL))
+	gw := startFromFile(t, f)
+	cs := connectListening(t, gw.URL)
+	hold.Store(true)
+	callText(t, cs.ClientSession, "p_grow", nil)
+	<-held // vmcp's refresh waits for the list
+
+	f.write("backends:\n" + httpBackendYAML("p", grower.URL) + httpBackendYAML("web", web.URL))
+	reload(t, gw, f)
+	close(release)
+	eventually(t, "the reload's backend and the refreshed tool", func() bool {
+		names := cs.toolNames(t)
+		return slices.Contains(names, "p_late") && slices.Contains(names, "web_counter")
+	})
 }

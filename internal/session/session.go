@@ -90,9 +90,15 @@ type Session struct {
 	// onBackendChange is set by OnBackendChange (reinit.go).
 	onBackendChange atomic.Pointer[func()]
 
-	lmu       sync.Mutex                   // guards listings
-	listings  map[string]aggregate.Backend // each backend's last listing
-	refreshMu sync.Mutex                   // serialises catalog refreshes
+	lmu      sync.Mutex                   // guards listings, refreshSeq and refreshed
+	listings map[string]aggregate.Backend // each backend's last listing
+	// refreshSeq numbers the catalog refreshes as they start; refreshed
+	// is, per backend, the number of the last one published (refresh.go).
+	refreshSeq uint64
+	refreshed  map[string]uint64
+	// refreshMu serialises publishing catalogs (a refresh's, a
+	// reload's); no backend I/O happens under it.
+	refreshMu sync.Mutex
 
 	// ready is closed once the session is built (ready.go); hmu guards
 	// the notifications held until then.
