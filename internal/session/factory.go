@@ -130,10 +130,10 @@ type backendInit struct {
 // New connects every backend in parallel and returns a ready Session built
 // around meta. Backends that fail are left out and logged, except that a
 // stdio backend refused by the process limit fails the whole session with
-// an error wrapping backend.ErrProcessLimit; if all fail the
-// session still exists but its calls return an error wrapping
-// ErrNoBackends until a reload connects one (Manager.Reconfigure). If meta already lists backend sessions, each is resumed by
-// its stored ID instead of initialized anew.
+// an error wrapping backend.ErrProcessLimit; if all fail the session still
+// exists but its calls return an error wrapping ErrNoBackends until a
+// reload connects one (Manager.Reconfigure). If meta already lists backend
+// sessions, each is resumed by its stored ID instead of initialized anew.
 //
 // The caller owns the returned Session and must Close it.
 func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -216,6 +215,7 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	f := s.factory
 	prev := s.roster.Load()
 	want := make(map[string]bool, len(cur.Backends))
+	adding := make(map[string]bool, len(cur.Backends))
 	var add []Backend
 	for _, b := range cur.Backends {
 		want[b.Name] = true
@@ -224,11 +224,12 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 		// are in no catalog, so no call would ever reach it otherwise.
 		if m := prev.byName[b.Name]; m == nil || m.connector != b.Connector || m.current() == nil {
 			add = append(add, b)
+			adding[b.Name] = true
 		}
 	}
 	var gone []*member
 	for _, m := range prev.members() {
-		if !want[m.name] || slices.ContainsFunc(add, func(b Backend) bool { return b.Name == m.name }) {
+		if !want[m.name] || adding[m.name] {
 			gone = append(gone, m)
 		}
 	}

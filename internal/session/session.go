@@ -192,8 +192,8 @@ type UnavailableBackend struct {
 // connect: at its start, or at the last reload that connected them. The
 // slice must not be modified.
 func (s *Session) Unavailable() []UnavailableBackend {
-	if h := s.outage.Load(); h != nil {
-		return h.unavailable
+	if o := s.outage.Load(); o != nil {
+		return o.unavailable
 	}
 	return nil
 }
@@ -209,22 +209,22 @@ type outage struct {
 // newOutage is the outage of a session whose configured backends, numbered
 // n, include the failed ones in unavailable.
 func newOutage(n int, unavailable []UnavailableBackend) *outage {
-	h := &outage{unavailable: unavailable}
+	o := &outage{unavailable: unavailable}
 	if n > 0 && len(unavailable) == n {
 		failures := make([]string, len(unavailable))
 		for i, u := range unavailable {
 			failures[i] = u.Name + ": " + u.Reason
 		}
-		h.err = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, n, strings.Join(failures, "; "))
+		o.err = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, n, strings.Join(failures, "; "))
 	}
-	return h
+	return o
 }
 
 // noBackends is the error calls return while every backend has failed to
 // connect, nil otherwise.
 func (s *Session) noBackends() error {
-	if h := s.outage.Load(); h != nil {
-		return h.err
+	if o := s.outage.Load(); o != nil {
+		return o.err
 	}
 	return nil
 }
