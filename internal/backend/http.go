@@ -107,6 +107,25 @@ type httpShared struct {
 
 	bufs    sync.Pool // *bodyBuf for JSON bodies
 	readers sync.Pool // *sseReader
+
+	closed atomic.Bool // set by close
+}
+
+// close lets go of the pooled connections. A client may outlive its
+// connector (its session still closing when a shutdown's deadline passed,
+// or when a reload let go of the backend): its last requests would put a
+// connection back in the pool, so each client's shutdown calls released.
+func (s *httpShared) close() {
+	s.closed.Store(true)
+	s.tr.CloseIdleConnections()
+}
+
+// released is called once a client's last request has ended; after close,
+// it closes the connection that request left idle.
+func (s *httpShared) released() {
+	if s.closed.Load() {
+		s.tr.CloseIdleConnections()
+	}
 }
 
 func newHTTPShared(opts HTTPOptions) (*httpShared, error) {

@@ -83,7 +83,7 @@ func (x *streamableConnector) connectLegacy(ctx context.Context, opts ConnectOpt
 }
 
 func (x *streamableConnector) Close() error {
-	x.s.tr.CloseIdleConnections()
+	x.s.close()
 	return nil
 }
 
@@ -287,6 +287,7 @@ func (h *httpConn) send(ctx context.Context, msg []byte) error {
 func (h *httpConn) detach() { h.leaveQueue() }
 
 func (h *httpConn) shutdown() error {
+	defer h.s.released() // after the DELETE's body is discarded
 	h.leaveQueue()
 	if h.sid == "" {
 		return nil

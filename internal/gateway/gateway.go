@@ -141,7 +141,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.store = st
-	decorators, initLimiter, err := guards(cfg, st, opts.Logger, metrics)
+	decorators, initLimiter, err := guards(cfg, g.reload.rateLimiter(st), opts.Logger, metrics)
 	g.reload.decorators, g.reload.wrapped, g.reload.initLimiter = decorators, g.decorators(cfg, decorators), initLimiter
 	if err != nil {
 		g.closeConnectors()

@@ -15,9 +15,9 @@ import (
 // guards builds the session decorators of authorization and rateLimits,
 // outermost first: policy before rate limits, so that a forbidden call
 // costs no token. The initialize limiter is nil without
-// rateLimits.initialize. With a Redis store the buckets live on the same
-// Redis server, shared by every replica.
-func guards(cfg *config.Config, st store.Store, log *slog.Logger, obs guard.Observer) ([]session.Decorator, session.InitializeLimiter, error) {
+// rateLimits.initialize. The rate limits take their tokens from limiter
+// (rateLimiter), which outlives the guards a reload rebuilds.
+func guards(cfg *config.Config, limiter ratelimit.Limiter, log *slog.Logger, obs guard.Observer) ([]session.Decorator, session.InitializeLimiter, error) {
 	var decorators []session.Decorator
 	if a := cfg.Authorization; len(a.Policies) > 0 {
 		rules := make([]policy.Rule, len(a.Policies))
@@ -37,10 +37,6 @@ func guards(cfg *config.Config, st store.Store, log *slog.Logger, obs guard.Obse
 	if r.Initialize == nil && len(r.Calls) == 0 {
 		return decorators, nil, nil
 	}
-	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
-	if rs, ok := st.(*store.Redis); ok {
-		limiter = ratelimit.NewRedis(rs.Scripter(), rs.KeyPrefix())
-	}
 	var init *ratelimit.Limit
 	if r.Initialize != nil {
 		init = &ratelimit.Limit{Rate: r.Initialize.PerSecond(), Burst: r.Initialize.Size()}
@@ -58,4 +54,20 @@ func guards(cfg *config.Config, st store.Store, log *slog.Logger, obs guard.Obse
 		return decorators, nil, nil
 	}
 	return decorators, limits, nil
+}
+
+// rateLimiter returns the gateway's token buckets, made on the first call
+// and the same ever after: a reload that rebuilds the guards keeps the
+// state of every limit it leaves as it was, so a reload is no way to reset
+// a limit (a changed limit has buckets of its own: guard.Limits). With a
+// Redis store the buckets live on the same Redis server, shared by every
+// replica. It is called with r.mu held, or before the gateway serves.
+func (r *reloader) rateLimiter(st store.Store) ratelimit.Limiter {
+	if r.limiter == nil {
+		r.limiter = ratelimit.NewMemory(nil)
+		if rs, ok := st.(*store.Redis); ok {
+			r.limiter = ratelimit.NewRedis(rs.Scripter(), rs.KeyPrefix())
+		}
+	}
+	return r.limiter
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/credentials"
+	"github.com/vmcp/vmcp/internal/ratelimit"
 	"github.com/vmcp/vmcp/internal/redact"
 	"github.com/vmcp/vmcp/internal/session"
 	"github.com/vmcp/vmcp/internal/telemetry"
@@ -122,6 +123,7 @@ type reloader struct {
 	decorators  []session.Decorator // the guards
 	wrapped     []session.Decorator // every decorator (Gateway.decorators); kept while unchanged, so sessions are not re-decorated
 	initLimiter session.InitializeLimiter
+	limiter     ratelimit.Limiter // the rate limits' buckets (rateLimiter)
 	getenv      func(string) string
 	listen      string // Options.ListenOverride
 
@@ -242,7 +244,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	decorators, initLimiter := r.decorators, r.initLimiter
 	guardsChanged := !reflect.DeepEqual(old.Authorization, cfg.Authorization) || !reflect.DeepEqual(old.RateLimits, cfg.RateLimits)
 	if guardsChanged {
-		d, l, err := guards(cfg, g.store, g.log, g.metrics)
+		d, l, err := guards(cfg, r.rateLimiter(g.store), g.log, g.metrics)
 		if err != nil {
 			set.close(prev)
 			g.log.Error("config reload: authorization or rate limits failed; still running on the previous config", "err", err)

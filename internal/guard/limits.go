@@ -35,10 +35,14 @@ type CallRule struct {
 // says so, at most every 10 s: a rate limit protects backends, and an
 // outage of its store should not take the gateway down with it.
 type Limits struct {
-	limiter  ratelimit.Limiter
-	init     *ratelimit.Limit
-	rules    []CallRule
-	ids      []string // a fingerprint per rule, so changing a rule starts its buckets afresh
+	limiter ratelimit.Limiter
+	init    *ratelimit.Limit
+	rules   []CallRule
+	// A fingerprint per rule, and one of init: a limiter outlives the
+	// Limits a reload replaces, and a changed limit starts its buckets
+	// afresh while an unchanged one keeps them.
+	ids      []string
+	initID   string
 	log      *slog.Logger
 	obs      Observer
 	lastWarn atomic.Int64 // unix nanos
@@ -52,11 +56,20 @@ func NewLimits(limiter ratelimit.Limiter, init *ratelimit.Limit, rules []CallRul
 	}
 	l := &Limits{limiter: limiter, init: init, rules: rules, log: log, obs: orNone(obs)}
 	for _, r := range rules {
-		h := fnv.New64a()
-		fmt.Fprintf(h, "%q %g %d", r.Tools, r.Limit.Rate, r.Limit.Burst)
-		l.ids = append(l.ids, hex.EncodeToString(h.Sum(nil)))
+		l.ids = append(l.ids, fingerprint(r.Tools, r.Limit))
+	}
+	if init != nil {
+		l.initID = fingerprint(nil, *init)
 	}
 	return l
+}
+
+// fingerprint names a limit of the tools (nil: initialize) in its
+// buckets' keys.
+func fingerprint(tools []string, limit ratelimit.Limit) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%q %g %d", tools, limit.Rate, limit.Burst)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // bucketKey is a caller's bucket key: a hash of the caller (so no subject
@@ -78,7 +91,7 @@ func (l *Limits) AllowInitialize(ctx context.Context, bound string) (time.Durati
 	if caller == "" {
 		caller = bound
 	}
-	wait, ok := l.take(ctx, []ratelimit.Bucket{{Key: bucketKey(caller, "init"), Limit: *l.init}})
+	wait, ok := l.take(ctx, []ratelimit.Bucket{{Key: bucketKey(caller, "init:"+l.initID), Limit: *l.init}})
 	if !ok {
 		l.obs.ObserveRateLimited("initialize")
 	}

@@ -144,7 +144,7 @@ func (s *Session) awaitClient(ctx context.Context, method string) error {
 // waits until each is sent. A backend that cannot be reached is skipped:
 // a notification has no answer to fail.
 func (s *Session) NotifyBackends(ctx context.Context, method string, params json.RawMessage) {
-	if s.initErr != nil || s.acquire() != nil {
+	if s.noBackends() != nil || s.acquire() != nil {
 		return
 	}
 	defer s.release()

@@ -17,7 +17,7 @@ var listMethods = map[List]string{
 // and the front end then decides by its own configuration.
 func (s *Session) ListCache(l List) (backend.Cacheability, bool) {
 	method, ok := listMethods[l]
-	if !ok || s.initErr != nil {
+	if !ok || s.noBackends() != nil {
 		return backend.Cacheability{}, false
 	}
 	var merged backend.Cacheability

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,10 +130,10 @@ type backendInit struct {
 // New connects every backend in parallel and returns a ready Session built
 // around meta. Backends that fail are left out and logged, except that a
 // stdio backend refused by the process limit fails the whole session with
-// an error wrapping backend.ErrProcessLimit; if all fail the
-// session still exists but its calls return an error wrapping
-// ErrNoBackends. If meta already lists backend sessions, each is resumed by
-// its stored ID instead of initialized anew.
+// an error wrapping backend.ErrProcessLimit; if all fail the session still
+// exists but its calls return an error wrapping ErrNoBackends until a
+// reload connects one (Manager.Reconfigure). If meta already lists backend
+// sessions, each is resumed by its stored ID instead of initialized anew.
 //
 // The caller owns the returned Session and must Close it.
 func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, error) {
@@ -212,7 +211,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	s.Touch(seen.Add(time.Since(start)))
 	var listings []aggregate.Backend
 	var instructions []aggregate.Instructions
-	var failures []string
+	var unavailable []UnavailableBackend
 	stored := make([]store.Backend, 0, len(results))
 	ros := &roster{byName: make(map[string]*member, len(l.Backends))}
 	for i, r := range results {
@@ -222,8 +221,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 		f.hooks.initialized(ctx, s, b.Name, r.took, r.err)
 		if r.err != nil {
 			f.log.WarnContext(ctx, "backend failed to initialize; session continues without it", "backend", b.Name, "err", r.err)
-			failures = append(failures, b.Name+": "+reason(r.err))
-			s.unavailable = append(s.unavailable, UnavailableBackend{Name: b.Name, Reason: reason(r.err)})
+			unavailable = append(unavailable, UnavailableBackend{Name: b.Name, Reason: reason(r.err)})
 			continue
 		}
 		il := l.catalogs.intern(r.listing)
@@ -234,9 +232,7 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	}
 	s.roster.Store(ros)
 	s.instructions = aggregate.MergeInstructions(instructions)
-	if len(l.Backends) > 0 && len(failures) == len(l.Backends) {
-		s.initErr = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, len(failures), strings.Join(failures, "; "))
-	}
+	s.outage.Store(newOutage(len(l.Backends), unavailable))
 	cat, fresh, err := l.catalogs.catalog(listings)
 	if err != nil {
 		s.Close()

@@ -18,7 +18,7 @@ func (m *Manager) logStart(ctx context.Context, s *Session, how string) {
 		return
 	}
 	var missing []string
-	for _, u := range s.unavailable {
+	for _, u := range s.Unavailable() {
 		missing = append(missing, u.Name+" ("+u.Reason+")")
 	}
 	attrs := []any{"session", s.seq, "by", how, "backends", len(s.roster.Load().members()) - len(missing)}

@@ -136,15 +136,19 @@ type Reconfigured struct {
 
 // Reconfigure makes l the lineup of every session from now on: new
 // sessions are built from it, and each live one is brought to it. Each
-// live session connects the backends added or changed (in parallel, within
-// the InitTimeout), starts using them, closes each backend removed or
+// live session connects the backends added or changed, and those it could
+// not connect before, changed or not (in parallel, within the
+// InitTimeout), starts using them, closes each backend removed or
 // changed once the calls under way on it have finished, recomputes its
 // catalog, and tells its client what changed with list_changed
 // notifications. The backend state of the backends kept is untouched.
 //
-// Reconfigure returns once every session it found has done so. Sessions
-// being built meanwhile are brought to l as they go live. Calls to a
-// session go on throughout; no lock is held across a backend's I/O.
+// Reconfigure returns once every session it found has done so, or once
+// ctx ends: a backend let go of whose calls are still under way is then
+// closed by its session, when they end or when the session closes.
+// Sessions being built meanwhile are brought to l as they go live. Calls
+// to a session go on throughout; no lock a call needs is held across a
+// backend's I/O.
 func (m *Manager) Reconfigure(ctx context.Context, l Lineup, limits Limits) Reconfigured {
 	f := m.opts.Factory
 	f.setLineup(newLineup(l))
@@ -212,16 +216,21 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	f := s.factory
 	prev := s.roster.Load()
 	want := make(map[string]bool, len(cur.Backends))
+	adding := make(map[string]bool, len(cur.Backends))
 	var add []Backend
 	for _, b := range cur.Backends {
 		want[b.Name] = true
-		if m := prev.byName[b.Name]; m == nil || m.connector != b.Connector {
+		// A backend the session could not connect (at its start, or at
+		// an earlier reload) is tried again, changed or not: its tools
+		// are in no catalog, so no call would ever reach it otherwise.
+		if m := prev.byName[b.Name]; m == nil || m.connector != b.Connector || m.current() == nil {
 			add = append(add, b)
+			adding[b.Name] = true
 		}
 	}
 	var gone []*member
 	for _, m := range prev.members() {
-		if b, ok := backendNamed(cur.Backends, m.name); !ok || b.Connector != m.connector {
+		if !want[m.name] || adding[m.name] {
 			gone = append(gone, m)
 		}
 	}
@@ -247,11 +256,17 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	for i, b := range add {
 		r := results[i]
 		if r.err != nil {
-			// Like a backend that failed at session start: the next call
-			// to it tries again.
-			f.log.Warn("backend added by a reload failed to initialize; the session continues without it", "backend", b.Name, "err", r.err)
+			// Like a backend that failed at session start: the next
+			// reload tries again.
+			f.log.Warn("backend a reload connected failed to initialize; the session continues without it", "backend", b.Name, "err", r.err)
 		}
 		fresh[b.Name] = newMember(s, b, r)
+	}
+	var unavailable []UnavailableBackend // in config order, as add is
+	for i, b := range add {
+		if err := results[i].err; err != nil {
+			unavailable = append(unavailable, UnavailableBackend{Name: b.Name, Reason: reason(err)})
+		}
 	}
 	for _, b := range cur.Backends {
 		m := fresh[b.Name]
@@ -267,6 +282,7 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	s.refreshMu.Lock()
 	s.roster.Store(next)
 	s.lineup.Store(cur)
+	s.outage.Store(newOutage(len(cur.Backends), unavailable))
 	s.lmu.Lock()
 	for name := range s.listings {
 		if !want[name] {
@@ -334,6 +350,10 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	}
 
 	// Close what is gone, each once its calls under way have finished.
+	// The session owns the drops (Close waits for them): when ctx ends
+	// (vmcp shutting down) the reload stops waiting for a long call, and
+	// the session's Close finishes the drop.
+	dropped := make(chan struct{})
 	for _, m := range gone {
 		wg.Go(func() {
 			defer recovery.Recover(f.log, nil, "backend", m.name, "during", "reload")
@@ -342,16 +362,14 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 			}
 		})
 	}
-	wg.Wait()
-}
-
-func backendNamed(bs []Backend, name string) (Backend, bool) {
-	for _, b := range bs {
-		if b.Name == name {
-			return b, true
-		}
+	s.dropping.Go(func() {
+		wg.Wait()
+		close(dropped)
+	})
+	select {
+	case <-dropped:
+	case <-ctx.Done():
 	}
-	return Backend{}, false
 }
 
 var allLists = []string{"notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed"}

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,10 +58,14 @@ type Session struct {
 	// reconfMu serialises the reloads that change it.
 	lineup   atomic.Pointer[lineup]
 	reconfMu sync.Mutex
-	// initErr is set when every backend failed: calls return it.
-	initErr error
-	// unavailable lists the backends that failed to initialize; set by New.
-	unavailable []UnavailableBackend
+	// dropping counts the backends a reload removed or replaced that are
+	// still closing, once their calls under way end; Close waits for them.
+	// Its Adds happen during a reload, a call in flight, so before Close's
+	// inflight.Wait returns.
+	dropping sync.WaitGroup
+	// outage is which backends the session could not connect; set by
+	// New, replaced by each reload (reconfigure.go).
+	outage atomic.Pointer[outage]
 	// instructions are the backends' initialize instructions, merged;
 	// set by Factory.New, read-only afterwards.
 	instructions string
@@ -86,9 +91,15 @@ type Session struct {
 	// onBackendChange is set by OnBackendChange (reinit.go).
 	onBackendChange atomic.Pointer[func()]
 
-	lmu       sync.Mutex                   // guards listings
-	listings  map[string]aggregate.Backend // each backend's last listing
-	refreshMu sync.Mutex                   // serialises catalog refreshes
+	lmu      sync.Mutex                   // guards listings, refreshSeq and refreshed
+	listings map[string]aggregate.Backend // each backend's last listing
+	// refreshSeq numbers the catalog refreshes as they start; refreshed
+	// is, per backend, the number of the last one published (refresh.go).
+	refreshSeq uint64
+	refreshed  map[string]uint64
+	// refreshMu serialises publishing catalogs (a refresh's, a
+	// reload's); no backend I/O happens under it.
+	refreshMu sync.Mutex
 
 	// ready is closed once the session is built (ready.go); hmu guards
 	// the notifications held until then.
@@ -156,8 +167,8 @@ func (s *Session) Prompts() ([]json.RawMessage, error) {
 }
 
 func (s *Session) list(f func(*aggregate.Catalog) []json.RawMessage) ([]json.RawMessage, error) {
-	if s.initErr != nil {
-		return nil, s.initErr
+	if err := s.noBackends(); err != nil {
+		return nil, err
 	}
 	if s.isClosed() {
 		return nil, ErrClosed
@@ -178,9 +189,46 @@ type UnavailableBackend struct {
 	Reason string `json:"reason"`
 }
 
-// Unavailable lists, in config order, the backends that failed to
-// initialize when the session started. The slice must not be modified.
-func (s *Session) Unavailable() []UnavailableBackend { return s.unavailable }
+// Unavailable lists, in config order, the backends the session could not
+// connect: at its start, or at the last reload that connected them. The
+// slice must not be modified.
+func (s *Session) Unavailable() []UnavailableBackend {
+	if o := s.outage.Load(); o != nil {
+		return o.unavailable
+	}
+	return nil
+}
+
+// outage is a session's backends that failed to connect. It is never
+// modified once published.
+type outage struct {
+	unavailable []UnavailableBackend
+	// err is set when every backend failed: calls return it.
+	err error
+}
+
+// newOutage is the outage of a session whose configured backends, numbered
+// n, include the failed ones in unavailable.
+func newOutage(n int, unavailable []UnavailableBackend) *outage {
+	o := &outage{unavailable: unavailable}
+	if n > 0 && len(unavailable) == n {
+		failures := make([]string, len(unavailable))
+		for i, u := range unavailable {
+			failures[i] = u.Name + ": " + u.Reason
+		}
+		o.err = fmt.Errorf("%w: all %d backends failed to initialize: %s", ErrNoBackends, n, strings.Join(failures, "; "))
+	}
+	return o
+}
+
+// noBackends is the error calls return while every backend has failed to
+// connect, nil otherwise.
+func (s *Session) noBackends() error {
+	if o := s.outage.Load(); o != nil {
+		return o.err
+	}
+	return nil
+}
 
 // BackendSession describes one backend session for bookkeeping. Its
 // SessionID is a secret.
@@ -251,6 +299,9 @@ func (s *Session) closeWith(before func(*member)) error {
 	// wait forever.
 	s.markReady()
 	s.inflight.Wait()
+	// Their calls were in flight: the backends a reload let go of are
+	// closed now, or about to be.
+	s.dropping.Wait()
 	// No reload can change the roster now: each runs as a call in flight.
 	ms := s.roster.Load().members()
 	var wg sync.WaitGroup
@@ -273,8 +324,8 @@ func (s *Session) closeWith(before func(*member)) error {
 // call sends one request to the named backend within the session's
 // draining discipline.
 func (s *Session) call(ctx context.Context, backendName, method string, params json.RawMessage) (json.RawMessage, error) {
-	if s.initErr != nil {
-		return nil, s.initErr
+	if err := s.noBackends(); err != nil {
+		return nil, err
 	}
 	if err := s.acquire(); err != nil {
 		return nil, err
@@ -361,8 +412,8 @@ func (s *Session) GetPrompt(ctx context.Context, params json.RawMessage) (json.R
 // routeNamed finds the backend that owns the item params.name names and
 // returns params with the backend's own name for it.
 func (s *Session) routeNamed(params json.RawMessage, unknown error, routes func(*aggregate.Catalog) map[string]aggregate.Route) (string, json.RawMessage, error) {
-	if s.initErr != nil {
-		return "", nil, s.initErr
+	if err := s.noBackends(); err != nil {
+		return "", nil, err
 	}
 	name, err := paramString(params, "name")
 	if err != nil {
@@ -386,8 +437,8 @@ func (s *Session) ReadResource(ctx context.Context, params json.RawMessage) (jso
 }
 
 func (s *Session) byURI(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	if s.initErr != nil {
-		return nil, s.initErr
+	if err := s.noBackends(); err != nil {
+		return nil, err
 	}
 	uri, err := paramString(params, "uri")
 	if err != nil {
@@ -403,8 +454,8 @@ func (s *Session) byURI(ctx context.Context, method string, params json.RawMessa
 // Complete routes completion/complete by its ref: a prompt name or a
 // resource template.
 func (s *Session) Complete(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-	if s.initErr != nil {
-		return nil, s.initErr
+	if err := s.noBackends(); err != nil {
+		return nil, err
 	}
 	var p struct {
 		Ref struct {
@@ -459,8 +510,8 @@ func (s *Session) Unsubscribe(ctx context.Context, params json.RawMessage) (json
 // Broadcast sends a request to every connected backend and returns the
 // first error; used for logging/setLevel.
 func (s *Session) Broadcast(ctx context.Context, method string, params json.RawMessage) error {
-	if s.initErr != nil {
-		return s.initErr
+	if err := s.noBackends(); err != nil {
+		return err
 	}
 	var errs []error
 	for _, m := range s.roster.Load().members() {

@@ -115,8 +115,8 @@ func (s *Session) noteTask(backendName string, params, res json.RawMessage) {
 // Task routes tasks/get, tasks/result or tasks/cancel to the backend that
 // owns the task named by params.taskId.
 func (s *Session) Task(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	if s.initErr != nil {
-		return nil, s.initErr
+	if err := s.noBackends(); err != nil {
+		return nil, err
 	}
 	id, err := paramString(params, "taskId")
 	if err != nil {
@@ -151,8 +151,8 @@ func (s *Session) findTask(ctx context.Context, id string) (string, error) {
 // listing them, in config order, each backend's pages followed to the end.
 // A backend that fails is left out (and logged) unless all fail.
 func (s *Session) ListTasks(ctx context.Context) ([]json.RawMessage, error) {
-	if s.initErr != nil {
-		return nil, s.initErr
+	if err := s.noBackends(); err != nil {
+		return nil, err
 	}
 	var all []json.RawMessage
 	var errs []error
