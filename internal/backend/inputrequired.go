@@ -71,6 +71,7 @@ func (c *modernClient) callWithInput(ctx context.Context, method string, params 
 		if err != nil {
 			return nil, err
 		}
+		res = anonymous(res)
 		if modernCaller(ctx) {
 			// The caller answers for itself, on its retry.
 			return res, nil

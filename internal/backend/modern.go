@@ -18,6 +18,7 @@ import (
 const (
 	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
 	metaClientInfo         = "io.modelcontextprotocol/clientInfo"
+	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
 	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
 	metaLogLevel           = "io.modelcontextprotocol/logLevel"
 
@@ -148,6 +149,18 @@ func (c *modernClient) send(ctx context.Context, method string, params json.RawM
 	return res, nil
 }
 
+// anonymous drops the backend's serverInfo from the _meta of a result it
+// names itself in (SEP-2575): vmcp's clients talk to vmcp, which names
+// itself to modern ones, and need not learn what runs behind it.
+func anonymous(res json.RawMessage) json.RawMessage {
+	if bytes.Contains(res, []byte(metaServerInfo)) {
+		if out, err := jsonrpc.DropMeta(res, metaServerInfo); err == nil {
+			return out
+		}
+	}
+	return res
+}
+
 // noSession undoes the one mapping that cannot apply without a session: a
 // JSON-RPC error whose text says "session not found" is the backend's
 // error, not a lost backend session.
@@ -263,7 +276,7 @@ func (c *modernClient) discover(ctx context.Context) (res *InitializeResult, hin
 		Capabilities      json.RawMessage `json:"capabilities"`
 		Instructions      string          `json:"instructions"`
 		Meta              struct {
-			ServerInfo json.RawMessage `json:"io.modelcontextprotocol/serverInfo"`
+			ServerInfo json.RawMessage `json:"io.modelcontextprotocol/serverInfo"` // metaServerInfo
 		} `json:"_meta"`
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {

@@ -295,7 +295,7 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 	default:
 		result, err = dispatch(ctx, s, msg.Method, params)
 		if err == nil {
-			result = withResultType(result, "complete")
+			result = h.complete(result)
 		}
 	}
 	h.respond(ctx, w, msg.ID, result, err)
@@ -372,23 +372,32 @@ func (h *modernHandler) rpcError(ctx context.Context, err error) (int, *jsonrpc.
 	return http.StatusOK, e
 }
 
-// withResultType sets a result's resultType unless it has one.
-func withResultType(result json.RawMessage, t string) json.RawMessage {
-	if v, err := jsonrpc.Member(result, "resultType"); err == nil && len(v) > 0 {
-		return result
+// complete marks a result "complete" unless it has a resultType, and
+// names vmcp as the server in its _meta (SEP-2575: each result says which
+// server answered; a modern backend's own serverInfo is replaced, since
+// vmcp is the server the client talks to).
+func (h *modernHandler) complete(result json.RawMessage) json.RawMessage {
+	if v, err := jsonrpc.Member(result, "resultType"); err != nil || len(v) == 0 {
+		if out, err := jsonrpc.SetMember(result, "resultType", []byte(`"complete"`)); err == nil {
+			result = out
+		}
 	}
-	out, err := jsonrpc.SetMember(result, "resultType", []byte(`"`+t+`"`))
-	if err != nil {
-		return result
+	return h.withServerInfo(result)
+}
+
+// withServerInfo sets _meta's serverInfo to vmcp's.
+func (h *modernHandler) withServerInfo(result json.RawMessage) json.RawMessage {
+	if out, err := jsonrpc.SetMeta(result, metaServerInfo, h.s.opts.ServerInfo); err == nil {
+		return out
 	}
-	return out
+	return result
 }
 
 // cacheable adds resultType and the caching hints to a list or read
 // result. A read keeps the hints its backend gave; a list is vmcp's own,
 // merged from every backend's, and gets the configured ones.
 func (h *modernHandler) cacheable(result json.RawMessage, keepBackend bool) json.RawMessage {
-	result = withResultType(result, "complete")
+	result = h.complete(result)
 	set := func(key string, val []byte) {
 		if v, err := jsonrpc.Member(result, key); keepBackend && err == nil && len(v) > 0 && string(v) != "null" {
 			return

@@ -403,6 +403,7 @@ func (h *modernHandler) askInput(out *modernOut, id json.RawMessage, c *modernCa
 		"resultType":    "input_required",
 		"inputRequests": reqs,
 		"requestState":  h.sealer.Seal(c.identity, st),
+		"_meta":         map[string]json.RawMessage{metaServerInfo: h.s.opts.ServerInfo},
 	})
 	out.final(http.StatusOK, jsonrpc.AppendResult(nil, id, b))
 	return nil
@@ -432,10 +433,11 @@ func (h *modernHandler) finishCall(ctx context.Context, out *modernOut, id json.
 		if b, err := jsonrpc.SetMember(result, "resultType", []byte(`"input_required"`)); err == nil {
 			result = b
 		}
+		result = h.withServerInfo(result)
 	} else if c.method == "resources/read" {
 		result = h.cacheable(result, true)
 	} else {
-		result = withResultType(result, "complete")
+		result = h.complete(result)
 	}
 	out.final(http.StatusOK, jsonrpc.AppendResult(nil, id, result))
 	return nil

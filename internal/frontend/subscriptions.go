@@ -223,7 +223,9 @@ func (h *modernHandler) subscribeAll(ctx context.Context, s *session.Session, ur
 
 // endListen ends a listen stream gracefully, with its response.
 func (h *modernHandler) endListen(out *modernOut, id json.RawMessage) error {
-	b, _ := json.Marshal(map[string]any{"resultType": "complete", "_meta": map[string]json.RawMessage{metaSubscriptionID: id}})
+	b, _ := json.Marshal(map[string]any{"resultType": "complete", "_meta": map[string]json.RawMessage{
+		metaSubscriptionID: id, metaServerInfo: h.s.opts.ServerInfo,
+	}})
 	out.final(http.StatusOK, jsonrpc.AppendResult(nil, id, b))
 	return nil
 }
