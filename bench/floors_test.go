@@ -10,14 +10,18 @@ import (
 
 // TestQuickFloors runs INIT and CPU small: every INIT row, the no-gateway
 // floors included, against example servers and against null servers, and
-// both CPU rows (vmcp and the null proxy relaying real calls to a real
-// backend) must come out with no errors. It checks nothing about speed.
+// the CPU rows of the bench's own code (vmcp and the null proxy relaying
+// real calls to a real backend) must come out with no errors. It checks
+// nothing about speed. The reference proxies (httputil.ReverseProxy and
+// HAProxy) must have their rows, but a rare error of theirs (one in 800
+// calls, twice, on loaded machines) is not vmcp's to fail on; the report
+// notes its sample.
 func TestQuickFloors(t *testing.T) {
 	r := quickRun(t, 3*time.Minute, false, "INIT", "CPU")
 	wantInReport(t, r,
 		"| vmcp | 800 | 0 |",
 		"| null proxy | 800 | 0 |",
-		"| net/http proxy | 800 | 0 |")
+		"| net/http proxy | 800 |")
 	body := r.rep.body()
 	lean := strings.Index(body, "### INIT with lean backends")
 	if lean < 0 {
@@ -37,7 +41,7 @@ func TestQuickFloors(t *testing.T) {
 	// HAProxy's row is there whenever haproxy is installed (CI installs it).
 	// So is the CPU target, which is relative to HAProxy's CPU.
 	if _, err := exec.LookPath("haproxy"); err == nil {
-		wantInReport(t, r, ", HTTP mode, 1 thread | 800 | 0 |", "HAProxy's", "in the same run; target ≤ 1.50×")
+		wantInReport(t, r, ", HTTP mode, 1 thread | 800 |", "HAProxy's", "in the same run; target ≤ 1.50×")
 		if _, ok := r.figures["CPU vmcp ÷ HAProxy"]; !ok {
 			t.Error("no vmcp ÷ HAProxy CPU figure for the comparison with the old stack")
 		}

@@ -351,6 +351,7 @@ func (r *runner) cpuScenario(ctx context.Context) error {
 	for _, p := range proxies {
 		l := r.medianCPU("CPU "+p.name, p.runs)
 		med[p.name] = l
+		r.noteErrSamples("CPU", labeled{p.name, l})
 		rows = append(rows, []string{p.name, fmt.Sprint(l.calls), fmt.Sprint(l.errors), fmt.Sprintf("%.0f", l.rate()),
 			fmt.Sprintf("%.3f s", l.cpu["proxy"].Seconds()), fmtMicros(l.cpuPerCall("proxy")), fmtMicros(l.cpuPerCall("proxy" + sysSuffix)),
 			fmtMicros(l.cpuPerCall("backend")), fmtMicros(l.cpuPerCall("generator")),
