@@ -247,8 +247,14 @@ type callPeer struct {
 	st *stream
 }
 
-func (p *callPeer) Notify(_ context.Context, method string, params json.RawMessage) {
-	p.st.push(jsonrpc.AppendRequest(nil, nil, method, params))
+func (p *callPeer) Notify(ctx context.Context, method string, params json.RawMessage) {
+	p.TryNotify(ctx, method, params)
+}
+
+// TryNotify implements session.TryNotifier: false once the call's
+// response has ended its stream.
+func (p *callPeer) TryNotify(_ context.Context, method string, params json.RawMessage) bool {
+	return p.st.push(jsonrpc.AppendRequest(nil, nil, method, params))
 }
 
 func (p *callPeer) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {

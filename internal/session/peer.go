@@ -88,6 +88,36 @@ func (r *relay) target(method string, params json.RawMessage) Peer {
 	return r.s.Peer()
 }
 
+// TryNotifier is implemented by a Peer whose stream can end (a call's):
+// TryNotify reports false, having sent nothing, once it has.
+type TryNotifier interface {
+	TryNotify(ctx context.Context, method string, params json.RawMessage) bool
+}
+
+// send delivers a notification to its target, and reports false if there
+// is none yet. Which call a backend's message belongs to is a guess (it
+// came during the call, or rides a call's stream because the client may
+// have opened no other), and the call may end while it is on its way: a
+// call stream that ended first hands it to the session's stream rather
+// than losing it. Progress is the exception: it must not outlive its call.
+func (r *relay) send(ctx context.Context, method string, params json.RawMessage) bool {
+	p := r.target(method, params)
+	if p == nil {
+		return false
+	}
+	t, ok := p.(TryNotifier)
+	if !ok {
+		p.Notify(ctx, method, params)
+		return true
+	}
+	if !t.TryNotify(ctx, method, params) && method != "notifications/progress" {
+		if sp := r.s.Peer(); sp != nil && sp != p {
+			sp.Notify(ctx, method, params)
+		}
+	}
+	return true
+}
+
 // Notify implements backend.Handler.
 func (r *relay) Notify(ctx context.Context, method string, params json.RawMessage) {
 	switch method {

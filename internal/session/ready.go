@@ -70,8 +70,7 @@ func (s *Session) notify(ctx context.Context, r *relay, method string, params js
 	s.hmu.Lock()
 	if len(s.held) == 0 && !s.flushing && s.isReady() {
 		s.hmu.Unlock()
-		if p := r.target(method, params); p != nil {
-			p.Notify(ctx, method, params)
+		if r.send(ctx, method, params) {
 			return
 		}
 		s.hmu.Lock()
@@ -101,14 +100,13 @@ func (s *Session) flushHeld() {
 	s.flushing = true
 	for len(s.held) > 0 {
 		n := s.held[0]
-		p := n.r.target(n.method, n.params)
-		if p == nil {
+		if n.r.target(n.method, n.params) == nil {
 			break
 		}
 		s.held = s.held[1:]
 		s.heldBytes -= len(n.params)
 		s.hmu.Unlock()
-		p.Notify(context.Background(), n.method, n.params)
+		n.r.send(context.Background(), n.method, n.params)
 		s.hmu.Lock()
 	}
 	if len(s.held) == 0 {

@@ -79,3 +79,61 @@ func TestBackendRequestWaitsForReady(t *testing.T) {
 		t.Fatalf("roots/list after ready: %v", err)
 	}
 }
+
+// streamPeer is a call's Peer whose stream the call's response may have
+// ended: then TryNotify sends nothing.
+type streamPeer struct {
+	notePeer
+	ended bool
+}
+
+func (p *streamPeer) TryNotify(ctx context.Context, method string, params json.RawMessage) bool {
+	if p.ended {
+		return false
+	}
+	p.Notify(ctx, method, params)
+	return true
+}
+
+// A backend's notification goes to the stream of the call it came during,
+// or rides the stream of a call in flight when it belongs to none (the
+// client may have opened no other stream). If that call's response ended
+// the stream first, it goes to the session's stream rather than being
+// lost with the call; progress, which must not outlive its call, does not.
+func TestNotificationOutlivesTheCallStreamItWasFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		own       bool // the relay is the call's own
+		method    string
+		ended     bool
+		onCall    int
+		onSession int
+	}{
+		{"rides a live call", false, "notifications/tasks/status", false, 1, 0},
+		{"rode a call that ended", false, "notifications/tasks/status", true, 0, 1},
+		{"its call's, which ended", true, "notifications/message", true, 0, 1},
+		{"its call's, live", true, "notifications/message", false, 1, 0},
+		{"progress of an ended call", true, "notifications/progress", true, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := &Session{ready: make(chan struct{})}
+			s.markReady()
+			standalone := &notePeer{}
+			s.SetPeer(standalone)
+			call := &streamPeer{ended: tt.ended}
+			r := &relay{s: s, backend: "a"}
+			if tt.own {
+				r.peer = call
+			} else {
+				defer s.trackCall(call, json.RawMessage(`{}`))()
+			}
+			r.Notify(context.Background(), tt.method, json.RawMessage(`{"taskId":"a-1"}`))
+			if len(call.got) != tt.onCall || len(standalone.got) != tt.onSession {
+				t.Errorf("the call's stream got %v, the session's %v; want %d and %d", call.got, standalone.got, tt.onCall, tt.onSession)
+			}
+		})
+	}
+}
