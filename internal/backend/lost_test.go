@@ -128,3 +128,25 @@ func TestSSELostSessionAs400(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSessionNotFound naming the backend", err)
 	}
 }
+
+// An SSE session whose event stream has ended takes no request: the SDK's
+// connection refuses to POST it, before vmcp's reader has seen the end,
+// and the write says nothing was sent, so that the call goes to a new
+// session instead of failing.
+func TestSSEWriteAfterTheStreamEndedSendsNothing(t *testing.T) {
+	t.Parallel()
+	f := startHTTP(t, modeLegacySSE)
+	x := NewSSE(HTTPOptions{Name: "sse", URL: f.url()})
+	t.Cleanup(func() { x.Close() })
+	c, _ := connect(t, x, ConnectOptions{})
+	mustCall(t, c, "count", nil)
+	sc := c.(*client).conn.(*sseConn).sc
+	if err := sc.Close(); err != nil { // as the SDK does when the stream ends
+		t.Fatal(err)
+	}
+	frames := &sdkFrames{conn: sc, ctx: context.Background(), c: c.(*client)}
+	err := frames.write(context.Background(), []byte(`{"jsonrpc":"2.0","id":99,"method":"tools/list"}`))
+	if !errors.Is(err, errConnEnded) {
+		t.Errorf("write after the stream ended = %v, want errConnEnded", err)
+	}
+}

@@ -79,6 +79,16 @@ func (m *mux) send(ctx context.Context, msg []byte) error {
 	default:
 	}
 	if err := m.mc.write(ctx, msg); err != nil {
+		if errors.Is(err, errConnEnded) {
+			// Nothing was sent: as ended, before the reader has seen the
+			// end (or as ended itself, vmcp's close staying ErrClosed).
+			select {
+			case <-m.done:
+				return m.ended()
+			default:
+			}
+			return fmt.Errorf("%w: %w", ErrSessionNotFound, unavailable(err))
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -91,6 +101,11 @@ func (m *mux) send(ctx context.Context, msg []byte) error {
 	}
 	return nil
 }
+
+// errConnEnded is what a msgConn's write returns, wrapped, when it sent
+// nothing because the connection had ended on its own (the child exited,
+// the event stream broke), which its reader may not have seen yet.
+var errConnEnded = errors.New("the connection had ended; nothing sent")
 
 // ended is the error for a message not sent because the connection had
 // already ended. A stdio child's or an SSE stream's backend session lives

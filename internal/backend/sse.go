@@ -137,7 +137,13 @@ func (f *sdkFrames) write(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	return f.conn.Write(contextWithToken(ctx, f.token), msg)
+	err = f.conn.Write(contextWithToken(ctx, f.token), msg)
+	if err == io.EOF {
+		// The SDK's own sign that its stream had ended and it sent
+		// nothing; a failed POST is a *url.Error.
+		return fmt.Errorf("%w: the event stream ended", errConnEnded)
+	}
+	return err
 }
 
 // sseRoundTripper adds the configured headers, and the bearer token of

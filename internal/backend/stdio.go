@@ -304,6 +304,12 @@ func (s *stdioConn) read() ([]byte, error) {
 }
 
 func (s *stdioConn) write(_ context.Context, msg []byte) error {
+	select {
+	case <-s.exited:
+		// What it wrote last may still be read; nothing more goes to it.
+		return fmt.Errorf("%w: %w", errConnEnded, s.exitError())
+	default:
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if _, err := s.w.Write(msg); err != nil {

@@ -185,3 +185,25 @@ func stdioLastWords(t *testing.T) {
 		t.Errorf("the child's last words are not in the log (Connect: %v):\n%s", err, logs.String())
 	}
 }
+
+// A child that has exited takes no request, even while vmcp still reads
+// what it wrote last (a grandchild holds its stdout open, so vmcp waits
+// exitGrace): a call then is not sent, and fails as a lost session
+// (ErrSessionNotFound), so that the session sends it to a new child
+// instead of failing it.
+func TestStdioCallAfterTheChildExitedIsALostSession(t *testing.T) {
+	t.Parallel()
+	// sh starts a grandchild that keeps stdout open, then becomes the
+	// server; Close ends the whole process group.
+	x := NewStdio(StdioOptions{Name: "local", Command: []string{"sh", "-c", `sleep 60 & exec "$0"`, stdioServer(t)}, Logger: (&logBuffer{}).logger()})
+	c, _ := connect(t, x, ConnectOptions{})
+	mustCall(t, c, "count", nil)
+	if err := syscall.Kill(childPid(c), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.(*client).conn.(*stdioConn).exited
+	_, err := callTool(context.Background(), c, "count", nil, nil)
+	if !errors.Is(err, ErrSessionNotFound) || !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("call after the child exited = %v, want ErrSessionNotFound saying it exited", err)
+	}
+}
