@@ -76,6 +76,7 @@ session:
 				t.Fatal("the listen stream ended")
 			}
 			if ev.Method == "notifications/resources/updated" && ev.Params.URI == uri {
+				checkOneWarmSession(t, g)
 				return
 			}
 		case <-wait.C:
@@ -176,4 +177,26 @@ func listenStream(t *testing.T, url string, filter map[string]any) <-chan listen
 		}
 	}()
 	return events
+}
+
+// checkOneWarmSession checks in /status that the list, the listen stream
+// and the call were served by one warm session, held by the stream and
+// not busy.
+func checkOneWarmSession(t *testing.T, g *gateway) {
+	t.Helper()
+	code, body, err := g.get("/status")
+	var status struct {
+		Gateway struct {
+			WarmPool struct {
+				Sessions, Busy, Listened int
+				Misses                   uint64
+			} `json:"warmPool"`
+		} `json:"gateway"`
+	}
+	if err != nil || code != http.StatusOK || json.Unmarshal(body, &status) != nil {
+		t.Fatalf("/status: %d %v %s", code, err, body)
+	}
+	if st := status.Gateway.WarmPool; st.Sessions != 1 || st.Misses != 1 || st.Listened != 1 || st.Busy != 0 {
+		t.Errorf("/status warmPool = %+v, want 1 session (1 miss), listened, not busy", st)
+	}
 }
