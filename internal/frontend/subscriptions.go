@@ -145,9 +145,10 @@ func (p hubPeer) Request(context.Context, string, json.RawMessage) (json.RawMess
 // A config reload does not end the stream: clients do not open it again
 // when it ends (the TypeScript SDK v2 leaves that to the application, and
 // the spec reads a graceful end as "over"). Instead s, which the pool
-// keeps while a stream holds it, is brought to the new lineup: it connects the backends the
-// reload added or changed, so that their notifications reach the stream,
-// and its list_changed for what the reload changed reaches it too.
+// does not retire while a stream holds it, is brought to the new lineup:
+// it connects the backends the reload added or changed, so that their
+// notifications reach the stream, and its list_changed for what the
+// reload changed reaches it too.
 func (h *modernHandler) listen(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, s *session.Session, ident string) error {
 	var p struct {
 		Notifications listenFilter `json:"notifications"`

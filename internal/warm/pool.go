@@ -178,10 +178,11 @@ func New(opts Options) *Pool {
 // once, when the request ends. Call the session through
 // s.Operations(), as for any session, so that its decorators apply.
 //
-// It hands out an idle session of identity if there is one; else it builds
-// one, if identity is under MaxPerIdentity and the pool under MaxSessions
-// (or, at MaxSessions, after evicting the least recently used idle session
-// of another identity); else it shares identity's least busy session. A
+// It hands out an idle session of identity if there is one (first one a
+// listen stream holds: see Listen); else it builds one, if identity is
+// under MaxPerIdentity and the pool under MaxSessions (or, at
+// MaxSessions, after evicting the least recently used idle session of
+// another identity); else it shares identity's least busy session. A
 // session is only ever handed to the identity it was built for. When
 // nothing can be had it returns ErrExhausted; a build that cannot start a
 // stdio backend's process fails with an error wrapping
@@ -218,8 +219,10 @@ func (p *Pool) acquire(ctx context.Context, id string, listen bool) (s *session.
 			p.retireLocked(ip, now)
 		}
 		ip := p.identityLocked(id)
-		if e := p.listenedLocked(ip, now); listen && e != nil {
-			return p.handOutLocked(ctx, e, now, listen, &p.counts.hits)
+		if listen {
+			if e := p.listenedLocked(ip, now); e != nil {
+				return p.handOutLocked(ctx, e, now, listen, &p.counts.hits)
+			}
 		}
 		if e := p.idleLocked(ip, now); e != nil {
 			return p.handOutLocked(ctx, e, now, listen, &p.counts.hits)
@@ -299,10 +302,11 @@ func (p *Pool) retireLocked(ip *identityPool, now time.Time) {
 
 // RetireAll stops handing out every session the pool holds now: idle ones
 // close at once, busy ones when their last request releases them. New
-// requests get sessions built afresh. A session a listen stream holds is
-// not retired: the stream brings it to the new lineup. A config reload calls it, so that
+// requests get sessions built afresh. A config reload calls it, so that
 // pooled sessions, which the session manager does not hold, are rebuilt
-// on the new backends rather than kept on the old ones.
+// on the new backends rather than kept on the old ones. A session a
+// listen stream holds is not retired: it is brought to the new lineup
+// (see Listen), and keeps its backend state.
 func (p *Pool) RetireAll() {
 	if p == nil {
 		return
