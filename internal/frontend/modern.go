@@ -25,6 +25,11 @@ type SessionPool interface {
 	// Acquire returns a session for identity and the func that gives it
 	// back, to be called once when the request is over.
 	Acquire(ctx context.Context, identity string) (s *session.Session, release func(), err error)
+	// Listen is Acquire for a subscriptions/listen stream: it holds the
+	// session until release without keeping it from identity's requests,
+	// which the pool hands it first, so that the calls a client makes
+	// build their backend state where its stream listens.
+	Listen(ctx context.Context, identity string) (s *session.Session, release func(), err error)
 }
 
 // ModernOptions configure the modern era. The zero value serves it with
@@ -263,15 +268,18 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 	case "tools/call", "prompts/get", "resources/read":
 		return h.call(w, r, msg, rm, ident)
 	}
-	s, release, ok := h.acquire(w, r, msg.ID, ident)
+	take := h.s.opts.Pool.Acquire
+	if msg.Method == "subscriptions/listen" {
+		take = h.s.opts.Pool.Listen
+	}
+	s, release, ok := h.acquire(w, r, msg.ID, ident, take)
 	if !ok {
 		return errAnswered
 	}
+	defer release()
 	if msg.Method == "subscriptions/listen" {
-		defer release()
 		return h.listen(w, r, msg, s, ident)
 	}
-	defer release()
 	if !offered(s, msg.Method) {
 		writeHTTPError(w, http.StatusNotFound, msg.ID, errorf(jsonrpc.CodeMethodNotFound, "Method not found: %s (no backend offers it)", msg.Method))
 		return errAnswered
@@ -320,10 +328,10 @@ func (h *modernHandler) enableLogging(ctx context.Context, s *session.Session) {
 	}
 }
 
-// acquire borrows a session for ident, answering the request itself when
-// none can be had.
-func (h *modernHandler) acquire(w http.ResponseWriter, r *http.Request, id json.RawMessage, ident string) (*session.Session, func(), bool) {
-	s, release, err := h.s.opts.Pool.Acquire(r.Context(), ident)
+// acquire borrows a session for ident with take (the pool's Acquire or
+// Listen), answering the request itself when none can be had.
+func (h *modernHandler) acquire(w http.ResponseWriter, r *http.Request, id json.RawMessage, ident string, take func(context.Context, string) (*session.Session, func(), error)) (*session.Session, func(), bool) {
+	s, release, err := take(r.Context(), ident)
 	if err == nil {
 		return s, release, true
 	}

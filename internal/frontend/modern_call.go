@@ -113,7 +113,7 @@ func (h *modernHandler) call(w http.ResponseWriter, r *http.Request, msg *jsonrp
 		// The backend's own state: it goes back to the backend.
 		replace = &st.Inner
 	}
-	s, release, ok := h.acquire(w, r, msg.ID, ident)
+	s, release, ok := h.acquire(w, r, msg.ID, ident, h.s.opts.Pool.Acquire)
 	if !ok {
 		return errAnswered
 	}

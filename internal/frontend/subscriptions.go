@@ -137,14 +137,18 @@ func (p hubPeer) Request(context.Context, string, json.RawMessage) (json.RawMess
 // acknowledgement first, then the notifications the client asked for,
 // from every backend of the caller's pooled sessions. The session s is
 // held for the stream's life, subscribed to the resources the client
-// named, so the backends keep telling it.
+// named, so the backends keep telling it. The pool lends s with Listen:
+// the caller's requests are served by s too while the stream holds it,
+// so the backend state they build (updates turned on) is that of the
+// backend sessions the subscriptions are in.
 //
 // A config reload does not end the stream: clients do not open it again
 // when it ends (the TypeScript SDK v2 leaves that to the application, and
 // the spec reads a graceful end as "over"). Instead s, which the pool
-// retired, is brought to the new lineup: it connects the backends the
-// reload added or changed, so that their notifications reach the stream,
-// and its list_changed for what the reload changed reaches it too.
+// does not retire while a stream holds it, is brought to the new lineup:
+// it connects the backends the reload added or changed, so that their
+// notifications reach the stream, and its list_changed for what the
+// reload changed reaches it too.
 func (h *modernHandler) listen(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, s *session.Session, ident string) error {
 	var p struct {
 		Notifications listenFilter `json:"notifications"`

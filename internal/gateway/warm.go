@@ -33,7 +33,7 @@ func newWarmPool(cfg *config.Config, factory *session.Factory, opts Options, met
 	metrics.ObserveWarmPool(func() telemetry.WarmPool {
 		st := p.Stats()
 		return telemetry.WarmPool{
-			Sessions: st.Sessions, Busy: st.Busy, Identities: st.Identities,
+			Sessions: st.Sessions, Busy: st.Busy, Listened: st.Listened, Identities: st.Identities,
 			Hit: st.Hits, Shared: st.Shared, Miss: st.Misses, Evicted: st.Evicted, Refused: st.Refused, Failed: st.Failed,
 			Reaped: st.Reaped,
 		}

@@ -27,7 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmcp/vmcp/internal/backend"
 	"github.com/vmcp/vmcp/internal/identity"
 	"github.com/vmcp/vmcp/internal/jsonrpc"
 	"github.com/vmcp/vmcp/internal/recovery"
@@ -95,8 +94,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Pool holds warm sessions per identity. Acquire, Stats and Close are safe
-// for concurrent use. The Pool owns its sessions: Close closes each
+// Pool holds warm sessions per identity. Acquire, Listen, Stats and Close
+// are safe for concurrent use. The Pool owns its sessions: Close closes each
 // exactly once.
 type Pool struct {
 	opts Options
@@ -129,8 +128,13 @@ type entry struct {
 	created  time.Time
 	lastUsed time.Time // when a request last took or released it
 	busy     int       // requests using it now
-	gone     bool      // removed from the pool; its closer is whoever removed it
-	retired  bool      // RetireAll: never handed out again
+	// listeners are the subscriptions/listen streams holding it (Listen).
+	// They keep it from being reaped, evicted or closed, but it stays
+	// idle for requests: a caller's calls and its subscriptions must
+	// share one backend session.
+	listeners int
+	gone      bool // removed from the pool; its closer is whoever removed it
+	retired   bool // RetireAll: never handed out again
 }
 
 // New returns a Pool and starts its reaper, stopped by Close.
@@ -173,10 +177,11 @@ func New(opts Options) *Pool {
 // once, when the request ends. Call the session through
 // s.Operations(), as for any session, so that its decorators apply.
 //
-// It hands out an idle session of identity if there is one; else it builds
-// one, if identity is under MaxPerIdentity and the pool under MaxSessions
-// (or, at MaxSessions, after evicting the least recently used idle session
-// of another identity); else it shares identity's least busy session. A
+// It hands out an idle session of identity if there is one (first one a
+// listen stream holds: see Listen); else it builds one, if identity is
+// under MaxPerIdentity and the pool under MaxSessions (or, at
+// MaxSessions, after evicting the least recently used idle session of
+// another identity); else it shares identity's least busy session. A
 // session is only ever handed to the identity it was built for. When
 // nothing can be had it returns ErrExhausted; a build that cannot start a
 // stdio backend's process fails with an error wrapping
@@ -192,6 +197,10 @@ func New(opts Options) *Pool {
 // below MaxPerIdentity. Release a session when its backend call has
 // ended, MRTR rounds included, not when a first response is written.
 func (p *Pool) Acquire(ctx context.Context, id string) (s *session.Session, release func(), err error) {
+	return p.acquire(ctx, id, false)
+}
+
+func (p *Pool) acquire(ctx context.Context, id string, listen bool) (s *session.Session, release func(), err error) {
 	if id == "" {
 		id = Anonymous
 	}
@@ -209,19 +218,24 @@ func (p *Pool) Acquire(ctx context.Context, id string) (s *session.Session, rele
 			p.retireLocked(ip, now)
 		}
 		ip := p.identityLocked(id)
+		if listen {
+			if e := p.listenedLocked(ip, now); e != nil {
+				return p.handOutLocked(ctx, e, now, listen, &p.counts.hits)
+			}
+		}
 		if e := p.idleLocked(ip, now); e != nil {
-			return p.handOutLocked(e, now, &p.counts.hits)
+			return p.handOutLocked(ctx, e, now, listen, &p.counts.hits)
 		}
 		// Retired sessions still serving a request count towards the
 		// pool's total but not towards the identity's bound.
 		if p.usableLocked(ip, now)+ip.building < p.opts.MaxPerIdentity {
 			victim, ok := p.roomLocked(id)
 			if ok {
-				return p.build(ctx, id, victim)
+				return p.build(ctx, id, victim, listen)
 			}
 		}
 		if e := p.leastBusyLocked(ip, now); e != nil {
-			return p.handOutLocked(e, now, &p.counts.shared)
+			return p.handOutLocked(ctx, e, now, listen, &p.counts.shared)
 		}
 		if ip.building == 0 {
 			p.counts.refused++
@@ -254,7 +268,8 @@ func checkCaller(ctx context.Context, id string) error {
 
 // usable reports whether e may be handed out: it is open, not retired,
 // and on the factory's current lineup (a session built while a reload
-// ran joins the pool after RetireAll, on the old backends).
+// ran joins the pool after RetireAll, on the old backends), or held by a
+// listen stream, which brings it there.
 func (p *Pool) usable(e *entry, now time.Time) bool {
 	if e.retired {
 		return false
@@ -266,7 +281,7 @@ func (p *Pool) usable(e *entry, now time.Time) bool {
 	case <-e.s.Done():
 		return false
 	case <-e.s.Outdated():
-		return false
+		return e.listeners > 0
 	default:
 		return true
 	}
@@ -277,7 +292,7 @@ func (p *Pool) usable(e *entry, now time.Time) bool {
 // they do not hold places.
 func (p *Pool) retireLocked(ip *identityPool, now time.Time) {
 	for _, e := range slices.Clone(ip.entries) {
-		if e.busy == 0 && !p.usable(e, now) {
+		if !e.held() && !p.usable(e, now) {
 			p.removeLocked(e)
 			p.goLocked(func() { p.closeSession(e, "retired") })
 		}
@@ -288,7 +303,9 @@ func (p *Pool) retireLocked(ip *identityPool, now time.Time) {
 // close at once, busy ones when their last request releases them. New
 // requests get sessions built afresh. A config reload calls it, so that
 // pooled sessions, which the session manager does not hold, are rebuilt
-// on the new backends rather than kept on the old ones.
+// on the new backends rather than kept on the old ones. A session a
+// listen stream holds is not retired: it is brought to the new lineup
+// (see Listen), and keeps its backend state.
 func (p *Pool) RetireAll() {
 	if p == nil {
 		return
@@ -298,7 +315,9 @@ func (p *Pool) RetireAll() {
 	now := p.opts.Now()
 	for _, ip := range p.ids {
 		for _, e := range ip.entries {
-			e.retired = true
+			if e.listeners == 0 {
+				e.retired = true
+			}
 		}
 		p.retireLocked(ip, now)
 	}
@@ -316,12 +335,19 @@ func (p *Pool) usableLocked(ip *identityPool, now time.Time) int {
 	return n
 }
 
-// idleLocked returns ip's most recently used idle session, if any; the
-// others stay idle longer and are reaped first.
+// idleLocked returns ip's idle session a listen stream holds, if any,
+// where the caller's subscriptions are; else its most recently used idle
+// one: the others stay idle longer and are reaped first.
 func (p *Pool) idleLocked(ip *identityPool, now time.Time) *entry {
 	var best *entry
 	for _, e := range ip.entries {
-		if e.busy == 0 && p.usable(e, now) && (best == nil || e.lastUsed.After(best.lastUsed)) {
+		if e.busy > 0 || !p.usable(e, now) {
+			continue
+		}
+		switch {
+		case best == nil, e.listeners > 0 && best.listeners == 0:
+			best = e
+		case (e.listeners > 0) == (best.listeners > 0) && e.lastUsed.After(best.lastUsed):
 			best = e
 		}
 	}
@@ -350,7 +376,7 @@ func (p *Pool) roomLocked(id string) (victim *entry, ok bool) {
 	now := p.opts.Now()
 	for other, ip := range p.ids {
 		for _, e := range ip.entries {
-			if e.busy > 0 || other == id && p.usable(e, now) {
+			if e.held() || other == id && p.usable(e, now) {
 				continue
 			}
 			if victim == nil || e.lastUsed.Before(victim.lastUsed) {
@@ -365,27 +391,34 @@ func (p *Pool) roomLocked(id string) (victim *entry, ok bool) {
 	return victim, true
 }
 
-// handOutLocked gives e to one more request and unlocks p.mu.
-func (p *Pool) handOutLocked(e *entry, now time.Time, count *uint64) (*session.Session, func(), error) {
-	e.busy++
+// handOutLocked gives e to one more request, or listen stream, and
+// unlocks p.mu. A session a listen stream kept across a reload is brought
+// to the new lineup first, if its stream has not yet done it.
+func (p *Pool) handOutLocked(ctx context.Context, e *entry, now time.Time, listen bool, count *uint64) (*session.Session, func(), error) {
+	e.hold(listen, 1)
 	e.lastUsed = now
 	*count++
 	p.mu.Unlock()
 	e.s.Touch(now)
-	return e.s, p.releaser(e), nil
+	select {
+	case <-e.s.Outdated():
+		e.s.Reconcile(ctx)
+	default:
+	}
+	return e.s, p.releaser(e, listen), nil
 }
 
-// releaser returns the func that ends one request's use of e; calls after
-// the first do nothing.
-func (p *Pool) releaser(e *entry) func() {
+// releaser returns the func that ends one request's, or listen stream's,
+// use of e; calls after the first do nothing.
+func (p *Pool) releaser(e *entry, listen bool) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			now := p.opts.Now()
 			p.mu.Lock()
-			e.busy--
+			e.hold(listen, -1)
 			e.lastUsed = now
-			if e.busy == 0 && !e.gone && !p.closed && !p.usable(e, now) {
+			if !e.held() && !e.gone && !p.closed && !p.usable(e, now) {
 				p.removeLocked(e)
 				p.goLocked(func() { p.closeSession(e, "retired") })
 			}
@@ -436,133 +469,6 @@ func (p *Pool) dropIfEmptyLocked(id string, ip *identityPool) {
 func (p *Pool) signalLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
-}
-
-// pending is one build, handed over to the Acquire that started it unless
-// that Acquire has given up. Its fields are guarded by Pool.mu.
-type pending struct {
-	done      chan struct{}
-	e         *entry
-	err       error
-	abandoned bool
-}
-
-// build reserves a place for a new session of id (p.mu held; it unlocks),
-// closes victim, if any, in the background, and builds the session on a
-// goroutine the pool owns, so that a caller giving up does not waste it.
-func (p *Pool) build(ctx context.Context, id string, victim *entry) (*session.Session, func(), error) {
-	ip := p.identityLocked(id) // the eviction may have dropped it
-	ip.building++
-	p.total++
-	if victim != nil {
-		p.counts.evicted++
-		p.goLocked(func() { p.closeSession(victim, "evicted") })
-	} else {
-		p.counts.misses++
-	}
-	pd := &pending{done: make(chan struct{})}
-	// The caller's identity stays in the context: the factory resolves
-	// outgoing credentials for it.
-	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.goLocked(func() {
-		defer cancel()
-		defer context.AfterFunc(p.life, cancel)()
-		p.finish(ip, id, pd, p.newSession(bctx, id))
-	})
-	p.mu.Unlock()
-	select {
-	case <-pd.done:
-		if pd.err != nil {
-			return nil, nil, pd.err
-		}
-		return pd.e.s, p.releaser(pd.e), nil
-	case <-ctx.Done():
-	}
-	p.mu.Lock()
-	select {
-	case <-pd.done:
-		if pd.e != nil {
-			pd.e.busy-- // built meanwhile: it goes back idle
-			p.signalLocked()
-		}
-	default:
-		pd.abandoned = true
-	}
-	p.mu.Unlock()
-	return nil, nil, fmt.Errorf("waiting for a warm backend session: %w", ctx.Err())
-}
-
-// built is the outcome of one build.
-type built struct {
-	s   *session.Session
-	err error
-}
-
-// newSession builds and readies one session for id. A session none of
-// whose backends could be initialized is closed, not pooled: it could
-// serve nothing.
-func (p *Pool) newSession(ctx context.Context, id string) (b built) {
-	defer recovery.Recover(p.log, func(err error) { b = built{err: err} }, "during", "warm session build")
-	sid, err := session.NewID()
-	if err != nil {
-		return built{err: err}
-	}
-	now := p.opts.Now()
-	meta := &store.Metadata{
-		ID: sid, Created: now, LastSeen: now, Identity: id,
-		ProtocolVersion:    backend.LatestProtocolVersion,
-		ClientCapabilities: p.opts.ClientCapabilities,
-	}
-	s, err := p.opts.Factory.New(ctx, meta)
-	if err != nil {
-		return built{err: fmt.Errorf("building a warm backend session: %w", err)}
-	}
-	if _, err := s.Tools(); errors.Is(err, session.ErrNoBackends) {
-		s.Close()
-		return built{err: fmt.Errorf("building a warm backend session: %w", err)}
-	}
-	// No client sends notifications/initialized: the pool stands for it,
-	// so that backends may ask the request's client things mid-call.
-	s.ClientInitialized()
-	var peer session.Peer = quiet{}
-	if p.opts.Peer != nil {
-		peer = p.opts.Peer(id)
-	}
-	s.SetPeer(peer)
-	return built{s: s}
-}
-
-// finish pools a built session and hands it to the Acquire that asked
-// for it, or leaves it idle if that Acquire gave up.
-func (p *Pool) finish(ip *identityPool, id string, pd *pending, b built) {
-	now := p.opts.Now()
-	p.mu.Lock()
-	ip.building--
-	switch {
-	case p.closed: // Close has reset the books
-		pd.err = ErrClosed
-		if b.s != nil {
-			defer b.s.Close()
-		}
-	case b.err != nil:
-		p.total--
-		p.counts.failed++
-		pd.err = b.err
-		p.dropIfEmptyLocked(id, ip)
-	default:
-		e := &entry{s: b.s, identity: id, created: now, lastUsed: now}
-		if !pd.abandoned {
-			e.busy = 1
-			pd.e = e
-		}
-		ip.entries = append(ip.entries, e)
-	}
-	close(pd.done)
-	p.signalLocked()
-	p.mu.Unlock()
-	if b.err != nil {
-		p.log.Warn("warm backend session not built", "err", b.err)
-	}
 }
 
 // goLocked runs f on a goroutine Close waits for. p.mu must be held and

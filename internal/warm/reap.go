@@ -35,7 +35,7 @@ func (p *Pool) Sweep() int {
 	}
 	for _, ip := range p.ids {
 		for _, e := range ip.entries {
-			if e.busy == 0 && (now.Sub(e.lastUsed) >= p.opts.IdleTimeout || !p.usable(e, now)) {
+			if !e.held() && (now.Sub(e.lastUsed) >= p.opts.IdleTimeout || !p.usable(e, now)) {
 				idle = append(idle, e)
 			}
 		}
@@ -98,8 +98,11 @@ func (p *Pool) Close() error {
 // Stats is a snapshot of a Pool, for /status and the metrics. It holds
 // counts only: no identity, no session ID.
 type Stats struct {
-	Sessions       int `json:"sessions"`   // pooled and initialized
-	Busy           int `json:"busy"`       // of which serving a request now
+	Sessions int `json:"sessions"` // pooled and initialized
+	Busy     int `json:"busy"`     // of which serving a request now
+	// Listened are the sessions a subscriptions/listen stream holds; one
+	// serving no request is not Busy: requests may have it.
+	Listened       int `json:"listened"`
 	Building       int `json:"building"`   // being initialized
 	Identities     int `json:"identities"` // identities with a session or a build
 	MaxSessions    int `json:"maxSessions"`
@@ -135,6 +138,9 @@ func (p *Pool) Stats() Stats {
 		for _, e := range ip.entries {
 			if e.busy > 0 {
 				st.Busy++
+			}
+			if e.listeners > 0 {
+				st.Listened++
 			}
 		}
 	}
