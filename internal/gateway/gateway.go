@@ -51,6 +51,9 @@ type Options struct {
 	// ListenOverride, if set, is the listen address given on the command
 	// line: it stands in for the config file's on a reload too.
 	ListenOverride string
+	// BackendRetry spaces each session's background retries of the
+	// backends it could not connect; the zero value: 1s doubling to 30s.
+	BackendRetry session.Backoff
 }
 
 // Gateway is one vmcp instance. Serve runs it; Shutdown stops it.
@@ -169,6 +172,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Decorators: g.reload.wrapped,
 		Hooks:      obs.hooks(),
 		Tracer:     obs.tracer(),
+		Retry:      opts.BackendRetry,
 	})
 	g.pool = newWarmPool(cfg, factory, opts, metrics, func(id string) session.Peer { return g.frontend.ModernPeer(id) })
 	g.manager = session.NewManager(session.ManagerOptions{

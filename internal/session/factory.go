@@ -65,6 +65,9 @@ type FactoryOptions struct {
 	// Tracer makes the spans of initialize, backend inits, calls and
 	// re-initializations; nil: none.
 	Tracer trace.Tracer
+	// Retry spaces each session's background retries of the backends it
+	// could not connect (retry.go); the zero value: 1s doubling to 30s.
+	Retry Backoff
 }
 
 // KeepaliveObserver records keepalive outcomes (metrics). It must be safe
@@ -132,7 +135,8 @@ type backendInit struct {
 // stdio backend refused by the process limit fails the whole session with
 // an error wrapping backend.ErrProcessLimit; if all fail the session still
 // exists but its calls return an error wrapping ErrNoBackends until a
-// reload connects one (Manager.Reconfigure). If meta already lists backend
+// background retry (retry.go) or a reload (Manager.Reconfigure) connects
+// one. If meta already lists backend
 // sessions, each is resumed by its stored ID instead of initialized anew.
 //
 // The caller owns the returned Session and must Close it.
@@ -252,6 +256,9 @@ func (f *Factory) New(ctx context.Context, meta *store.Metadata) (*Session, erro
 	s.markReady()
 	for _, m := range ros.members() {
 		m.startKeepalive()
+	}
+	if len(unavailable) > 0 {
+		s.retryLater()
 	}
 	return s, nil
 }

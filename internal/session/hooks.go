@@ -34,7 +34,8 @@ type Hooks struct {
 	SessionRejected func(ctx context.Context, identity, reason string)
 	// BackendInitialized: one backend's client for s was made (err nil)
 	// or failed, taking took. It runs once per configured backend, in
-	// config order, before SessionStarted.
+	// config order, before SessionStarted; and again, with err nil, for
+	// each backend a reload or a background retry (retry.go) connects.
 	BackendInitialized func(ctx context.Context, s *Session, backend string, took time.Duration, err error)
 	// BackendCalled: one request went to a backend.
 	BackendCalled func(ctx context.Context, c *Call)

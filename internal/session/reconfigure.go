@@ -215,28 +215,35 @@ func (s *Session) reconcile(ctx context.Context) {
 func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	f := s.factory
 	prev := s.roster.Load()
-	want := make(map[string]bool, len(cur.Backends))
-	adding := make(map[string]bool, len(cur.Backends))
 	var add []Backend
 	for _, b := range cur.Backends {
-		want[b.Name] = true
 		// A backend the session could not connect (at its start, or at
 		// an earlier reload) is tried again, changed or not: its tools
 		// are in no catalog, so no call would ever reach it otherwise.
 		if m := prev.byName[b.Name]; m == nil || m.connector != b.Connector || m.current() == nil {
 			add = append(add, b)
-			adding[b.Name] = true
-		}
-	}
-	var gone []*member
-	for _, m := range prev.members() {
-		if !want[m.name] || adding[m.name] {
-			gone = append(gone, m)
 		}
 	}
 
 	// Connect what is new, in parallel, with no lock held: the session's
 	// other backends serve calls meanwhile.
+	results := s.connectBackends(ctx, cur, add)
+	for i, b := range add {
+		if err := results[i].err; err != nil {
+			// Like a backend that failed at session start: the session
+			// retries it in the background (retry.go), and so does the
+			// next reload.
+			f.log.Warn("backend a reload connected failed to initialize; the session continues without it", "backend", b.Name, "err", err)
+		}
+	}
+	s.publish(ctx, old, cur, prev, add, results)
+}
+
+// connectBackends connects each of add for the session, in parallel, with
+// no lock held, as the backends of lineup l: the one connect path of a
+// reload and of a background retry (retry.go).
+func (s *Session) connectBackends(ctx context.Context, l *lineup, add []Backend) []backendInit {
+	f := s.factory
 	if s.caller != nil {
 		ctx = identity.NewContext(ctx, s.caller)
 	}
@@ -245,22 +252,44 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	var wg sync.WaitGroup
 	for i, b := range add {
 		wg.Go(func() {
+			began := time.Now()
+			defer func() { results[i].took = time.Since(began) }()
 			defer recovery.Recover(f.log, func(err error) { results[i] = backendInit{err: fmt.Errorf("backend %q: initialize: %w", b.Name, err)} }, "backend", b.Name)
-			results[i] = f.connect(ctx, cur, b, meta, store.Backend{}, &relay{s: s, backend: b.Name})
+			results[i] = f.connect(ctx, l, b, meta, store.Backend{}, &relay{s: s, backend: b.Name})
 		})
 	}
 	wg.Wait()
+	return results
+}
+
+// publish makes the session's backends those of roster prev with each of
+// add replaced by a member for its result (connected or not), as lineup
+// cur, changed from old; the members of prev that cur lacks, and those
+// replaced, are dropped. It publishes the roster, listings, outage,
+// metadata and catalog together, tells the hooks of each backend
+// connected and the client what changed. s.reconfMu is held.
+func (s *Session) publish(ctx context.Context, old, cur *lineup, prev *roster, add []Backend, results []backendInit) {
+	f := s.factory
+	want := make(map[string]bool, len(cur.Backends))
+	adding := make(map[string]bool, len(add))
+	for _, b := range cur.Backends {
+		want[b.Name] = true
+	}
+	for _, b := range add {
+		adding[b.Name] = true
+	}
+	var gone []*member
+	for _, m := range prev.members() {
+		if !want[m.name] || adding[m.name] {
+			gone = append(gone, m)
+		}
+	}
+	var wg sync.WaitGroup
 
 	next := &roster{byName: make(map[string]*member, len(cur.Backends))}
 	fresh := make(map[string]*member, len(add))
 	for i, b := range add {
-		r := results[i]
-		if r.err != nil {
-			// Like a backend that failed at session start: the next
-			// reload tries again.
-			f.log.Warn("backend a reload connected failed to initialize; the session continues without it", "backend", b.Name, "err", r.err)
-		}
-		fresh[b.Name] = newMember(s, b, r)
+		fresh[b.Name] = newMember(s, b, results[i])
 	}
 	var unavailable []UnavailableBackend // in config order, as add is
 	for i, b := range add {
@@ -339,6 +368,14 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 	}
 	for _, m := range fresh {
 		m.startKeepalive()
+	}
+	for i, b := range add {
+		if r := results[i]; r.err == nil {
+			f.hooks.initialized(ctx, s, b.Name, r.took, nil)
+		}
+	}
+	if len(unavailable) > 0 {
+		s.retryLater()
 	}
 	if len(add) > 0 || len(gone) > 0 {
 		if fn := s.onBackendChange.Load(); fn != nil {

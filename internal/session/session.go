@@ -66,6 +66,8 @@ type Session struct {
 	// outage is which backends the session could not connect; set by
 	// New, replaced by each reload (reconfigure.go).
 	outage atomic.Pointer[outage]
+	// retry connects the backends in outage in the background (retry.go).
+	retry retrier
 	// instructions are the backends' initialize instructions, merged;
 	// set by Factory.New, read-only afterwards.
 	instructions string
@@ -293,6 +295,7 @@ func (s *Session) closeWith(before func(*member)) error {
 	s.closed = true
 	s.mu.Unlock()
 	s.stopAsking()
+	s.stopRetry()
 
 	// Refreshes and backend requests waiting for the session to be ready
 	// count as in flight: let them run (and see it closed) rather than

@@ -1,0 +1,184 @@
+package gateway_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/gateway"
+	"github.com/vmcp/vmcp/internal/session"
+)
+
+// quickRetry makes the sessions' background retries come within
+// milliseconds, so that the tests wait on what the retries do, not on the
+// production backoff.
+var quickRetry = session.Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+
+// TestSessionRetriesABackendThatWasDown: a backend that answered 503 when
+// the client initialized (a rolling restart, say) joins that live session
+// by itself once it is back, with no reload: the client is told its tools
+// changed, the backend's tool answers, the healthy backend keeps its
+// backend session, and the metrics count the backend's init.
+func TestSessionRetriesABackendThatWasDown(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	var up atomic.Bool
+	more := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "more"}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !up.Load() {
+				http.Error(w, "restarting", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	cfg := baseConfig(
+		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
+		config.Backend{Name: "more", Transport: config.TransportStreamableHTTP, URL: more.URL})
+	gw := startGateway(t, cfg, gateway.Options{BackendRetry: quickRetry})
+	cs := connectListening(t, gw.URL)
+	if meta := initMetaJSON(t, cs); !strings.Contains(meta, `"unavailable":[{"name":"more"`) {
+		t.Fatalf("initialize _meta = %s, want more listed unavailable", meta)
+	}
+	callText(t, cs.ClientSession, "web_counter", nil)
+	// Some retries fail first: the session must keep at it.
+	eventually(t, "a failed retry", func() bool { return strings.Contains(gw.Logs.String(), "backend retry failed") })
+
+	up.Store(true)
+	cs.awaitToolsChanged(t)
+	if got := callText(t, cs.ClientSession, "more_counter", nil); got != "1" {
+		t.Errorf("more_counter = %s, want 1", got)
+	}
+	if got := callText(t, cs.ClientSession, "web_counter", nil); got != "2" {
+		t.Errorf("web_counter = %s, want 2: the healthy backend was reconnected", got)
+	}
+	if m := scrapeText(t, gw.Base); !strings.Contains(m, `vmcp_session_backend_init_total{backend="more",outcome="ok",reason=""} 1`) {
+		t.Errorf("metrics do not count the retried backend's init:\n%s", grepLines(m, "backend_init_total"))
+	}
+}
+
+// TestSessionRetriesAStdioBackendThatFailedToStart: a stdio backend whose
+// command does not exist fails at once on every retry. The session keeps
+// retrying without a warning per attempt, and once the command is there
+// (the operator fixed the install) the backend joins the live session.
+func TestSessionRetriesAStdioBackendThatFailedToStart(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "tool-server")
+	cfg := baseConfig(config.Backend{Name: "tool", Transport: config.TransportStdio,
+		Command: []string{bin, "-transport", "stdio", "-name", "tool"}})
+	gw := startGateway(t, cfg, gateway.Options{BackendRetry: quickRetry})
+	cs := connectListening(t, gw.URL)
+	if meta := initMetaJSON(t, cs); !strings.Contains(meta, `"unavailable":[{"name":"tool"`) {
+		t.Fatalf("initialize _meta = %s, want tool listed unavailable", meta)
+	}
+	eventually(t, "several failed retries", func() bool { return strings.Count(gw.Logs.String(), "backend retry failed") >= 5 })
+	if n := strings.Count(grepLines(gw.Logs.String(), "level=WARN"), "backend=tool"); n > 1 {
+		t.Errorf("%d warnings about the failing backend, want the first only:\n%s", n, grepLines(gw.Logs.String(), "level=WARN"))
+	}
+
+	if err := os.Symlink(fixture.ExampleServerBinary(t), bin); err != nil {
+		t.Fatal(err)
+	}
+	cs.awaitToolsChanged(t)
+	if got := callText(t, cs.ClientSession, "tool_counter", nil); got != "1" {
+		t.Errorf("tool_counter = %s, want 1", got)
+	}
+}
+
+// TestClosedSessionStopsItsRetries: a session closed (DELETE) while a
+// retry of a backend is pending, waiting out its backoff or connecting,
+// stops retrying at once: no retry loop is left, and nothing leaks.
+func TestClosedSessionStopsItsRetries(t *testing.T) {
+	defer leakCheck(t)()
+	refused := func(t *testing.T) (url string, connecting func()) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.Close()
+		return "http://" + ln.Addr().String() + "/mcp", nil
+	}
+	hanging := func(t *testing.T) (url string, connecting func()) {
+		var hang atomic.Bool
+		entered := make(chan struct{}, 1)
+		b := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "down"}, func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !hang.Load() {
+					http.Error(w, "restarting", http.StatusServiceUnavailable)
+					return
+				}
+				// Read to the end, so that the server sees the client
+				// hang up (and ends r's context).
+				io.Copy(io.Discard, r.Body)
+				select {
+				case entered <- struct{}{}:
+				default:
+				}
+				<-r.Context().Done()
+			})
+		})
+		return b.URL, func() {
+			hang.Store(true)
+			<-entered
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		backend func(t *testing.T) (url string, connecting func())
+		backoff session.Backoff
+	}{
+		{"waiting", refused, session.Backoff{Initial: time.Hour}},
+		{"connecting", hanging, quickRetry},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, connecting := tc.backend(t)
+			cfg := baseConfig(config.Backend{Name: "down", Transport: config.TransportStreamableHTTP, URL: url})
+			// Longer than eventually waits: only the session's close can
+			// end a hanging retry in time.
+			cfg.Session.BackendInitTimeout = config.Duration(time.Hour)
+			gw := startGateway(t, cfg, gateway.Options{BackendRetry: tc.backoff})
+			sid := rawInit(t, gw.URL)
+			eventually(t, "the session's retry loop", retryLoopRunning)
+			if connecting != nil {
+				connecting()
+			}
+			if code := rawDelete(t, gw.URL, sid); code != http.StatusNoContent {
+				t.Fatalf("DELETE = %d", code)
+			}
+			eventually(t, "the closed session's retry loop to end", func() bool { return !retryLoopRunning() })
+		})
+	}
+}
+
+// retryLoopRunning reports whether some session's retry loop is running.
+func retryLoopRunning() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Contains(string(buf[:n]), "session.(*Session).retryLoop")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
