@@ -156,7 +156,10 @@ start_vmcp vmcp auto
 vmcp_auto_url="$vmcp_url"
 start_vmcp vmcp-sse always
 vmcp_sse_url="$vmcp_url"
-start_vmcp vmcp-modern auto "$stateless_url"
+# vmcp-modern streams every answer, as the stateless everything-server
+# does, so that the 2026-07-28 suite's SSE check tests its streams too
+# (vmcp, with the defaults, covers the JSON answers).
+start_vmcp vmcp-modern always "$stateless_url"
 vmcp_modern_url="$vmcp_url"
 
 # --- suites ------------------------------------------------------------------

@@ -306,7 +306,7 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 			result = h.complete(result)
 		}
 	}
-	h.respond(ctx, w, msg.ID, result, err)
+	h.respond(ctx, w, r, msg.ID, result, err)
 	return err
 }
 
@@ -360,14 +360,13 @@ func (h *modernHandler) acquire(w http.ResponseWriter, r *http.Request, id json.
 
 // respond answers with a result or the error err maps to. A missing
 // client capability is answered 400, as the spec asks.
-func (h *modernHandler) respond(ctx context.Context, w http.ResponseWriter, id, result json.RawMessage, err error) {
+func (h *modernHandler) respond(ctx context.Context, w http.ResponseWriter, r *http.Request, id, result json.RawMessage, err error) {
 	if err != nil {
 		status, e := h.rpcError(ctx, err)
 		writeHTTPError(w, status, id, e)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(jsonrpc.AppendResult(nil, id, result))
+	h.newOut(w, r).final(http.StatusOK, jsonrpc.AppendResult(nil, id, result))
 }
 
 // rpcError maps a call's error to what the client sees and its HTTP

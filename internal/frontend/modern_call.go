@@ -331,7 +331,7 @@ func (h *modernHandler) park(c *modernCall) error {
 // has asked for input, an InputRequiredResult; c then waits for the retry.
 // A client that goes away cancels the call.
 func (h *modernHandler) await(w http.ResponseWriter, r *http.Request, id json.RawMessage, c *modernCall) error {
-	out := newModernOut(w, r, h.s.opts.WriteTimeout)
+	out := h.newOut(w, r)
 	tick := time.NewTicker(modernKeepAlive)
 	defer tick.Stop()
 	var gather <-chan time.Time

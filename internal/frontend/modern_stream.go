@@ -13,18 +13,21 @@ const modernKeepAlive = 15 * time.Second
 // came before the result, else an SSE stream scoped to the request (its
 // notifications, then its result). The stream starts with the first
 // notification or keep-alive, and only for a client that accepts SSE; a
-// JSON-only client misses the notifications. Not safe for concurrent use.
+// JSON-only client misses the notifications. With server.sseResponses:
+// always, a successful answer to a client that accepts SSE is a stream
+// even when nothing came before it. Not safe for concurrent use.
 type modernOut struct {
 	w       http.ResponseWriter
 	sse     bool // the client accepts text/event-stream
+	always  bool // stream every 200 answer to an SSE client
 	started bool
 	out     sseWriter
 	buf     []byte
 }
 
-func newModernOut(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) *modernOut {
-	return &modernOut{w: w, sse: acceptsSSE(r),
-		out: sseWriter{w: w, rc: http.NewResponseController(w), timeout: writeTimeout}}
+func (h *modernHandler) newOut(w http.ResponseWriter, r *http.Request) *modernOut {
+	return &modernOut{w: w, sse: acceptsSSE(r), always: h.s.opts.AlwaysStream,
+		out: sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.s.opts.WriteTimeout}}
 }
 
 func (o *modernOut) start() {
@@ -65,6 +68,9 @@ func (o *modernOut) keepAlive() error {
 // final writes the response: as the stream's last event, or as plain JSON
 // with status.
 func (o *modernOut) final(status int, b []byte) {
+	if o.always && o.sse && status == http.StatusOK {
+		o.start()
+	}
 	if o.started {
 		o.buf = append(o.buf[:0], "event: message\n"...)
 		o.buf = appendData(o.buf, b)

@@ -170,7 +170,7 @@ func (h *modernHandler) listen(w http.ResponseWriter, r *http.Request, msg *json
 		"_meta":         map[string]json.RawMessage{metaSubscriptionID: msg.ID},
 		"notifications": l.filter,
 	})
-	out := newModernOut(w, r, h.s.opts.WriteTimeout)
+	out := h.newOut(w, r)
 	out.sse = true // a listen stream is SSE whatever Accept says
 	if err := out.events([][]byte{jsonrpc.AppendRequest(nil, nil, "notifications/subscriptions/acknowledged", ack)}); err != nil {
 		return err

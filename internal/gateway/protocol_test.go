@@ -166,6 +166,52 @@ func TestSSEResponsesAlwaysStreamsQuickAnswers(t *testing.T) {
 	}
 }
 
+// With server.sseResponses: always, a 2026-07-28 request's successful
+// answer is an event stream too, whatever the method, for a client that
+// accepts one; a JSON-only client and an error still get plain JSON.
+func TestSSEResponsesAlwaysStreamsModernAnswers(t *testing.T) {
+	gw, _ := alwaysStreaming(t)
+	meta := map[string]any{"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": map[string]any{}}
+	tests := []struct {
+		name, method string
+		params       map[string]any
+		accept       string
+		wantType     string
+		wantStatus   int
+		want         string
+	}{
+		{"discover", "server/discover", map[string]any{"_meta": meta}, "application/json, text/event-stream", "text/event-stream", 200, `"supportedVersions"`},
+		{"list", "tools/list", map[string]any{"_meta": meta}, "application/json, text/event-stream", "text/event-stream", 200, `"ex_echo"`},
+		{"call", "tools/call", map[string]any{"_meta": meta, "name": "ex_echo", "arguments": map[string]any{"text": "quick"}}, "application/json, text/event-stream", "text/event-stream", 200, `quick`},
+		{"JSON-only client", "tools/list", map[string]any{"_meta": meta}, "application/json", "application/json", 200, `"ex_echo"`},
+		{"error", "tools/call", map[string]any{"_meta": meta, "name": "ex_echo", "arguments": map[string]any{"text": "x"}}, "application/json, text/event-stream", "application/json", 400, `-32020`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := modernRequest(t.Context(), gw.URL, tt.method, tt.params)
+			req.Header.Set("Accept", tt.accept)
+			if tt.name == "error" {
+				req.Header.Set("Mcp-Name", "another_tool")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if ct := resp.Header.Get("Content-Type"); resp.StatusCode != tt.wantStatus || !strings.HasPrefix(ct, tt.wantType) {
+				t.Fatalf("answered %d %q, want %d %q: %s", resp.StatusCode, ct, tt.wantStatus, tt.wantType, b)
+			}
+			if tt.wantType == "text/event-stream" && !strings.HasPrefix(string(b), "event: message\ndata: ") {
+				t.Errorf("stream %q, want the result as its one event", b)
+			}
+			if !strings.Contains(string(b), tt.want) {
+				t.Errorf("answer %s, want %s in it", b, tt.want)
+			}
+		})
+	}
+}
+
 // ssePost sends a JSON-RPC request accepting SSE and returns the response.
 func ssePost(t *testing.T, url, sid, body string) *http.Response {
 	t.Helper()
