@@ -298,7 +298,7 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 	case "tools/list", "resources/list", "resources/templates/list", "prompts/list":
 		result, err = dispatch(ctx, s, msg.Method, params)
 		if err == nil {
-			result = h.cacheable(result, false)
+			result = h.listCacheable(s, msg.Method, result)
 		}
 	default:
 		result, err = dispatch(ctx, s, msg.Method, params)
@@ -404,7 +404,12 @@ func (h *modernHandler) withServerInfo(result json.RawMessage) json.RawMessage {
 // result. A read keeps the hints its backend gave; a list is vmcp's own,
 // merged from every backend's, and gets the configured ones.
 func (h *modernHandler) cacheable(result json.RawMessage, keepBackend bool) json.RawMessage {
-	result = h.complete(result)
+	return h.withHints(h.complete(result), h.opts.CacheTTL, h.opts.CacheScope, keepBackend)
+}
+
+// withHints sets result's ttlMs and cacheScope; with keepBackend, a hint
+// the result already has stays.
+func (h *modernHandler) withHints(result json.RawMessage, ttl time.Duration, scope string, keepBackend bool) json.RawMessage {
 	set := func(key string, val []byte) {
 		if v, err := jsonrpc.Member(result, key); keepBackend && err == nil && len(v) > 0 && string(v) != "null" {
 			return
@@ -413,11 +418,42 @@ func (h *modernHandler) cacheable(result json.RawMessage, keepBackend bool) json
 			result = out
 		}
 	}
-	ttl, _ := json.Marshal(h.opts.CacheTTL.Milliseconds())
-	scope, _ := json.Marshal(h.opts.CacheScope)
-	set("ttlMs", ttl)
-	set("cacheScope", scope)
+	ttlJSON, _ := json.Marshal(ttl.Milliseconds())
+	scopeJSON, _ := json.Marshal(scope)
+	set("ttlMs", ttlJSON)
+	set("cacheScope", scopeJSON)
 	return result
+}
+
+// listCacheable adds resultType and the caching hints to a list result
+// of s. Where every backend of s gave hints for the list (2026-07-28
+// backends do), the TTL is theirs, merged (Session.ListCache: the
+// shortest); else modern.cacheTTL. The scope is private if the backends
+// or modern.cacheScope say so: only the operator knows whether vmcp's own
+// policies make a list depend on its caller.
+func (h *modernHandler) listCacheable(s *session.Session, method string, result json.RawMessage) json.RawMessage {
+	var l session.List
+	switch method {
+	case "tools/list":
+		l = session.ListTools
+	case "resources/list":
+		l = session.ListResources
+	case "resources/templates/list":
+		l = session.ListResourceTemplates
+	case "prompts/list":
+		l = session.ListPrompts
+	default:
+		return h.cacheable(result, false)
+	}
+	hint, ok := s.ListCache(l)
+	if !ok {
+		return h.cacheable(result, false)
+	}
+	scope := h.opts.CacheScope
+	if hint.Scope == "private" {
+		scope = "private"
+	}
+	return h.withHints(h.complete(result), hint.TTL, scope, false)
 }
 
 // forwardParams returns a modern request's params as a backend gets them:

@@ -1,0 +1,89 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/vmcp/vmcp/internal/config"
+	"github.com/vmcp/vmcp/internal/exampleserver"
+	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/gateway"
+)
+
+// hintingModernBackend is a stateless (2026-07-28) go-sdk server that
+// gives every result the caching hints ttl and scope.
+func hintingModernBackend(t *testing.T, name string, ttl time.Duration, scope string) config.Backend {
+	t.Helper()
+	srv := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{
+		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) {
+			c.TTLMs, c.CacheScope = int(ttl.Milliseconds()), scope
+		},
+	})
+	srv.AddTool(&mcp.Tool{Name: "hello", InputSchema: map[string]any{"type": "object"}},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello"}}}, nil
+		})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+		&mcp.StreamableHTTPOptions{Stateless: true}))
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	return config.Backend{Name: name, Transport: config.TransportStreamableHTTP, URL: ts.URL}
+}
+
+// A 2026-07-28 client's tools/list carries its backends' caching hints
+// when every backend gives some: the shortest TTL, and private if a
+// backend or modern.cacheScope says so. While a legacy backend, which
+// gives none, is in the lineup, the configured hints apply.
+func TestModernListHintsFromBackends(t *testing.T) {
+	t.Parallel()
+	legacy := func(t *testing.T) config.Backend {
+		ex := fixture.StartHTTP(t, exampleserver.Options{Name: "ex"})
+		return config.Backend{Name: "ex", Transport: config.TransportStreamableHTTP, URL: ex.URL}
+	}
+	tests := []struct {
+		name     string
+		backends func(t *testing.T) []config.Backend
+		scope    string // modern.cacheScope
+		wantTTL  float64
+		want     string
+	}{
+		{"a public backend, public config", func(t *testing.T) []config.Backend {
+			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public")}
+		}, "public", 30000, "public"},
+		{"a public backend, the default private config", func(t *testing.T) []config.Backend {
+			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public")}
+		}, "", 30000, "private"},
+		{"the shortest, and a private backend wins", func(t *testing.T) []config.Backend {
+			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public"), hintingModernBackend(t, "b", 10*time.Second, "private")}
+		}, "public", 10000, "private"},
+		{"a legacy backend beside", func(t *testing.T) []config.Backend {
+			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public"), legacy(t)}
+		}, "public", 5000, "public"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := baseConfig(tt.backends(t)...)
+			cfg.Modern.CacheTTL = config.Duration(5 * time.Second)
+			if tt.scope != "" {
+				cfg.Modern.CacheScope = tt.scope
+			}
+			gw := startGateway(t, cfg, gateway.Options{})
+			status, msg := modernPost(t, gw.URL, "tools/list", nil, nil)
+			result, _ := msg["result"].(map[string]any)
+			if status != http.StatusOK || result == nil {
+				t.Fatalf("tools/list = %d %v", status, msg)
+			}
+			if result["ttlMs"] != tt.wantTTL || result["cacheScope"] != tt.want {
+				t.Errorf("ttlMs %v, cacheScope %v; want %v, %s", result["ttlMs"], result["cacheScope"], tt.wantTTL, tt.want)
+			}
+		})
+	}
+}
