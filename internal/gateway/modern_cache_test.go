@@ -1,9 +1,7 @@
 package gateway_test
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,26 +13,13 @@ import (
 	"github.com/vmcp/vmcp/internal/gateway"
 )
 
-// hintingModernBackend is a stateless (2026-07-28) go-sdk server that
-// gives every result the caching hints ttl and scope.
+// hintingModernBackend is a stateless (2026-07-28) backend that gives
+// every result the caching hints ttl and scope.
 func hintingModernBackend(t *testing.T, name string, ttl time.Duration, scope string) config.Backend {
-	t.Helper()
-	srv := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{
-		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) {
-			c.TTLMs, c.CacheScope = int(ttl.Milliseconds()), scope
-		},
+	url, _ := hintedModernBackend(t, name, func(_ mcp.Request, c *mcp.Cacheable) {
+		c.TTLMs, c.CacheScope = int(ttl.Milliseconds()), scope
 	})
-	srv.AddTool(&mcp.Tool{Name: "hello", InputSchema: map[string]any{"type": "object"}},
-		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello"}}}, nil
-		})
-	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
-		&mcp.StreamableHTTPOptions{Stateless: true}))
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	return config.Backend{Name: name, Transport: config.TransportStreamableHTTP, URL: ts.URL}
+	return config.Backend{Name: name, Transport: config.TransportStreamableHTTP, URL: url}
 }
 
 // A 2026-07-28 client's tools/list carries its backends' caching hints

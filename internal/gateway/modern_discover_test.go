@@ -20,12 +20,20 @@ import (
 // reaches it.
 func cachingModernBackend(t *testing.T, ttl time.Duration) (string, *fixture.Posts) {
 	t.Helper()
-	srv := mcp.NewServer(&mcp.Implementation{Name: "cached", Version: "1"}, &mcp.ServerOptions{
-		SetCacheable: func(_ context.Context, req mcp.Request, c *mcp.Cacheable) {
-			if _, ok := req.GetParams().(*mcp.DiscoverParams); ok {
-				c.TTLMs, c.CacheScope = int(ttl.Milliseconds()), "public"
-			}
-		},
+	return hintedModernBackend(t, "cached", func(req mcp.Request, c *mcp.Cacheable) {
+		if _, ok := req.GetParams().(*mcp.DiscoverParams); ok {
+			c.TTLMs, c.CacheScope = int(ttl.Milliseconds()), "public"
+		}
+	})
+}
+
+// hintedModernBackend is a stateless (2026-07-28) go-sdk server with one
+// tool, hello, whose results get the caching hints hint sets, behind a
+// recorder of what reaches it.
+func hintedModernBackend(t *testing.T, name string, hint func(mcp.Request, *mcp.Cacheable)) (string, *fixture.Posts) {
+	t.Helper()
+	srv := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{
+		SetCacheable: func(_ context.Context, req mcp.Request, c *mcp.Cacheable) { hint(req, c) },
 	})
 	srv.AddTool(&mcp.Tool{Name: "hello", InputSchema: map[string]any{"type": "object"}},
 		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
