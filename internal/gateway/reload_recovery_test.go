@@ -4,13 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/vmcp/vmcp/internal/config"
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/gateway"
+	"github.com/vmcp/vmcp/internal/session"
 )
 
 // TestReloadRepairsASessionWhoseBackendsAllFailed: a client that
@@ -75,9 +80,11 @@ func TestReloadRepairsOneFailedBackend(t *testing.T) {
 }
 
 // TestReloadRetriesABackendThatWasDown: a backend that was down when a
-// session started is not in its catalog, so no call of the session ever
+// session started is not in its catalog, so no call of the session
 // reaches it. Once it is back, a reload of the unchanged file (SIGHUP)
-// connects it in that live session too, and the client is told.
+// connects it in that live session at once, without waiting for the
+// session's background retry (retry_test.go; put off here for an hour),
+// and the client is told.
 func TestReloadRetriesABackendThatWasDown(t *testing.T) {
 	t.Parallel()
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
@@ -92,7 +99,12 @@ func TestReloadRetriesABackendThatWasDown(t *testing.T) {
 		})
 	})
 	f := newConfigFile(t, "backends:\n"+httpBackendYAML("web", web.URL)+httpBackendYAML("more", more.URL))
-	gw := startFromFile(t, f)
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(f.path)
+	gw := startGateway(t, cfg, gateway.Options{ConfigHash: gateway.HashConfig(b), BackendRetry: session.Backoff{Initial: time.Hour}})
 	cs := connectListening(t, gw.URL)
 	callText(t, cs.ClientSession, "web_counter", nil)
 	if meta := initMetaJSON(t, cs); !strings.Contains(meta, `"unavailable":[{"name":"more"`) {
