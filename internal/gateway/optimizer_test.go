@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -313,4 +314,54 @@ authorization:
 	})
 	bob = connectAs(t, g.URL, "bob", "", nil)
 	return alice, bob, changed
+}
+
+// TestOptimizerCallToolIsTheSessionsCall: call_tool goes down the
+// session's one call path. The audit trail records it as the tool it
+// names, on that tool's backend, and a backend that forgot its session is
+// re-initialized under it, as under a direct call.
+func TestOptimizerCallToolIsTheSessionsCall(t *testing.T) {
+	t.Parallel()
+	demo := fixture.StartHTTP(t, exampleserver.Options{Name: "demo"})
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	cfg := baseConfig(config.Backend{Name: "demo", Transport: config.TransportStreamableHTTP, URL: demo.URL})
+	cfg.Optimizer.Enabled = true
+	cfg.Audit = &config.Audit{Path: path}
+	gw := startGateway(t, cfg, gateway.Options{})
+	cs := connect(t, gw.URL)
+
+	callCounter := func() *mcp.CallToolResult {
+		t.Helper()
+		res, err := callResult(cs, "call_tool", map[string]any{"name": "demo_counter"})
+		if err != nil || res.IsError {
+			t.Fatalf("call_tool demo_counter: %+v %v", res, err)
+		}
+		return res
+	}
+	callCounter()
+	demo.Handler.Forget()
+	if res := callCounter(); text(res) != "1" || !slices.Equal(reinitialized(res), []string{"demo"}) {
+		t.Errorf("call_tool after the backend forgot its session: %q, _meta %v; want 1 and vmcp/backendReinitialized [demo]", text(res), res.Meta)
+	}
+	cs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil { // flushes the trail
+		t.Fatal(err)
+	}
+	lines, raw := readAudit(t, path)
+	var calls []auditLine
+	for _, l := range lines {
+		if l.Event == "tool_call" {
+			calls = append(calls, l)
+		}
+	}
+	if len(calls) != 2 {
+		t.Fatalf("%d tool_call events, want the 2 call_tool calls:\n%s", len(calls), raw)
+	}
+	for _, l := range calls {
+		if l.Tool != "demo_counter" || l.Backend != "demo" || l.Outcome != "ok" {
+			t.Errorf("call_tool audited as %+v, want tool demo_counter on backend demo, ok", l)
+		}
+	}
 }
