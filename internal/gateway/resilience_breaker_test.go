@@ -104,7 +104,8 @@ func TestBreakerSkipsHungBackend(t *testing.T) {
 }
 
 // TestReadyzWhenEveryBreakerIsOpen: /readyz answers 503 once no backend
-// can be reached; /health stays 200.
+// can be reached; /health stays 200. The metrics say why: the breaker is
+// open (2), after an init that failed by timeout.
 func TestReadyzWhenEveryBreakerIsOpen(t *testing.T) {
 	hung := fixture.StartFaulty(t, "hung")
 	hung.Hang.Store(true)
@@ -121,5 +122,14 @@ func TestReadyzWhenEveryBreakerIsOpen(t *testing.T) {
 	}
 	if code := getJSON(t, gw.Base+"/health", nil); code != http.StatusOK {
 		t.Errorf("/health = %d, want 200: liveness does not depend on backends", code)
+	}
+	m := scrapeText(t, gw.Base)
+	for _, want := range []string{
+		`vmcp_backend_breaker_state{backend="hung"} 2`,
+		`vmcp_session_backend_init_total{backend="hung",outcome="error",reason="timeout"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, `backend="hung"`))
+		}
 	}
 }
