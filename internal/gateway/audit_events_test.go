@@ -324,7 +324,6 @@ func TestAuditSessionRejected(t *testing.T) {
 // for session expiry.
 type auditRig struct {
 	gw    *running
-	cfg   *config.Config
 	path  string
 	clock *fakeClock
 }
@@ -360,22 +359,6 @@ func TestAuditSessionClosedReasons(t *testing.T) {
 		// the others.
 		{"evicted by shutdown", "evicted", true, nil,
 			func(t *testing.T, r *auditRig, sid string) { shutdown(t, r.gw) }},
-		{"evicted by a DELETE on another replica", "evicted", true, nil,
-			func(t *testing.T, r *auditRig, sid string) {
-				other := *r.cfg
-				other.Audit = &config.Audit{Path: filepath.Join(t.TempDir(), "other.jsonl")}
-				b := startGateway(t, &other, gateway.Options{})
-				eventually(t, "both replicas subscribed to deletions", func() bool {
-					return redisSubscribers(t, r.cfg.Store.Redis.Address, r.cfg.Store.Redis.KeyPrefix+"deleted") == 2
-				})
-				if code := rawDelete(t, b.URL, sid); code != http.StatusNoContent {
-					t.Fatalf("DELETE on the other replica = %d", code)
-				}
-				waitForAuditEvent(t, r.path, "session_closed")
-				shutdown(t, b)
-				_, raw := readAuditEvents(t, other.Audit.Path)
-				checkNoSecrets(t, raw, sid)
-			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -387,7 +370,7 @@ func TestAuditSessionClosedReasons(t *testing.T) {
 			if tc.shared {
 				cfg.Store.Type, cfg.Store.Redis.Address = config.StoreRedis, redistest.Start(t).Addr
 			}
-			r := &auditRig{cfg: cfg, path: filepath.Join(t.TempDir(), "audit.jsonl"), clock: fixture.NewClock(time.Unix(1_700_000_000, 0))}
+			r := &auditRig{path: filepath.Join(t.TempDir(), "audit.jsonl"), clock: fixture.NewClock(time.Unix(1_700_000_000, 0))}
 			cfg.Audit = &config.Audit{Path: r.path}
 			r.gw = startGateway(t, cfg, gateway.Options{Now: r.clock.Now, SweepInterval: 5 * time.Millisecond})
 			sid := rawInit(t, r.gw.URL)
@@ -407,6 +390,78 @@ func TestAuditSessionClosedReasons(t *testing.T) {
 				"how": "initialize", "backends": []any{"web"}})
 			checkEvent(t, closed[0], auditEvent{"event": "session_closed", "session": created[0]["session"], "client": "127.0.0.1", "reason": tc.reason})
 			checkNoSecrets(t, raw, secrets...)
+		})
+	}
+}
+
+// TestAuditSessionEndedOnAnotherReplica: a session ended by a replica
+// that does not hold it, for the client's DELETE or for its TTL when
+// another replica would take it over, is recorded as ended, with the
+// reason, by that replica, and as evicted by the one that held it.
+func TestAuditSessionEndedOnAnotherReplica(t *testing.T) {
+	defer leakCheck(t)()
+	cases := []struct {
+		name, reason string
+		ttl          time.Duration
+		clock        time.Duration // how far ahead of the first replica the second one's clock is
+		end          func(t *testing.T, url, sid string)
+	}{
+		{"DELETE", "delete", 0, 0, func(t *testing.T, url, sid string) {
+			if code := rawDelete(t, url, sid); code != http.StatusNoContent {
+				t.Fatalf("DELETE on the other replica = %d", code)
+			}
+		}},
+		{"ttl at takeover", "ttl", time.Hour, 2 * time.Hour, func(t *testing.T, url, sid string) {
+			if code, _, body := rawPost(t, url, sid, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); code != http.StatusNotFound {
+				t.Fatalf("ping past the TTL on the other replica: %d %s, want 404", code, body)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+			cfg := baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL})
+			cfg.Session.TTL = config.Duration(tc.ttl)
+			cfg.Store.Type, cfg.Store.Redis.Address = config.StoreRedis, redistest.Start(t).Addr
+			// One hash key, so that both trails name the session alike.
+			keyEnv := uniqueEnv()
+			t.Setenv(keyEnv, "audit-hash-key-"+keyEnv)
+			holder, other := *cfg, *cfg
+			holder.Audit = &config.Audit{Path: filepath.Join(t.TempDir(), "holder.jsonl"), HashKeyEnv: keyEnv}
+			other.Audit = &config.Audit{Path: filepath.Join(t.TempDir(), "other.jsonl"), HashKeyEnv: keyEnv}
+			a := startGateway(t, &holder, gateway.Options{})
+			b := startGateway(t, &other, gateway.Options{Now: fixture.NewClock(time.Now().Add(tc.clock)).Now})
+			eventually(t, "both replicas subscribed to deletions", func() bool {
+				return redisSubscribers(t, cfg.Store.Redis.Address, cfg.Store.Redis.KeyPrefix+"deleted") == 2
+			})
+			sid := rawInit(t, a.URL)
+			secrets := append(backendSessionIDs(t, a, sid), sid, os.Getenv(keyEnv))
+
+			tc.end(t, b.URL, sid)
+			waitForAuditEvent(t, holder.Audit.Path, "session_closed")
+			shutdown(t, a)
+			shutdown(t, b)
+
+			held, rawHeld := readAuditEvents(t, holder.Audit.Path)
+			ended, rawEnded := readAuditEvents(t, other.Audit.Path)
+			created := eventsNamed(held, "session_created")
+			if len(created) != 1 {
+				t.Fatalf("%d session_created events, want 1:\n%s", len(created), rawHeld)
+			}
+			name := created[0]["session"]
+			for _, tr := range []struct {
+				who, reason string
+				events      []auditEvent
+				raw         string
+			}{{"the replica holding it", "evicted", held, rawHeld}, {"the replica ending it", tc.reason, ended, rawEnded}} {
+				closed := eventsNamed(tr.events, "session_closed")
+				if len(closed) != 1 {
+					t.Errorf("%s: %d session_closed events, want 1:\n%s", tr.who, len(closed), tr.raw)
+					continue
+				}
+				checkEvent(t, closed[0], auditEvent{"event": "session_closed", "session": name, "client": "127.0.0.1", "reason": tr.reason})
+				checkNoSecrets(t, tr.raw, secrets...)
+			}
 		})
 	}
 }
