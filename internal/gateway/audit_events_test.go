@@ -349,7 +349,9 @@ func TestAuditSessionClosedReasons(t *testing.T) {
 			func(t *testing.T, r *auditRig, sid string) {
 				// Activity does not extend a TTL.
 				r.clock.Advance(59 * time.Minute)
-				rawPost(t, r.gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+				if code, _, body := rawPost(t, r.gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); code != http.StatusOK {
+					t.Fatalf("ping before the TTL: %d %s", code, body)
+				}
 				r.clock.Advance(2 * time.Minute)
 				waitForAuditEvent(t, r.path, "session_closed")
 			}},
