@@ -14,7 +14,8 @@ import (
 )
 
 // Hooks returns the session hooks that record session_created,
-// backend_client_initialized, session_closed and refused initializes.
+// backend_client_initialized, session_closed (also for a session this
+// replica ends without holding it) and refused initializes.
 func (l *Log) Hooks() session.Hooks {
 	return session.Hooks{
 		BackendInitialized: func(ctx context.Context, s *session.Session, backend string, took time.Duration, err error) {
@@ -40,6 +41,11 @@ func (l *Log) Hooks() session.Hooks {
 		SessionEnded: func(s *session.Session, reason session.EndReason) {
 			e := l.sessionEvent(context.Background(), "session_closed", s)
 			e.Reason = string(reason)
+			l.Record(e)
+		},
+		StoredSessionEnded: func(_ context.Context, id, identity string, reason session.EndReason) {
+			e := Event{Event: "session_closed", Session: l.SessionName(id), Reason: string(reason)}
+			setSubject(&e, context.Background(), identity) // the bound caller, as for SessionEnded
 			l.Record(e)
 		},
 		SessionRejected: func(ctx context.Context, id, reason string) {

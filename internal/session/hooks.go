@@ -28,6 +28,11 @@ type Hooks struct {
 	SessionStarted func(ctx context.Context, s *Session, how string)
 	// SessionEnded: this replica let go of s, for reason.
 	SessionEnded func(s *Session, reason EndReason)
+	// StoredSessionEnded: this replica ended, for reason (EndDelete or
+	// EndTTL), a session it does not hold, from its metadata in the
+	// Store; identity is the one the session is bound to. The replica
+	// holding it, if any, reports SessionEnded with EndEvicted.
+	StoredSessionEnded func(ctx context.Context, id, identity string, reason EndReason)
 	// SessionRejected: an initialize was refused before any backend was
 	// contacted: reason is "limit" (server.maxSessions), "identity"
 	// (maxSessionsPerIdentity) or "rate" (the initialize rate limit).
@@ -96,6 +101,14 @@ func (h hooks) ended(s *Session, reason EndReason) {
 	for _, x := range h {
 		if x.SessionEnded != nil {
 			x.SessionEnded(s, reason)
+		}
+	}
+}
+
+func (h hooks) storedEnded(ctx context.Context, id, identity string, reason EndReason) {
+	for _, x := range h {
+		if x.StoredSessionEnded != nil {
+			x.StoredSessionEnded(ctx, id, identity, reason)
 		}
 	}
 }

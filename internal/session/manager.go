@@ -350,6 +350,9 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 		}
 		err = s.Close()
 		m.logEnd(ctx, s, reason, "")
+	} else if meta != nil {
+		// Held elsewhere, or nowhere: this replica is the one that ends it.
+		m.opts.Factory.hooks.storedEnded(ctx, id, meta.Identity, reason)
 	}
 	if meta != nil {
 		m.opts.Factory.endBackendSessions(ctx, meta, closed)
