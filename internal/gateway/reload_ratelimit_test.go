@@ -9,17 +9,36 @@ import (
 
 	"github.com/vmcp/vmcp/internal/exampleserver"
 	"github.com/vmcp/vmcp/internal/fixture"
+	"github.com/vmcp/vmcp/internal/redistest"
 )
 
-// TestReloadKeepsRateLimits: a reload is no way to reset a rate limit. A
-// caller who used up web_echo's limit and their initialize limit is still
-// refused after reloads that change session limits, authorization, or add
-// another rate limit. A reload that changes a limit starts its buckets
-// afresh, under the new limit, and leaves the other limits' as they were.
+// TestReloadKeepsRateLimits: a reload is no way to reset a rate limit,
+// whether the buckets are in memory or in Redis. A caller who used up
+// web_echo's limit and their initialize limit is still refused after
+// reloads that change authorization, or add another rate limit. A reload
+// that changes a limit starts its buckets afresh, under the new limit, and
+// leaves the other limits' as they were.
 func TestReloadKeepsRateLimits(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) string // the config's store block
+	}{
+		{"memory", func(*testing.T) string { return "" }},
+		{"redis", func(t *testing.T) string {
+			return "store: {type: redis, redis: {address: " + redistest.Start(t).Addr + "}}\n"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testReloadKeepsRateLimits(t, tc.name, tc.store(t))
+		})
+	}
+}
+
+func testReloadKeepsRateLimits(t *testing.T, storeType, store string) {
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
-	backends := "backends:\n" + httpBackendYAML("web", web.URL)
+	backends := store + "backends:\n" + httpBackendYAML("web", web.URL)
 	limitsWith := func(initBurst, echoBurst, more string) string {
 		return "rateLimits:\n  initialize: {rate: 1/h, burst: " + initBurst + "}\n  calls:\n    - {tools: [web_echo], rate: 1/h, burst: " + echoBurst + "}\n" + more
 	}
@@ -75,4 +94,10 @@ func TestReloadKeepsRateLimits(t *testing.T) {
 	f.write(backends + limitsWith("3", "2", ""))
 	reload(t, gw, f)
 	rawInit(t, gw.URL) // under the new initialize limit
+
+	var st struct{ Gateway struct{ Store string } }
+	getJSON(t, gw.Base+"/status", &st)
+	if st.Gateway.Store != storeType {
+		t.Errorf("the buckets were in the %q store, want %q", st.Gateway.Store, storeType)
+	}
 }

@@ -58,12 +58,20 @@ func (f *configFile) hash() string {
 // startFromFile runs a gateway on the config in f, as vmcp serve does.
 func startFromFile(t *testing.T, f *configFile) *running {
 	t.Helper()
+	return startFromFileWith(t, f, gateway.Options{})
+}
+
+// startFromFileWith is startFromFile with opts (a fake clock, say); it
+// sets opts.ConfigHash.
+func startFromFileWith(t *testing.T, f *configFile, opts gateway.Options) *running {
+	t.Helper()
 	cfg, err := config.Load(f.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(f.path)
-	return startGateway(t, cfg, gateway.Options{ConfigHash: gateway.HashConfig(b)})
+	opts.ConfigHash = gateway.HashConfig(b)
+	return startGateway(t, cfg, opts)
 }
 
 func httpBackendYAML(name, url string, extra ...string) string {
