@@ -102,10 +102,10 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	gw := startGateway(t, cfg, gateway.Options{})
 
 	// The client's trace: vmcp's spans join it.
-	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	clientTrace, clientSpan := newTraceID(), "00f067aa0ba902b7"
 	hc := &http.Client{Transport: traceparentTransport{"00-" + clientTrace + "-" + clientSpan + "-01", ""}}
 	sid := rawInitWith(t, hc, gw.URL)
-	const callTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
+	callTrace := newTraceID()
 	hc = &http.Client{Transport: traceparentTransport{"00-" + callTrace + "-" + clientSpan + "-01", ""}}
 	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"},`+
 		`"_meta":{"traceparent":"00-`+callTrace+`-`+clientSpan+`-01","progressToken":"p"}}}`)
