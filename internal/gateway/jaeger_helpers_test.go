@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,7 +21,7 @@ import (
 
 // jaegerConfig runs Jaeger all-in-one (memory storage) with OTLP over
 // HTTP and gRPC in and the query API out, on the given loopback ports
-// only.
+// only, and no traces of its own.
 func jaegerConfig(otlp, otlpGRPC, query, queryGRPC, health string) string {
 	return `service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
@@ -40,6 +41,7 @@ extensions:
     http:
       endpoint: 127.0.0.1:` + health + `
   jaeger_query:
+    enable_tracing: false # its own spans would go to 127.0.0.1:4317
     storage:
       traces: mem
     http:
@@ -134,6 +136,12 @@ func launchJaeger(bin string) (*jaeger, error) {
 	defer out.Close() // the child has its own copy
 	cmd := exec.Command(bin, "--config", confPath)
 	cmd.Stdout, cmd.Stderr = out, out
+	// Not the OTEL_* a test set for vmcp (t.Setenv) when it came first.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OTEL_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", bin, err)
 	}
