@@ -20,6 +20,13 @@ audit:
 	if cfg, err := Parse([]byte(minimal)); err != nil || cfg.Telemetry.Tracing != nil || cfg.Audit != nil {
 		t.Errorf("defaults: %v, %+v", err, cfg)
 	}
+	// An explicit 0 is kept, not taken for "unset": vmcp then records
+	// only the traces its callers sampled.
+	if cfg, err := Parse([]byte(minimal + "telemetry:\n  tracing:\n    sampling: 0\n")); err != nil {
+		t.Error(err)
+	} else if cfg.Telemetry.Tracing.Sampling != 0 {
+		t.Errorf("sampling: 0 gives tracing %+v", cfg.Telemetry.Tracing)
+	}
 }
 
 func TestTelemetryAndAuditErrors(t *testing.T) {

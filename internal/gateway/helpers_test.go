@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,15 @@ import (
 	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/gateway"
 )
+
+// TestMain stops what the tests of this binary share: the Jaeger and the
+// binaries fixture.Binary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopJaeger()
+	fixture.RemoveBinaries()
+	os.Exit(code)
+}
 
 // running is a gateway serving on a loopback port.
 type running struct {

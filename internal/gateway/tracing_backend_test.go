@@ -29,7 +29,7 @@ func TestJaegerStdioBackendJoinsTheTrace(t *testing.T) {
 	cfg.Telemetry.Tracing = j.config()
 	gw := startGateway(t, cfg, gateway.Options{})
 
-	const initTrace, callTrace = "6bf92f3577b34da6a3ce929d0e0e4738", "7bf92f3577b34da6a3ce929d0e0e4739"
+	initTrace, callTrace := newTraceID(), newTraceID()
 	sid := rawInitWith(t, tracedClient(initTrace, ""), gw.URL)
 	code, _, body := rawPostWith(t, tracedClient(callTrace, ""), gw.URL, sid,
 		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"local_traced","arguments":{},"_meta":{"progressToken":"p1"}}}`)
@@ -84,8 +84,7 @@ func TestJaegerTracesTokenExchangeAndReinitialization(t *testing.T) {
 	gw := startGateway(t, cfg, gateway.Options{})
 
 	tok := op.Token(t, "alice", []string{testResource}, nil, time.Hour)
-	const initTrace, callTrace, reinitTrace, deleteTrace = "8bf92f3577b34da6a3ce929d0e0e4740", "9bf92f3577b34da6a3ce929d0e0e4741",
-		"abf92f3577b34da6a3ce929d0e0e4742", "bbf92f3577b34da6a3ce929d0e0e4743"
+	initTrace, callTrace, reinitTrace, deleteTrace := newTraceID(), newTraceID(), newTraceID(), newTraceID()
 	startup := len(gw.Logs.String())
 	sid := rawInitWith(t, tracedClient(initTrace, tok), gw.URL)
 	post := func(traceID, body string) {

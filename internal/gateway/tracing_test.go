@@ -57,6 +57,13 @@ func (h *traceparentRecorder) metaTraceparents() []string {
 	return slices.Clone(h.meta)
 }
 
+// traceparents are the traceparent headers h was sent, in order.
+func (h *traceparentRecorder) traceparents() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.seen)
+}
+
 func (h *traceparentRecorder) has(traceID string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -102,10 +109,10 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 	gw := startGateway(t, cfg, gateway.Options{})
 
 	// The client's trace: vmcp's spans join it.
-	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	clientTrace, clientSpan := newTraceID(), "00f067aa0ba902b7"
 	hc := &http.Client{Transport: traceparentTransport{"00-" + clientTrace + "-" + clientSpan + "-01", ""}}
 	sid := rawInitWith(t, hc, gw.URL)
-	const callTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
+	callTrace := newTraceID()
 	hc = &http.Client{Transport: traceparentTransport{"00-" + callTrace + "-" + clientSpan + "-01", ""}}
 	rawPostWith(t, hc, gw.URL, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"web_echo","arguments":{"text":"x"},`+
 		`"_meta":{"traceparent":"00-`+callTrace+`-`+clientSpan+`-01","progressToken":"p"}}}`)
@@ -116,28 +123,7 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	init, _ := j.trace(t, clientTrace, "POST /mcp", "initialize")
-	t.Logf("initialize trace: %v", names(init))
-	byName := map[string][]jaegerSpan{}
-	for _, s := range init {
-		byName[s.OperationName] = append(byName[s.OperationName], s)
-	}
-	if len(byName["initialize"]) != 1 || len(byName["POST /mcp"]) != 1 {
-		t.Fatalf("initialize trace has spans %v", names(init))
-	}
-	if p := byName["POST /mcp"][0].parent(); p != clientSpan {
-		t.Errorf("the HTTP span's parent is %q, want the client's span %s", p, clientSpan)
-	}
-	initID := byName["initialize"][0].SpanID
-	children := map[string]bool{}
-	for _, s := range byName["backend.initialize"] {
-		if s.parent() == initID {
-			children[s.tag("vmcp.backend")] = true
-		}
-	}
-	if len(children) != 3 || !children["web"] || !children["files"] || !children["legacy"] || len(byName["backend.initialize"]) != 3 {
-		t.Errorf("initialize's backend children: %v (spans %v)", children, names(init))
-	}
+	checkInitializeTrace(t, j, clientTrace, clientSpan, "web", "files", "legacy")
 
 	var call *jaegerSpan
 	for _, s := range j.spans(t, callTrace, "tools/call") {
@@ -167,6 +153,38 @@ func TestJaegerReceivesTheTraceOfASession(t *testing.T) {
 		if strings.Contains(line, `msg="backend call"`) && !strings.Contains(line, "trace_id="+callTrace) {
 			t.Errorf("log line without its trace: %s", line)
 		}
+	}
+}
+
+// checkInitializeTrace waits for the trace traceID of an initialize and
+// checks it: one POST /mcp span, a child of the client's span clientSpan,
+// with one initialize span whose children are one backend.initialize per
+// backend of backends.
+func checkInitializeTrace(t *testing.T, j *jaeger, traceID, clientSpan string, backends ...string) {
+	t.Helper()
+	init := j.spans(t, traceID, "POST /mcp", "initialize", "backend.initialize")
+	t.Logf("initialize trace: %v", names(init))
+	byName := map[string][]jaegerSpan{}
+	for _, s := range init {
+		byName[s.OperationName] = append(byName[s.OperationName], s)
+	}
+	if len(byName["initialize"]) != 1 || len(byName["POST /mcp"]) != 1 {
+		t.Fatalf("initialize trace has spans %v", names(init))
+	}
+	if p := byName["POST /mcp"][0].parent(); p != clientSpan {
+		t.Errorf("the HTTP span's parent is %q, want the client's span %s", p, clientSpan)
+	}
+	initID := byName["initialize"][0].SpanID
+	var children []string
+	for _, s := range byName["backend.initialize"] {
+		if s.parent() == initID {
+			children = append(children, s.tag("vmcp.backend"))
+		}
+	}
+	slices.Sort(children)
+	backends = slices.Sorted(slices.Values(backends))
+	if !slices.Equal(children, backends) || len(byName["backend.initialize"]) != len(backends) {
+		t.Errorf("initialize's backend children: %v, want %v (spans %v)", children, backends, names(init))
 	}
 }
 
