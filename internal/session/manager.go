@@ -202,7 +202,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (*Session, erro
 
 // unstore removes the metadata of a session that never reached a client.
 func (m *Manager) unstore(ctx context.Context, id string) {
-	if err := m.opts.Store.Delete(context.WithoutCancel(ctx), id); err != nil {
+	if _, err := m.opts.Store.Delete(context.WithoutCancel(ctx), id); err != nil {
 		m.log.DebugContext(ctx, "removing metadata of a failed session", "err", err)
 	}
 }
@@ -327,12 +327,17 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 		}
 		m.mu.Unlock()
 	}()
-	if err := m.opts.Store.Delete(ctx, id); err != nil {
+	// Unless the Store says another replica deleted it first (then that
+	// one reports the end and ends the backend sessions), this replica
+	// is the one that ends it.
+	existed, err := m.opts.Store.Delete(ctx, id)
+	if err != nil {
 		m.observe(ctx, err)
 		if strict {
 			return fmt.Errorf("deleting session: %w", err)
 		}
 		m.log.DebugContext(ctx, "deleting session metadata", "err", err)
+		existed = true
 	} else {
 		m.observe(ctx, nil)
 	}
@@ -342,7 +347,7 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 	}
 	s := m.detachLocked(id)
 	m.mu.Unlock()
-	var err error
+	err = nil
 	closed := map[string]bool{}
 	if s != nil {
 		for _, b := range s.BackendSessions() {
@@ -350,11 +355,11 @@ func (m *Manager) end(ctx context.Context, id string, meta *store.Metadata, stri
 		}
 		err = s.Close()
 		m.logEnd(ctx, s, reason, "")
-	} else if meta != nil {
-		// Held elsewhere, or nowhere: this replica is the one that ends it.
+	} else if meta != nil && existed {
+		// Held elsewhere, or nowhere.
 		m.opts.Factory.hooks.storedEnded(ctx, id, meta.Identity, reason)
 	}
-	if meta != nil {
+	if meta != nil && (existed || s != nil) {
 		m.opts.Factory.endBackendSessions(ctx, meta, closed)
 	}
 	return err

@@ -279,7 +279,7 @@ func TestSharedIdleEviction(t *testing.T) {
 	gone := create(t, a, "")
 	count(t, a, used, "", "web_counter")
 	// gone's metadata expired in the store (Redis drops idle keys itself).
-	if err := st.Delete(context.Background(), gone); err != nil {
+	if _, err := st.Delete(context.Background(), gone); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(2 * time.Minute)

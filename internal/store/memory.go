@@ -47,12 +47,14 @@ func (s *Memory) Update(_ context.Context, m *Metadata) error {
 	return nil
 }
 
-// Delete removes a session; deleting an absent one is not an error.
-func (s *Memory) Delete(_ context.Context, id string) error {
+// Delete removes a session and reports whether it was there; deleting an
+// absent one is not an error.
+func (s *Memory) Delete(_ context.Context, id string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, existed := s.m[id]
 	delete(s.m, id)
-	return nil
+	return existed, nil
 }
 
 // Len reports how many sessions are stored.

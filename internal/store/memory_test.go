@@ -33,8 +33,11 @@ func TestMemoryCreateIfAbsentUpdateIfPresent(t *testing.T) {
 	if got, _ := s.Get(ctx, "a"); got.Backends[0].SessionID != "s2" {
 		t.Fatalf("after Update: %q", got.Backends[0].SessionID)
 	}
-	if err := s.Delete(ctx, "a"); err != nil {
-		t.Fatal(err)
+	if existed, err := s.Delete(ctx, "a"); err != nil || !existed {
+		t.Fatalf("Delete = %v, %v; want it found", existed, err)
+	}
+	if existed, err := s.Delete(ctx, "a"); err != nil || existed {
+		t.Fatalf("deleting an absent session = %v, %v; want not found, no error", existed, err)
 	}
 	// A late update must not resurrect a deleted session.
 	if err := s.Update(ctx, got); !errors.Is(err, ErrNotFound) {

@@ -174,21 +174,23 @@ func (r *Redis) Update(ctx context.Context, m *Metadata) error {
 	return nil
 }
 
-// Delete removes a session and announces the deletion to every
-// subscriber (see Subscribe), this replica included. Deleting an absent
-// session is not an error; it is announced all the same.
-func (r *Redis) Delete(ctx context.Context, id string) error {
+// Delete removes a session, announces the deletion to every subscriber
+// (see Subscribe), this replica included, and reports whether the session
+// was there. Deleting an absent session is not an error; it is announced
+// all the same.
+func (r *Redis) Delete(ctx context.Context, id string) (bool, error) {
 	// One MULTI/EXEC: the key never disappears without the announcement.
+	var del *redis.IntCmd
 	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, r.key(id))
+		del = p.Del(ctx, r.key(id))
 		p.Publish(ctx, r.channel, id)
 		return nil
 	})
 	r.forgetTouch(id)
 	if err != nil {
-		return r.unavailable("delete", id, err)
+		return false, r.unavailable("delete", id, err)
 	}
-	return nil
+	return del.Val() > 0, nil
 }
 
 // Touch slides the session's TTL, at most once per TouchEvery per

@@ -69,7 +69,7 @@ func TestRedisDeleteReachesEveryReplica(t *testing.T) {
 	if err := a.Create(ctx, sampleMetadata(testID)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Delete(ctx, testID); err != nil {
+	if _, err := a.Delete(ctx, testID); err != nil {
 		t.Fatal(err)
 	}
 	receive(t, fromB, testID) // the replica that may hold the runtime
@@ -94,7 +94,7 @@ func TestRedisDownThenBack(t *testing.T) {
 		"Create": func() error { return s.Create(ctx, m) },
 		"Get":    func() error { _, err := s.Get(ctx, testID); return err },
 		"Update": func() error { return s.Update(ctx, m) },
-		"Delete": func() error { return s.Delete(ctx, testID) },
+		"Delete": func() error { _, err := s.Delete(ctx, testID); return err },
 		"Touch":  func() error { return s.Touch(ctx, testID) },
 		"Ping":   func() error { return s.Ping(ctx) },
 	} {
@@ -135,7 +135,7 @@ func TestRedisSubscribeReconnectsAfterRestart(t *testing.T) {
 	srv.Restart()
 	waitSubscribers(t, srv.Addr, 1) // b has subscribed again by itself
 
-	if err := a.Delete(ctx, testID); err != nil {
+	if _, err := a.Delete(ctx, testID); err != nil {
 		t.Fatal(err)
 	}
 	receive(t, fromB, testID)
@@ -179,7 +179,7 @@ func TestRedisLeavesNoGoroutines(t *testing.T) {
 		if err := s.Create(ctx, sampleMetadata(testID)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(ctx, testID); err != nil {
+		if _, err := s.Delete(ctx, testID); err != nil {
 			t.Fatal(err)
 		}
 		receive(t, ids, testID)

@@ -109,11 +109,11 @@ func TestRedisCreateIfAbsentUpdateIfPresent(t *testing.T) {
 		t.Fatalf("after Update: %+v, %v", again, err)
 	}
 
-	if err := s.Delete(ctx, testID); err != nil {
-		t.Fatal(err)
+	if existed, err := s.Delete(ctx, testID); err != nil || !existed {
+		t.Fatalf("Delete = %v, %v; want it found", existed, err)
 	}
-	if err := s.Delete(ctx, testID); err != nil {
-		t.Fatalf("deleting an absent session: %v", err)
+	if existed, err := s.Delete(ctx, testID); err != nil || existed {
+		t.Fatalf("deleting an absent session = %v, %v; want not found, no error", existed, err)
 	}
 	if _, err := s.Get(ctx, testID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get after Delete: got %v, want ErrNotFound", err)

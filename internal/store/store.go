@@ -60,5 +60,7 @@ type Store interface {
 	Create(ctx context.Context, m *Metadata) error
 	Get(ctx context.Context, id string) (*Metadata, error)
 	Update(ctx context.Context, m *Metadata) error
-	Delete(ctx context.Context, id string) error
+	// Delete reports whether the session was there: of two replicas
+	// ending one session at once, only one finds it.
+	Delete(ctx context.Context, id string) (existed bool, err error)
 }
