@@ -86,7 +86,7 @@ type Event struct {
 	Issuer   string          `json:"issuer,omitempty"`
 	Subject  string          `json:"subject,omitempty"`
 	Client   string          `json:"client,omitempty"`
-	How      string          `json:"how,omitempty"` // session_created: initialize or takeover
+	How      string          `json:"how,omitempty"` // session_created: initialize or takeover; backend_client_initialized in a live session: reload or retry
 	Backend  string          `json:"backend,omitempty"`
 	Method   string          `json:"method,omitempty"`
 	Tool     string          `json:"tool,omitempty"`     // tool_call, as the client named it

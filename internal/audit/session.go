@@ -23,6 +23,14 @@ func (l *Log) Hooks() session.Hooks {
 			e.Backend, e.Outcome, e.Duration = backend, session.Outcome(err), ms(took)
 			l.Record(e)
 		},
+		BackendJoined: func(ctx context.Context, s *session.Session, backend, trigger string, took time.Duration, err error) {
+			if err != nil {
+				return // a backend that stays down is retried every 30 s: metrics and the log say so
+			}
+			e := l.sessionEvent(ctx, "backend_client_initialized", s)
+			e.Backend, e.Outcome, e.Duration, e.How = backend, session.Outcome(err), ms(took), trigger
+			l.Record(e)
+		},
 		SessionStarted: func(ctx context.Context, s *session.Session, how string) {
 			e := l.sessionEvent(ctx, "session_created", s)
 			e.How = how

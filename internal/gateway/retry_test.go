@@ -62,8 +62,20 @@ func TestSessionRetriesABackendThatWasDown(t *testing.T) {
 	if got := callText(t, cs.ClientSession, "web_counter", nil); got != "2" {
 		t.Errorf("web_counter = %s, want 2: the healthy backend was reconnected", got)
 	}
-	if m := scrapeText(t, gw.Base); !strings.Contains(m, `vmcp_session_backend_init_total{backend="more",outcome="ok",reason=""} 1`) {
-		t.Errorf("metrics do not count the retried backend's init:\n%s", grepLines(m, "backend_init_total"))
+	// The session's start counted one failed init; the retries count as
+	// joins, failed and then one that succeeded.
+	m := scrapeText(t, gw.Base)
+	for _, want := range []string{
+		`vmcp_session_backend_init_total{backend="more",outcome="error",reason="http_5xx"} 1`,
+		`vmcp_session_backend_joins_total{backend="more",outcome="ok",reason="",trigger="retry"} 1`,
+		`vmcp_session_backend_joins_total{backend="more",outcome="error",reason="http_5xx",trigger="retry"}`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, `backend="more"`))
+		}
+	}
+	if strings.Contains(m, `vmcp_session_backend_init_total{backend="more",outcome="ok"`) {
+		t.Errorf("a retry counted as a new session's init:\n%s", grepLines(m, "backend_init_total"))
 	}
 }
 

@@ -38,10 +38,13 @@ type Hooks struct {
 	// (maxSessionsPerIdentity) or "rate" (the initialize rate limit).
 	SessionRejected func(ctx context.Context, identity, reason string)
 	// BackendInitialized: one backend's client for s was made (err nil)
-	// or failed, taking took. It runs once per configured backend, in
-	// config order, before SessionStarted; and again, with err nil, for
-	// each backend a reload or a background retry (retry.go) connects.
+	// or failed, taking took, as s started. It runs once per configured
+	// backend, in config order, before SessionStarted.
 	BackendInitialized func(ctx context.Context, s *Session, backend string, took time.Duration, err error)
+	// BackendJoined: live session s connected a backend after it started
+	// (err nil), or tried to: one it had not connected, or one a reload
+	// changed. trigger is "reload" or "retry" (retry.go).
+	BackendJoined func(ctx context.Context, s *Session, backend, trigger string, took time.Duration, err error)
 	// BackendCalled: one request went to a backend.
 	BackendCalled func(ctx context.Context, c *Call)
 	// BackendReinitialized: a session's client of a backend was replaced
@@ -136,6 +139,20 @@ func (h hooks) initialized(ctx context.Context, s *Session, backend string, took
 	for _, x := range h {
 		if x.BackendInitialized != nil {
 			x.BackendInitialized(ctx, s, backend, took, err)
+		}
+	}
+}
+
+// The triggers of BackendJoined.
+const (
+	joinedOnReload = "reload"
+	joinedOnRetry  = "retry"
+)
+
+func (h hooks) joined(ctx context.Context, s *Session, backend, trigger string, took time.Duration, err error) {
+	for _, x := range h {
+		if x.BackendJoined != nil {
+			x.BackendJoined(ctx, s, backend, trigger, took, err)
 		}
 	}
 }

@@ -236,7 +236,7 @@ func (s *Session) apply(ctx context.Context, old, cur *lineup) {
 			f.log.Warn("backend a reload connected failed to initialize; the session continues without it", "backend", b.Name, "err", err)
 		}
 	}
-	s.publish(ctx, old, cur, prev, add, results)
+	s.publish(ctx, old, cur, prev, add, results, joinedOnReload)
 }
 
 // connectBackends connects each of add for the session, in parallel, with
@@ -266,9 +266,10 @@ func (s *Session) connectBackends(ctx context.Context, l *lineup, add []Backend)
 // add replaced by a member for its result (connected or not), as lineup
 // cur, changed from old; the members of prev that cur lacks, and those
 // replaced, are dropped. It publishes the roster, listings, outage,
-// metadata and catalog together, tells the hooks of each backend
-// connected and the client what changed. s.reconfMu is held.
-func (s *Session) publish(ctx context.Context, old, cur *lineup, prev *roster, add []Backend, results []backendInit) {
+// metadata and catalog together, tells the hooks of each backend of add
+// (BackendJoined, with trigger) and the client what changed. s.reconfMu is
+// held.
+func (s *Session) publish(ctx context.Context, old, cur *lineup, prev *roster, add []Backend, results []backendInit, trigger string) {
 	f := s.factory
 	want := make(map[string]bool, len(cur.Backends))
 	adding := make(map[string]bool, len(add))
@@ -370,9 +371,7 @@ func (s *Session) publish(ctx context.Context, old, cur *lineup, prev *roster, a
 		m.startKeepalive()
 	}
 	for i, b := range add {
-		if r := results[i]; r.err == nil {
-			f.hooks.initialized(ctx, s, b.Name, r.took, nil)
-		}
+		f.hooks.joined(ctx, s, b.Name, trigger, results[i].took, results[i].err)
 	}
 	if len(unavailable) > 0 {
 		s.retryLater()

@@ -66,8 +66,17 @@ func (s *Session) retryLater() {
 	}
 	r.running = true
 	r.wg.Go(func() {
+		returned := false
+		defer func() {
+			if !returned { // it panicked: the next outage starts a loop
+				r.mu.Lock()
+				r.running = false
+				r.mu.Unlock()
+			}
+		}()
 		defer recovery.Recover(s.factory.log, nil, "during", "backend retry")
 		s.retryLoop(r.ctx, s.factory.opts.Retry.withDefaults())
+		returned = true
 	})
 }
 
@@ -166,13 +175,16 @@ func (s *Session) retryFailed(ctx context.Context) (failed []string) {
 		}
 	}
 	if !connected {
+		for i, r := range results {
+			s.factory.hooks.joined(ctx, s, add[i].Name, joinedOnRetry, r.took, r.err)
+		}
 		return failed
 	}
 	s.reconfMu.Lock()
-	defer s.reconfMu.Unlock()
 	if s.lineup.Load() != l || s.roster.Load() != prev || ctx.Err() != nil {
 		// A reload got there first and connected its own; or the session
-		// is closing.
+		// is closing. Closing ends backend sessions: no lock held.
+		s.reconfMu.Unlock()
 		for _, r := range results {
 			if r.client != nil {
 				r.client.Close()
@@ -180,11 +192,12 @@ func (s *Session) retryFailed(ctx context.Context) (failed []string) {
 		}
 		return nil
 	}
+	defer s.reconfMu.Unlock()
 	for i, r := range results {
 		if r.err == nil {
 			s.factory.log.Info("backend joined the session on a background retry", "backend", add[i].Name, "session", s.seq)
 		}
 	}
-	s.publish(ctx, l, l, prev, add, results)
+	s.publish(ctx, l, l, prev, add, results, joinedOnRetry)
 	return failed
 }

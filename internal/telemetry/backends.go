@@ -18,6 +18,7 @@ type backendMetrics struct {
 	rejected     *prometheus.CounterVec   // reason
 	initDuration *prometheus.HistogramVec // backend
 	initTotal    *prometheus.CounterVec   // backend, outcome, reason
+	joins        *prometheus.CounterVec   // backend, trigger, outcome, reason
 	callDuration *prometheus.HistogramVec // backend, method, outcome
 	reinits      *prometheus.CounterVec   // backend, cause
 	toolCalls    *prometheus.CounterVec   // backend, tool, outcome; nil unless toolLabels
@@ -39,6 +40,10 @@ func newBackendMetrics(reg *prometheus.Registry) *backendMetrics {
 			Name: "vmcp_session_backend_init_total",
 			Help: "Backend initializations for new sessions, by outcome (ok, error) and failure category (reason; empty when ok).",
 		}, []string{"backend", "outcome", "reason"}),
+		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vmcp_session_backend_joins_total",
+			Help: "Backends a live session connected after it started, or tried to, by trigger (reload, retry), outcome (ok, error) and failure category (reason; empty when ok).",
+		}, []string{"backend", "trigger", "outcome", "reason"}),
 		callDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vmcp_backend_call_duration_seconds", Help: "Time of one request to a backend, by method and outcome (ok or a failure category).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 11),
@@ -55,7 +60,7 @@ func newBackendMetrics(reg *prometheus.Registry) *backendMetrics {
 			Name: "vmcp_audit_events_lost_total", Help: "Audit events not written: dropped (buffer full) or write_error.",
 		}, []string{"problem"}),
 	}
-	reg.MustRegister(b.rejected, b.initDuration, b.initTotal, b.callDuration, b.reinits, b.tokens, b.audit)
+	reg.MustRegister(b.rejected, b.initDuration, b.initTotal, b.joins, b.callDuration, b.reinits, b.tokens, b.audit)
 	for _, r := range []string{"limit", "identity", "rate", "auth"} {
 		b.rejected.WithLabelValues(r)
 	}
@@ -121,6 +126,13 @@ func (m *Metrics) Hooks() session.Hooks {
 			if err == nil {
 				b.initDuration.WithLabelValues(backend).Observe(took.Seconds())
 			}
+		},
+		BackendJoined: func(_ context.Context, _ *session.Session, backend, trigger string, _ time.Duration, err error) {
+			outcome, reason := "ok", ""
+			if err != nil {
+				outcome, reason = "error", session.Outcome(err)
+			}
+			b.joins.WithLabelValues(backend, trigger, outcome, reason).Inc()
 		},
 		BackendCalled: func(_ context.Context, c *session.Call) {
 			outcome := session.Outcome(c.Err)
