@@ -361,12 +361,13 @@ func (h *modernHandler) acquire(w http.ResponseWriter, r *http.Request, id json.
 // respond answers with a result or the error err maps to. A missing
 // client capability is answered 400, as the spec asks.
 func (h *modernHandler) respond(ctx context.Context, w http.ResponseWriter, r *http.Request, id, result json.RawMessage, err error) {
+	out := h.newOut(w, r)
 	if err != nil {
 		status, e := h.rpcError(ctx, err)
-		writeHTTPError(w, status, id, e)
+		out.final(status, jsonrpc.AppendError(nil, id, e))
 		return
 	}
-	h.newOut(w, r).final(http.StatusOK, jsonrpc.AppendResult(nil, id, result))
+	out.final(http.StatusOK, jsonrpc.AppendResult(nil, id, result))
 }
 
 // rpcError maps a call's error to what the client sees and its HTTP

@@ -14,8 +14,10 @@ const modernKeepAlive = 15 * time.Second
 // notifications, then its result). The stream starts with the first
 // notification or keep-alive, and only for a client that accepts SSE; a
 // JSON-only client misses the notifications. With server.sseResponses:
-// always, a successful answer to a client that accepts SSE is a stream
-// even when nothing came before it. Not safe for concurrent use.
+// always, an answer with HTTP status 200 (a result, or a JSON-RPC error
+// such as an unknown tool's) to a client that accepts SSE is a stream even
+// when nothing came before it; one with another status (a request vmcp
+// refuses: 400, 404) stays JSON. Not safe for concurrent use.
 type modernOut struct {
 	w       http.ResponseWriter
 	sse     bool // the client accepts text/event-stream

@@ -166,9 +166,10 @@ func TestSSEResponsesAlwaysStreamsQuickAnswers(t *testing.T) {
 	}
 }
 
-// With server.sseResponses: always, a 2026-07-28 request's successful
-// answer is an event stream too, whatever the method, for a client that
-// accepts one; a JSON-only client and an error still get plain JSON.
+// With server.sseResponses: always, a 2026-07-28 request's answer with
+// status 200 (a result or a JSON-RPC error) is an event stream too,
+// whatever the method, for a client that accepts one; a JSON-only client,
+// and a request refused with another status, get plain JSON.
 func TestSSEResponsesAlwaysStreamsModernAnswers(t *testing.T) {
 	gw, _ := alwaysStreaming(t)
 	meta := map[string]any{"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": map[string]any{}}
@@ -184,13 +185,15 @@ func TestSSEResponsesAlwaysStreamsModernAnswers(t *testing.T) {
 		{"list", "tools/list", map[string]any{"_meta": meta}, "application/json, text/event-stream", "text/event-stream", 200, `"ex_echo"`},
 		{"call", "tools/call", map[string]any{"_meta": meta, "name": "ex_echo", "arguments": map[string]any{"text": "quick"}}, "application/json, text/event-stream", "text/event-stream", 200, `quick`},
 		{"JSON-only client", "tools/list", map[string]any{"_meta": meta}, "application/json", "application/json", 200, `"ex_echo"`},
-		{"error", "tools/call", map[string]any{"_meta": meta, "name": "ex_echo", "arguments": map[string]any{"text": "x"}}, "application/json, text/event-stream", "application/json", 400, `-32020`},
+		{"unknown tool", "tools/call", map[string]any{"_meta": meta, "name": "ex_nonesuch", "arguments": map[string]any{}}, "application/json, text/event-stream", "text/event-stream", 200, `"error"`},
+		{"unknown prompt", "prompts/get", map[string]any{"_meta": meta, "name": "ex_nonesuch"}, "application/json, text/event-stream", "text/event-stream", 200, `"error"`},
+		{"refused", "tools/call", map[string]any{"_meta": meta, "name": "ex_echo", "arguments": map[string]any{"text": "x"}}, "application/json, text/event-stream", "application/json", 400, `-32020`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := modernRequest(t.Context(), gw.URL, tt.method, tt.params)
 			req.Header.Set("Accept", tt.accept)
-			if tt.name == "error" {
+			if tt.name == "refused" {
 				req.Header.Set("Mcp-Name", "another_tool")
 			}
 			resp, err := http.DefaultClient.Do(req)
