@@ -429,8 +429,9 @@ func (h *modernHandler) withHints(result json.RawMessage, ttl time.Duration, sco
 // listCacheable adds resultType and the caching hints to a list result
 // of s. Where every backend of s gave hints for the list (2026-07-28
 // backends do), the TTL is theirs, merged (Session.ListCache: the
-// shortest); else modern.cacheTTL. The scope is private if the backends
-// or modern.cacheScope say so: only the operator knows whether vmcp's own
+// shortest), capped by modern.cacheTTL if that is set; else
+// modern.cacheTTL. The scope is private if the backends or
+// modern.cacheScope say so: only the operator knows whether vmcp's own
 // policies make a list depend on its caller.
 func (h *modernHandler) listCacheable(s *session.Session, method string, result json.RawMessage) json.RawMessage {
 	var l session.List
@@ -450,11 +451,14 @@ func (h *modernHandler) listCacheable(s *session.Session, method string, result 
 	if !ok {
 		return h.cacheable(result, false)
 	}
-	scope := h.opts.CacheScope
+	ttl, scope := hint.TTL, h.opts.CacheScope
+	if h.opts.CacheTTL > 0 {
+		ttl = min(ttl, h.opts.CacheTTL)
+	}
 	if hint.Scope == "private" {
 		scope = "private"
 	}
-	return h.withHints(h.complete(result), hint.TTL, scope, false)
+	return h.withHints(h.complete(result), ttl, scope, false)
 }
 
 // forwardParams returns a modern request's params as a backend gets them:

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -23,9 +24,11 @@ func hintingModernBackend(t *testing.T, name string, ttl time.Duration, scope st
 }
 
 // A 2026-07-28 client's tools/list carries its backends' caching hints
-// when every backend gives some: the shortest TTL, and private if a
-// backend or modern.cacheScope says so. While a legacy backend, which
-// gives none, is in the lineup, the configured hints apply.
+// when every backend gives some: the shortest TTL (capped by
+// modern.cacheTTL when that is set), and private if a backend or
+// modern.cacheScope says so. While a legacy backend, which gives none, or
+// a backend the session could not connect is in the lineup, the
+// configured hints apply.
 func TestModernListHintsFromBackends(t *testing.T) {
 	t.Parallel()
 	legacy := func(t *testing.T) config.Backend {
@@ -35,28 +38,36 @@ func TestModernListHintsFromBackends(t *testing.T) {
 	tests := []struct {
 		name     string
 		backends func(t *testing.T) []config.Backend
-		scope    string // modern.cacheScope
+		scope    string        // modern.cacheScope
+		ttl      time.Duration // modern.cacheTTL
 		wantTTL  float64
 		want     string
 	}{
 		{"a public backend, public config", func(t *testing.T) []config.Backend {
 			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public")}
-		}, "public", 30000, "public"},
+		}, "public", 0, 30000, "public"},
 		{"a public backend, the default private config", func(t *testing.T) []config.Backend {
 			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public")}
-		}, "", 30000, "private"},
+		}, "", 0, 30000, "private"},
 		{"the shortest, and a private backend wins", func(t *testing.T) []config.Backend {
 			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public"), hintingModernBackend(t, "b", 10*time.Second, "private")}
-		}, "public", 10000, "private"},
+		}, "public", 0, 10000, "private"},
+		{"capped by modern.cacheTTL", func(t *testing.T) []config.Backend {
+			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public")}
+		}, "public", 5 * time.Second, 5000, "public"},
 		{"a legacy backend beside", func(t *testing.T) []config.Backend {
 			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public"), legacy(t)}
-		}, "public", 5000, "public"},
+		}, "public", 7 * time.Second, 7000, "public"},
+		{"a backend the session could not connect", func(t *testing.T) []config.Backend {
+			down := config.Backend{Name: "down", Transport: config.TransportStreamableHTTP, URL: refusedURL(t)}
+			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public"), down}
+		}, "public", 0, 0, "public"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := baseConfig(tt.backends(t)...)
-			cfg.Modern.CacheTTL = config.Duration(5 * time.Second)
+			cfg.Modern.CacheTTL = config.Duration(tt.ttl)
 			if tt.scope != "" {
 				cfg.Modern.CacheScope = tt.scope
 			}
@@ -71,4 +82,15 @@ func TestModernListHintsFromBackends(t *testing.T) {
 			}
 		})
 	}
+}
+
+// refusedURL is a loopback MCP URL where nothing listens.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	return "http://" + ln.Addr().String() + "/mcp"
 }

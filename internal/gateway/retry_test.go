@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -112,14 +111,7 @@ func TestSessionRetriesAStdioBackendThatFailedToStart(t *testing.T) {
 // stops retrying at once: no retry loop is left, and nothing leaks.
 func TestClosedSessionStopsItsRetries(t *testing.T) {
 	defer leakCheck(t)()
-	refused := func(t *testing.T) (url string, connecting func()) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln.Close()
-		return "http://" + ln.Addr().String() + "/mcp", nil
-	}
+	refused := func(t *testing.T) (url string, connecting func()) { return refusedURL(t), nil }
 	hanging := func(t *testing.T) (url string, connecting func()) {
 		var hang atomic.Bool
 		entered := make(chan struct{}, 1)

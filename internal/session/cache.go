@@ -13,11 +13,13 @@ var listMethods = map[List]string{
 // ListCache is the caching hint (ttlMs, cacheScope) of one of the
 // session's lists, merged over its backends as a cache must read it: the
 // shortest TTL, and private if any backend said private. ok is false
-// unless every connected backend gave one: a legacy backend gives none,
-// and the front end then decides by its own configuration.
+// unless every backend of the session gave one: a legacy backend gives
+// none, and one the session has not connected yet (a retry may bring it,
+// and its items) none either. The front end then decides by its own
+// configuration.
 func (s *Session) ListCache(l List) (backend.Cacheability, bool) {
 	method, ok := listMethods[l]
-	if !ok || s.noBackends() != nil {
+	if !ok || s.noBackends() != nil || len(s.Unavailable()) > 0 {
 		return backend.Cacheability{}, false
 	}
 	var merged backend.Cacheability
