@@ -177,14 +177,15 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (*Session, erro
 		return nil, err
 	}
 	// The backends' session IDs are known now: store them, so that any
-	// replica can resume them.
-	if err := m.opts.Store.Update(ctx, s.Metadata()); err != nil {
-		m.observe(ctx, err)
+	// replica can resume them. Watch first: a background retry
+	// (retry.go) may connect a backend at any moment, and its backend
+	// session must be stored too; persist orders the two writes.
+	m.watch(s)
+	if err := m.persist(ctx, s); err != nil {
 		s.Close()
 		m.unstore(ctx, id)
 		return nil, fmt.Errorf("storing session: %w", err)
 	}
-	m.watch(s)
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
