@@ -186,3 +186,41 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestRetriedBackendIsStoredForOtherReplicas: with a Redis store, the
+// backend session a background retry connected is written to the Store
+// like the others, so another replica that takes the session over resumes
+// it: the stateful backend keeps counting, with no second initialize.
+func TestRetriedBackendIsStoredForOtherReplicas(t *testing.T) {
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	var up atomic.Bool
+	more := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "more"}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !up.Load() {
+				http.Error(w, "restarting", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	c := startCluster(t, 2,
+		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
+		config.Backend{Name: "more", Transport: config.TransportStreamableHTTP, URL: more.URL})
+	sid := rawInit(t, c.reps[0].URL)
+	up.Store(true)
+	call := func(url string) string {
+		t.Helper()
+		code, _, body := rawPost(t, url, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"more_counter","arguments":{}}}`)
+		if code != http.StatusOK {
+			t.Fatalf("more_counter: %d %s", code, body)
+		}
+		return body
+	}
+	eventually(t, "the retried backend in the session", func() bool { return strings.Contains(call(c.reps[0].URL), `"text":"1"`) })
+	if body := call(c.reps[1].URL); !strings.Contains(body, `"text":"2"`) {
+		t.Errorf("more_counter on the other replica: %s, want 2: the retried backend session was not resumed", body)
+	}
+	if n := more.Stats.Initializes(); n != 1 {
+		t.Errorf("more saw %d initializes, want 1", n)
+	}
+}
