@@ -141,8 +141,9 @@ func jitter(d time.Duration) time.Duration {
 // lists, on the path a reload connects them by, with no lock held across
 // the connects; a backend whose breaker is open is skipped by that path at
 // once. If any connected, the session takes them in as a reload would
-// (publish: catalog, list_changed, outage, hooks). It returns the names of
-// those that failed. It counts as a call in flight.
+// (publish: catalog, list_changed, outage, hooks). It returns those that
+// failed, as "name: category" (no backend text). It counts as a call in
+// flight.
 func (s *Session) retryFailed(ctx context.Context) (failed []string) {
 	if s.acquire() != nil {
 		return nil
@@ -169,7 +170,7 @@ func (s *Session) retryFailed(ctx context.Context) (failed []string) {
 	connected := false
 	for i, r := range results {
 		if r.err != nil {
-			failed = append(failed, add[i].Name)
+			failed = append(failed, add[i].Name+": "+reason(r.err))
 		} else {
 			connected = true
 		}
