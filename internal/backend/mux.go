@@ -1,7 +1,9 @@
 package backend
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -35,7 +37,14 @@ type mux struct {
 
 type pending struct {
 	ctx context.Context
-	ch  chan *jsonrpc.Message // buffered: the reader never blocks on it
+	ch  chan reply // buffered: the reader never blocks on it
+}
+
+// reply is a call's response, or why it has none (its response was over
+// the size limit).
+type reply struct {
+	msg *jsonrpc.Message
+	err error
 }
 
 func newMux(c *client, mc msgConn) *mux {
@@ -43,7 +52,7 @@ func newMux(c *client, mc msgConn) *mux {
 }
 
 func (m *mux) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Message, error) {
-	p := &pending{ctx: ctx, ch: make(chan *jsonrpc.Message, 1)}
+	p := &pending{ctx: ctx, ch: make(chan reply, 1)}
 	m.mu.Lock()
 	if m.err != nil {
 		m.mu.Unlock()
@@ -57,15 +66,15 @@ func (m *mux) roundTrip(ctx context.Context, id int64, req []byte) (*jsonrpc.Mes
 		return nil, err
 	}
 	select {
-	case msg := <-p.ch:
-		return msg, nil
+	case r := <-p.ch:
+		return r.msg, r.err
 	case <-ctx.Done():
 		m.remove(id)
 		return nil, ctx.Err()
 	case <-m.done:
 		select {
-		case msg := <-p.ch: // the response beat the failure
-			return msg, nil
+		case r := <-p.ch: // the response beat the failure
+			return r.msg, r.err
 		default:
 			return nil, m.err // immutable once done is closed
 		}
@@ -148,6 +157,11 @@ func (m *mux) readLoop(fatal func(error) error) {
 	}, "backend", m.c.name, "during", "reading")
 	for {
 		data, err := m.mc.read()
+		var over *oversized
+		if errors.As(err, &over) {
+			m.skipped(over)
+			continue
+		}
 		if err != nil {
 			m.fail(fatal(err))
 			return
@@ -164,7 +178,7 @@ func (m *mux) readLoop(fatal func(error) error) {
 			delete(m.pending, id)
 			m.mu.Unlock()
 			if ok && p != nil {
-				p.ch <- msg
+				p.ch <- reply{msg: msg}
 			}
 			continue
 		}
@@ -210,3 +224,69 @@ func (m *mux) route(method string) (context.Context, Handler) {
 // whatever call carries it: roots/list, which a server sends when it hears
 // the roots changed, on whichever stream it has at hand.
 func sessionRequest(method string) bool { return method == "roots/list" }
+
+// oversized is a msgConn's read error for a message over the size limit
+// that it skipped, the connection going on: one response lost, not the
+// backend session. head is the message's start, where a response's id
+// usually is.
+type oversized struct {
+	err  error // wraps ErrTooLarge, naming the setting
+	head []byte
+}
+
+func (o *oversized) Error() string { return o.err.Error() }
+func (o *oversized) Unwrap() error { return o.err }
+
+// skipped fails the call whose response was too large: the one its head
+// names, else the only one in flight, else every call in flight, as any
+// of them may have been it (their responses, if they come, are dropped).
+func (m *mux) skipped(over *oversized) {
+	m.c.log.Warn("a backend message over maxResponseBytes was dropped", "backend", m.c.name, "err", over.err)
+	id, found := headID(over.head)
+	m.mu.Lock()
+	var failed []*pending
+	if p := m.pending[id]; found && p != nil {
+		failed = append(failed, p)
+		delete(m.pending, id)
+	} else {
+		for id, p := range m.pending {
+			failed = append(failed, p)
+			delete(m.pending, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range failed {
+		p.ch <- reply{err: over.err}
+	}
+}
+
+// headID finds a response's numeric id in the start of its JSON object,
+// when it comes before any member too long for head (as Go and Python
+// SDKs write it: jsonrpc, id, result).
+func headID(head []byte) (int64, bool) {
+	dec := json.NewDecoder(bytes.NewReader(head))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, false
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return 0, false
+		}
+		if key != "id" {
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return 0, false
+			}
+			continue
+		}
+		var id json.Number
+		if dec.Decode(&id) != nil {
+			return 0, false
+		}
+		n, err := id.Int64()
+		return n, err == nil
+	}
+	return 0, false
+}

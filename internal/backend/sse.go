@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	sdkjsonrpc "github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -59,7 +60,8 @@ func (x *sseConnector) Connect(ctx context.Context, opts ConnectOptions) (Client
 	// gets the client's lifetime; ctx only bounds the connecting.
 	stop := context.AfterFunc(ctx, c.cancel)
 	t := &mcp.SSEClientTransport{Endpoint: s.url.String(), HTTPClient: x.hc, MaxEventSize: s.max}
-	sc, err := t.Connect(contextWithToken(c.ctx, opts.Token))
+	over := &eventWatch{max: s.max}
+	sc, err := t.Connect(context.WithValue(contextWithToken(c.ctx, opts.Token), eventWatchKey{}, over))
 	if !stop() {
 		if sc != nil {
 			_ = sc.Close()
@@ -77,6 +79,11 @@ func (x *sseConnector) Connect(ctx context.Context, opts ConnectOptions) (Client
 	go func() {
 		defer conn.wg.Done()
 		conn.readLoop(func(err error) error {
+			if over.exceeded() {
+				// The SDK ends the stream on an event over its limit
+				// and says only EOF.
+				return fmt.Errorf("%w: the event stream ended on an event over the limit: %w", ErrUnavailable, tooLarge(s.max))
+			}
 			return fmt.Errorf("%w: event stream ended: %v", ErrUnavailable, err)
 		})
 	}()
@@ -201,6 +208,9 @@ func (rt *sseRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 			discardHTTP(resp)
 			return nil, refused(resp.StatusCode)
 		}
+		if w, ok := req.Context().Value(eventWatchKey{}).(*eventWatch); ok && err == nil {
+			resp.Body = &watchedBody{ReadCloser: resp.Body, w: w}
+		}
 		return resp, err
 	}
 	resp, err := rt.pool.RoundTrip(req)
@@ -241,4 +251,44 @@ func portOrDefault(u *url.URL) string {
 		return "443"
 	}
 	return "80"
+}
+
+// eventWatch follows an SSE session's stream to tell whether it ended in
+// the middle of an event longer than the SDK's MaxEventSize: the SDK ends
+// the stream there with no error of its own, and vmcp can then say why.
+type eventWatch struct {
+	max  int
+	run  int // bytes since the last blank line; the body's reader's only
+	last byte
+	cur  atomic.Int64 // run, after each read
+}
+
+// exceeded reports whether the stream stopped within an event over max.
+func (w *eventWatch) exceeded() bool { return w.max > 0 && w.cur.Load() > int64(w.max) }
+
+type eventWatchKey struct{}
+
+// watchedBody is a GET stream's body seen by its eventWatch. Only the
+// SDK's reader reads it.
+type watchedBody struct {
+	io.ReadCloser
+	w *eventWatch
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	w := b.w
+	for _, c := range p[:n] {
+		switch {
+		case c == '\n' && w.last == '\n':
+			w.run = 0 // an event ends at a blank line
+		case c != '\r':
+			w.run++
+		}
+		if c != '\r' {
+			w.last = c
+		}
+	}
+	w.cur.Store(int64(w.run))
+	return n, err
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -272,7 +273,9 @@ func startChild(c *client, o StdioOptions, reaped func()) error {
 
 func (s *stdioConn) sessionID() string { return "" }
 
-// read returns the next non-empty line from the child's stdout.
+// read returns the next non-empty line from the child's stdout. A line
+// over the size limit is skipped to its end, and reported as *oversized:
+// the child and its backend session go on.
 func (s *stdioConn) read() ([]byte, error) {
 	for {
 		line, err := s.r.ReadSlice('\n')
@@ -280,7 +283,7 @@ func (s *stdioConn) read() ([]byte, error) {
 			s.buf = append(s.buf[:0], line...)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				if len(s.buf) > s.opts.MaxMessageBytes {
-					return nil, tooLarge(s.opts.MaxMessageBytes)
+					return nil, s.skipLine(s.buf)
 				}
 				line, err = s.r.ReadSlice('\n')
 				s.buf = append(s.buf, line...)
@@ -291,7 +294,7 @@ func (s *stdioConn) read() ([]byte, error) {
 			return nil, err
 		}
 		if len(line) > s.opts.MaxMessageBytes+2 { // allow for "\r\n"
-			return nil, tooLarge(s.opts.MaxMessageBytes)
+			return nil, &oversized{err: tooLarge(s.opts.MaxMessageBytes), head: bytes.Clone(line[:min(len(line), oversizedHead)])}
 		}
 		line = line[:len(line)-1]
 		if n := len(line); n > 0 && line[n-1] == '\r' {
@@ -300,6 +303,25 @@ func (s *stdioConn) read() ([]byte, error) {
 		if len(line) > 0 {
 			return line, nil
 		}
+	}
+}
+
+// oversizedHead is how much of a skipped message is kept, to find its id.
+const oversizedHead = 4 << 10
+
+// skipLine reads and drops the rest of a line whose start, read so far,
+// is over the size limit. Only a read error ends the connection.
+func (s *stdioConn) skipLine(start []byte) error {
+	head := bytes.Clone(start[:min(len(start), oversizedHead)])
+	for {
+		_, err := s.r.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return err
+		}
+		return &oversized{err: tooLarge(s.opts.MaxMessageBytes), head: head}
 	}
 }
 
@@ -324,9 +346,6 @@ func (s *stdioConn) write(_ context.Context, msg []byte) error {
 // readFailure turns the end of stdout into the error calls get: normally
 // the child exited, and its exit status is worth reporting.
 func (s *stdioConn) readFailure(err error) error {
-	if errors.Is(err, ErrTooLarge) {
-		return err
-	}
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	select {

@@ -114,6 +114,9 @@ func (h *legacyHandler) toRPCError(ctx context.Context, err error) *jsonrpc.Erro
 		return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "%s", h.opts.Redactor.Redact(err.Error()))
 	case errors.Is(err, session.ErrClosed):
 		return jsonrpc.Errorf(codeServerError, "session closed")
+	case errors.Is(err, backend.ErrTooLarge):
+		// vmcp's own words, naming the setting.
+		return jsonrpc.Errorf(codeServerError, "%s", h.opts.Redactor.Redact(err.Error()))
 	case errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, session.ErrCircuitOpen):
 		h.log.WarnContext(ctx, "backend call failed", "err", err)
 		return jsonrpc.Errorf(codeServerError, "%s", failureText(err))
