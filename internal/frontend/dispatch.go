@@ -118,7 +118,7 @@ func (h *legacyHandler) toRPCError(ctx context.Context, err error) *jsonrpc.Erro
 		// vmcp's own words, naming the setting.
 		return jsonrpc.Errorf(codeServerError, "%s", h.opts.Redactor.Redact(err.Error()))
 	case errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, session.ErrCircuitOpen):
-		h.log.WarnContext(ctx, "backend call failed", "err", err)
+		h.log.WarnContext(ctx, "backend call failed", "backend", failedBackend(err), "err", err)
 		return jsonrpc.Errorf(codeServerError, "%s", failureText(err))
 	case errors.Is(err, session.ErrNoBackends),
 		errors.Is(err, session.ErrTooManyCalls),
