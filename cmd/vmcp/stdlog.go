@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"log"
 	"log/slog"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // routeStdlibLog sends what the standard library logs on its own (net/http's
@@ -14,6 +18,16 @@ import (
 func routeStdlibLog(l *slog.Logger) {
 	log.SetFlags(0)
 	log.SetOutput(stdlibWriter{l})
+	// go-redis logs its pool's dial failures itself, unstructured.
+	redis.SetLogger(redisLogger{l})
+}
+
+// redisLogger is go-redis's logger: its lines (a dial to the store's
+// address failed) go into vmcp's log at WARN.
+type redisLogger struct{ log *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, fmt.Sprintf(format, v...), "source", "go-redis")
 }
 
 type stdlibWriter struct{ log *slog.Logger }

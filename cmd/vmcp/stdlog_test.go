@@ -23,3 +23,14 @@ func TestStdlibLogDropsBackendBytes(t *testing.T) {
 		t.Fatalf("the line itself is missing: %s", out)
 	}
 }
+
+// go-redis's own lines (its pool failing to dial) are structured vmcp log
+// lines.
+func TestRedisLogIsStructured(t *testing.T) {
+	var buf bytes.Buffer
+	redisLogger{slog.New(slog.NewTextHandler(&buf, nil))}.Printf(t.Context(), "redis: connection pool: failed to dial after %d attempts: %v", 1, "connection refused")
+	out := buf.String()
+	if !strings.HasPrefix(out, "time=") || !strings.Contains(out, "level=WARN") || !strings.Contains(out, "source=go-redis") || !strings.Contains(out, "failed to dial after 1 attempts") {
+		t.Errorf("go-redis line = %q, want a structured WARN", out)
+	}
+}
