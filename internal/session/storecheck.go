@@ -167,7 +167,7 @@ func (m *Manager) closeEnded(s *Session) {
 	}
 	m.mu.Unlock()
 	if s != nil {
-		m.log.Info("closing a session that ended on another replica or expired in the store")
+		m.log.Info("closing a session the store no longer has: it ended on another replica, expired, or the store lost it (a restarted Redis without persistence)")
 		m.goBackground(func() { s.Close() })
 	}
 }
