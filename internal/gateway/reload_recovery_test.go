@@ -3,11 +3,9 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,16 +86,7 @@ func TestReloadRepairsOneFailedBackend(t *testing.T) {
 func TestReloadRetriesABackendThatWasDown(t *testing.T) {
 	t.Parallel()
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
-	var up atomic.Bool
-	more := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "more"}, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !up.Load() {
-				http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
+	more, up := downBackend(t, "more")
 	f := newConfigFile(t, "backends:\n"+httpBackendYAML("web", web.URL)+httpBackendYAML("more", more.URL))
 	cfg, err := config.Load(f.path)
 	if err != nil {

@@ -31,16 +31,7 @@ var quickRetry = session.Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.M
 func TestSessionRetriesABackendThatWasDown(t *testing.T) {
 	t.Parallel()
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
-	var up atomic.Bool
-	more := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "more"}, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !up.Load() {
-				http.Error(w, "restarting", http.StatusServiceUnavailable)
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
+	more, up := downBackend(t, "more")
 	cfg := baseConfig(
 		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
 		config.Backend{Name: "more", Transport: config.TransportStreamableHTTP, URL: more.URL})
@@ -164,6 +155,23 @@ func TestClosedSessionStopsItsRetries(t *testing.T) {
 	}
 }
 
+// downBackend is an example server that answers 503 (a rolling restart,
+// say) until up is set.
+func downBackend(t *testing.T, name string) (b *fixture.Backend, up *atomic.Bool) {
+	t.Helper()
+	up = new(atomic.Bool)
+	b = fixture.StartHTTPBehind(t, exampleserver.Options{Name: name}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !up.Load() {
+				http.Error(w, "restarting", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	return b, up
+}
+
 // retryLoopRunning reports whether some session's retry loop is running.
 func retryLoopRunning() bool {
 	buf := make([]byte, 1<<20)
@@ -193,16 +201,7 @@ func grepLines(s, sub string) string {
 // it: the stateful backend keeps counting, with no second initialize.
 func TestRetriedBackendIsStoredForOtherReplicas(t *testing.T) {
 	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
-	var up atomic.Bool
-	more := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "more"}, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !up.Load() {
-				http.Error(w, "restarting", http.StatusServiceUnavailable)
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
+	more, up := downBackend(t, "more")
 	c := startCluster(t, 2,
 		config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL},
 		config.Backend{Name: "more", Transport: config.TransportStreamableHTTP, URL: more.URL})
