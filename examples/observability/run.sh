@@ -97,13 +97,21 @@ if $demo; then
 	done
 	curl -s -o /dev/null -X DELETE http://127.0.0.1:4483/mcp -H "Mcp-Session-Id: $sid"
 	echo; echo "== audit trail"; cat "$work/audit.jsonl"
-	echo; echo "== Prometheus: calls per backend (after a scrape)"
-	sleep 6
-	curl -s 'http://127.0.0.1:9090/api/v1/query' --data-urlencode \
-		'query=sum by (backend) (vmcp_backend_call_duration_seconds_count{method="tools/call"})'; echo
-	echo; echo "== Jaeger: the initialize trace's spans (vmcp exports in batches; give it a few seconds)"
-	sleep 6
-	curl -s http://127.0.0.1:16686/api/traces/4bf92f3577b34da6a3ce929d0e0e4736 | grep -o '"operationName":"[^"]*"' | sort | uniq -c
+	echo; echo "== Prometheus: calls per backend (once a scrape has them; every 5 s)"
+	for _ in $(seq 60); do
+		answer=$(curl -s 'http://127.0.0.1:9090/api/v1/query' --data-urlencode \
+			'query=sum by (backend) (vmcp_backend_call_duration_seconds_count{method="tools/call"})')
+		[[ $answer == *'"backend"'* ]] && break
+		sleep 0.5
+	done
+	echo "$answer"
+	echo; echo "== Jaeger: the initialize trace's spans (vmcp exports in batches)"
+	for _ in $(seq 60); do
+		spans=$(curl -s http://127.0.0.1:16686/api/traces/4bf92f3577b34da6a3ce929d0e0e4736 | grep -o '"operationName":"[^"]*"' | sort | uniq -c)
+		[[ $spans == *backend.initialize* ]] && break
+		sleep 0.5
+	done
+	echo "$spans"
 	exit 0
 fi
 
