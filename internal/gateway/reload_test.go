@@ -352,6 +352,28 @@ func TestReloadPolicy(t *testing.T) {
 	}
 }
 
+// TestReloadTurnsTheOptimizerOn: a reload that turns the optimizer on
+// puts it in front of a live session: the client is told its tools
+// changed, sees find_tool and call_tool, and its stateful backend keeps
+// counting through call_tool.
+func TestReloadTurnsTheOptimizerOn(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	f := newConfigFile(t, "backends:\n"+httpBackendYAML("web", web.URL))
+	gw := startFromFile(t, f)
+	cs := connectListening(t, gw.URL)
+	callText(t, cs.ClientSession, "web_counter", nil)
+	f.write("backends:\n" + httpBackendYAML("web", web.URL) + "optimizer: {enabled: true}\n")
+	reload(t, gw, f)
+	cs.awaitToolsChanged(t)
+	if names := cs.toolNames(t); !slices.Equal(names, []string{"find_tool", "call_tool"}) {
+		t.Errorf("tools with the optimizer on: %v", names)
+	}
+	if got := callText(t, cs.ClientSession, "call_tool", map[string]any{"name": "web_counter"}); got != "2" {
+		t.Errorf("web_counter through call_tool = %q, want 2: the backend session was kept", got)
+	}
+}
+
 // TestWatchConfigFollowsAConfigMap: the watcher sees a Kubernetes
 // ConfigMap update, a swap of the ..data symlink the file points
 // through, and SIGHUP reloads even an unchanged file.
