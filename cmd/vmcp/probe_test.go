@@ -84,6 +84,25 @@ func TestValidateProbe(t *testing.T) {
 	}
 }
 
+// A backend whose tools/list is over its maxResponseBytes would be left
+// out of every session: the probe says so, naming the setting.
+func TestValidateProbeListsTools(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	path := filepath.Join(t.TempDir(), "vmcp.yaml")
+	yaml := fmt.Sprintf("backends:\n  - name: web\n    transport: streamable-http\n    url: %s\n    protocol: legacy\n    maxResponseBytes: 1500\n", web.URL)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"validate", "--config", path, "--probe"}, &out, &errb); code != 1 {
+		t.Fatalf("exit code %d, want 1\nstdout:\n%s\nstderr:\n%s", code, &out, &errb)
+	}
+	if !strings.Contains(out.String(), "web: ") || !strings.Contains(out.String(), "tools/list") || !strings.Contains(out.String(), "maxResponseBytes (1500 bytes)") {
+		t.Errorf("stdout = %q, want web's tools/list over maxResponseBytes", &out)
+	}
+}
+
 func TestServeProbesBackendsAtStartup(t *testing.T) {
 	t.Parallel()
 	_, url, logs := startVMCP(t, "serve", "--config", probeConfig(t, true), "--listen", "127.0.0.1:0")

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -59,7 +58,7 @@ func TestModernListHintsFromBackends(t *testing.T) {
 			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public"), legacy(t)}
 		}, "public", 7 * time.Second, 7000, "public"},
 		{"a backend the session could not connect", func(t *testing.T) []config.Backend {
-			down := config.Backend{Name: "down", Transport: config.TransportStreamableHTTP, URL: refusedURL(t)}
+			down := config.Backend{Name: "down", Transport: config.TransportStreamableHTTP, URL: fixture.DeadURL(t)}
 			return []config.Backend{hintingModernBackend(t, "a", 30*time.Second, "public"), down}
 		}, "public", 0, 0, "public"},
 	}
@@ -82,15 +81,4 @@ func TestModernListHintsFromBackends(t *testing.T) {
 			}
 		})
 	}
-}
-
-// refusedURL is a loopback MCP URL where nothing listens.
-func refusedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
-	return "http://" + ln.Addr().String() + "/mcp"
 }

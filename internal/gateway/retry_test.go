@@ -102,7 +102,7 @@ func TestSessionRetriesAStdioBackendThatFailedToStart(t *testing.T) {
 // stops retrying at once: no retry loop is left, and nothing leaks.
 func TestClosedSessionStopsItsRetries(t *testing.T) {
 	defer leakCheck(t)()
-	refused := func(t *testing.T) (url string, connecting func()) { return refusedURL(t), nil }
+	refused := func(t *testing.T) (url string, connecting func()) { return fixture.DeadURL(t), nil }
 	hanging := func(t *testing.T) (url string, connecting func()) {
 		var hang atomic.Bool
 		entered := make(chan struct{}, 1)
