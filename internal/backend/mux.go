@@ -238,11 +238,15 @@ func (o *oversized) Error() string { return o.err.Error() }
 func (o *oversized) Unwrap() error { return o.err }
 
 // skipped fails the call whose response was too large: the one its head
-// names, else the only one in flight, else every call in flight, as any
-// of them may have been it (their responses, if they come, are dropped).
+// names, else every call in flight, as any of them may have been it
+// (their responses, if they come, are dropped). A request or notification
+// from the backend that was too large fails no call.
 func (m *mux) skipped(over *oversized) {
 	m.c.log.Warn("a backend message over maxResponseBytes was dropped", "backend", m.c.name, "err", over.err)
-	id, found := headID(over.head)
+	id, found, response := headID(over.head)
+	if !response {
+		return
+	}
 	m.mu.Lock()
 	var failed []*pending
 	if p := m.pending[id]; found && p != nil {
@@ -260,33 +264,40 @@ func (m *mux) skipped(over *oversized) {
 	}
 }
 
-// headID finds a response's numeric id in the start of its JSON object,
-// when it comes before any member too long for head (as Go and Python
-// SDKs write it: jsonrpc, id, result).
-func headID(head []byte) (int64, bool) {
+// headID reads the start of a JSON-RPC message cut off by the size limit:
+// response is false if it names a method (a request or notification),
+// and found says whether its numeric id came before any member too long
+// for head (as the Go and Python SDKs write it: jsonrpc, id, result).
+func headID(head []byte) (id int64, found, response bool) {
 	dec := json.NewDecoder(bytes.NewReader(head))
 	dec.UseNumber()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return 0, false
+		return 0, false, true
 	}
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
-			return 0, false
+			break
 		}
-		if key != "id" {
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				return 0, false
+		var v json.RawMessage
+		switch key {
+		case "method":
+			return 0, false, false
+		case "result", "error":
+			return id, found, true // its value is what was too long
+		case "id":
+			var n json.Number
+			if dec.Decode(&n) != nil {
+				return id, found, true
+			}
+			if i, err := n.Int64(); err == nil {
+				id, found = i, true
 			}
 			continue
 		}
-		var id json.Number
-		if dec.Decode(&id) != nil {
-			return 0, false
+		if dec.Decode(&v) != nil {
+			break
 		}
-		n, err := id.Int64()
-		return n, err == nil
 	}
-	return 0, false
+	return id, found, true
 }
