@@ -335,19 +335,36 @@ func TestMaxAgeMidRequestFreesTheIdentitysPlace(t *testing.T) {
 	}
 }
 
-// A session on a lineup a reload replaced is not handed out again, even
-// one the pool's RetireAll missed (built while the reload ran): the next
-// request gets a session with the reload's backends.
-func TestOutdatedSessionsAreNotHandedOut(t *testing.T) {
-	leakCheck(t)
+// reloadRig is a pool over backend "web", and a session manager over the
+// same factory whose reload adds backend "more".
+type reloadRig struct {
+	web     *fixture.Backend
+	pool    *warm.Pool
+	addMore func(context.Context)
+}
+
+func newReloadRig(t *testing.T) reloadRig {
+	t.Helper()
 	web, more := startHTTP(t, "web"), startHTTP(t, "more")
 	webBackend := httpBackend(t, "web", web.URL)
 	factory := newFactory(session.FactoryOptions{}, webBackend)
 	p := newPool(t, warm.Options{Factory: factory, IdleTimeout: time.Hour, SweepInterval: time.Hour})
 	m := session.NewManager(session.ManagerOptions{Store: store.NewMemory(), Factory: factory, SweepInterval: time.Hour})
+	return reloadRig{web: web, pool: p, addMore: func(ctx context.Context) {
+		m.Reconfigure(ctx, session.Lineup{Backends: []session.Backend{webBackend, httpBackend(t, "more", more.URL)}}, session.Limits{})
+	}}
+}
+
+// A session on a lineup a reload replaced is not handed out again, even
+// one the pool's RetireAll missed (built while the reload ran): the next
+// request gets a session with the reload's backends.
+func TestOutdatedSessionsAreNotHandedOut(t *testing.T) {
+	leakCheck(t)
+	r := newReloadRig(t)
+	web, p := r.web, r.pool
 	ctx, id := caller("alice")
 	acquireCount(t, p, ctx, id, "web_counter")
-	m.Reconfigure(ctx, session.Lineup{Backends: []session.Backend{webBackend, httpBackend(t, "more", more.URL)}}, session.Limits{})
+	r.addMore(ctx)
 	if n := acquireCount(t, p, ctx, id, "more_counter"); n != 1 {
 		t.Errorf("more_counter = %d, want 1", n)
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/vmcp/vmcp/internal/fixture"
 	"github.com/vmcp/vmcp/internal/session"
-	"github.com/vmcp/vmcp/internal/store"
 	"github.com/vmcp/vmcp/internal/warm"
 )
 
@@ -86,11 +85,8 @@ func TestListenHoldLeavesTheSessionToCalls(t *testing.T) {
 // is served by it, brought to the new lineup, with its backend state.
 func TestListenedSessionFollowsAReload(t *testing.T) {
 	leakCheck(t)
-	web, more := startHTTP(t, "web"), startHTTP(t, "more")
-	webBackend := httpBackend(t, "web", web.URL)
-	factory := newFactory(session.FactoryOptions{}, webBackend)
-	p := newPool(t, warm.Options{Factory: factory, IdleTimeout: time.Hour, SweepInterval: time.Hour})
-	m := session.NewManager(session.ManagerOptions{Store: store.NewMemory(), Factory: factory, SweepInterval: time.Hour})
+	r := newReloadRig(t)
+	p := r.pool
 	ctx, id := caller("alice")
 	listened, stopListening, err := p.Listen(ctx, id)
 	if err != nil {
@@ -98,7 +94,7 @@ func TestListenedSessionFollowsAReload(t *testing.T) {
 	}
 	defer stopListening()
 	acquireCount(t, p, ctx, id, "web_counter")
-	m.Reconfigure(ctx, session.Lineup{Backends: []session.Backend{webBackend, httpBackend(t, "more", more.URL)}}, session.Limits{})
+	r.addMore(ctx)
 	p.RetireAll()
 
 	call, release, err := p.Acquire(ctx, id)
