@@ -276,10 +276,13 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 	if !ok {
 		return errAnswered
 	}
-	defer release()
 	if msg.Method == "subscriptions/listen" {
+		defer release()
 		return h.listen(w, r, msg, s, ident)
 	}
+	// As for a call (modernCall.run), s goes back before the answer is
+	// written; release may be called again.
+	defer release()
 	if !offered(s, msg.Method) {
 		writeHTTPError(w, http.StatusNotFound, msg.ID, errorf(jsonrpc.CodeMethodNotFound, "Method not found: %s (no backend offers it)", msg.Method))
 		return errAnswered
@@ -306,6 +309,7 @@ func (h *modernHandler) serveMessage(w http.ResponseWriter, r *http.Request, msg
 			result = h.complete(result)
 		}
 	}
+	release()
 	h.respond(ctx, w, r, msg.ID, result, err)
 	return err
 }

@@ -165,16 +165,26 @@ func (h *modernHandler) paramHeaders(ctx context.Context, r *http.Request, s *se
 }
 
 // run makes the call on s and records its outcome; release gives s back.
+//
+// s goes back to the pool before the outcome is recorded, so before the
+// client can have its answer: a client that sends its next request once it
+// has the answer then finds its session idle, where a release still to
+// come would have the pool build it another, without its backend state.
 func (c *modernCall) run(ctx context.Context, s *session.Session, release func(), params json.RawMessage) {
-	defer release()
 	defer c.cancel()
+	result, err := c.dispatch(ctx, s, params)
+	release()
+	c.finish(result, err)
+}
+
+// dispatch makes the call on s; a panic is the call's internal error.
+func (c *modernCall) dispatch(ctx context.Context, s *session.Session, params json.RawMessage) (result json.RawMessage, err error) {
 	defer recovery.Recover(c.h.s.log, func(error) {
-		c.finish(nil, errors.New("internal error"))
+		result, err = nil, errors.New("internal error")
 	}, "during", "a modern call")
 	ctx, hold := backend.WithHold(ctx)
 	defer hold.Release()
-	result, err := dispatch(session.WithPeer(ctx, c), s, c.method, params)
-	c.finish(result, err)
+	return dispatch(session.WithPeer(ctx, c), s, c.method, params)
 }
 
 func (c *modernCall) finish(result json.RawMessage, err error) {

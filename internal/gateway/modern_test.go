@@ -35,6 +35,9 @@ func TestModernGoSDKClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := gw.Pool().Stats().Busy; n != 0 {
+		t.Fatalf("after tools/list, busy warm sessions = %d, want 0", n)
+	}
 	var names []string
 	for _, tl := range tools.Tools {
 		names = append(names, tl.Name)
@@ -45,6 +48,11 @@ func TestModernGoSDKClient(t *testing.T) {
 	for want := 1; want <= 3; want++ {
 		if got := callText(t, cs, "web_counter", nil); !strings.Contains(got, fmt.Sprint(want)) {
 			t.Fatalf("call %d of web_counter = %q: the backend state did not carry over", want, got)
+		}
+		// The session went back before the answer came: the next call,
+		// sent at once, finds it idle rather than have a second built.
+		if n := gw.Pool().Stats().Busy; n != 0 {
+			t.Fatalf("after call %d, busy warm sessions = %d, want 0", want, n)
 		}
 	}
 	if n := gw.Pool().Stats().Sessions; n != 1 {
