@@ -90,6 +90,10 @@ type Options struct {
 // Observer records request outcomes (metrics). Safe for concurrent use.
 type Observer interface {
 	ObserveRequest(method string, d time.Duration, failed bool)
+	// ObserveRefused counts a request refused before it was read as
+	// JSON-RPC, so before any method: reason is origin, content_type,
+	// body_too_large, body_timeout, body_unreadable or malformed.
+	ObserveRefused(reason string)
 }
 
 // Server is the front end. Create it with New; it is an http.Handler and
@@ -228,6 +232,7 @@ func (s *Server) Path() string { return s.opts.Path }
 // and its MCP-Protocol-Version header (isModernRequest).
 func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
+		s.legacy.refused("origin")
 		writeHTTPError(w, http.StatusForbidden, nil, errorf(codeInvalidRequest, "Forbidden: %v", err))
 		return
 	}
@@ -246,6 +251,7 @@ func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 // handler.
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONMediaType(ct) {
+		s.legacy.refused("content_type")
 		writeHTTPError(w, http.StatusUnsupportedMediaType, nil, errorf(codeInvalidRequest, "Content-Type must be application/json"))
 		return
 	}
@@ -256,6 +262,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	defer s.legacy.bufs.Put(bp)
 	msg, jerr := jsonrpc.Decode(*bp, s.opts.MaxMessageDepth)
 	if jerr != nil {
+		s.legacy.refused("malformed")
 		writeHTTPError(w, http.StatusBadRequest, nil, jerr)
 		return
 	}

@@ -94,3 +94,73 @@ func TestKeepaliveOutcomesAreCounted(t *testing.T) {
 		return strings.Contains(scrape(), `vmcp_keepalive_pings_total{backend="web",outcome="error"}`)
 	})
 }
+
+// Requests refused before they are JSON-RPC have no method to be counted
+// under: vmcp_requests_refused_total says why, so that an operator can see
+// a client sending oversized or malformed bodies.
+func TestRefusedRequestsAreCounted(t *testing.T) {
+	t.Parallel()
+	web := fixture.StartHTTP(t, exampleserver.Options{Name: "web"})
+	cfg := baseConfig(config.Backend{Name: "web", Transport: config.TransportStreamableHTTP, URL: web.URL})
+	cfg.Server.MaxBodyBytes = 1024
+	cfg.Server.MaxMessageDepth = 8
+	cfg.Server.ReadTimeout = config.Duration(time.Second)
+	gw := startGateway(t, cfg, gateway.Options{})
+
+	send := func(body io.Reader, header map[string]string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, gw.URL, body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	// A body that starts and then stalls, past server.readTimeout.
+	stalled, w := io.Pipe()
+	go w.Write([]byte(`{"jsonrpc":`))
+	t.Cleanup(func() { w.Close() })
+	for _, tc := range []struct {
+		name   string
+		body   io.Reader
+		header map[string]string
+		want   int
+	}{
+		{"origin", strings.NewReader(ping), map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden},
+		{"content_type", strings.NewReader(ping), map[string]string{"Content-Type": "text/plain"}, http.StatusUnsupportedMediaType},
+		{"body_too_large", strings.NewReader(strings.Repeat(" ", 2048) + ping), nil, http.StatusRequestEntityTooLarge},
+		// Without a Content-Length (chunked): found out while reading.
+		{"body_too_large", io.MultiReader(strings.NewReader(strings.Repeat(" ", 2048) + ping)), nil, http.StatusRequestEntityTooLarge},
+		{"body_timeout", stalled, nil, http.StatusRequestTimeout},
+		{"malformed", strings.NewReader(`{"jsonrpc":"2.0",`), nil, http.StatusBadRequest},
+		{"malformed", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping","params":` + strings.Repeat(`[`, 20) + strings.Repeat(`]`, 20) + `}`), nil, http.StatusBadRequest},
+	} {
+		if got := send(tc.body, tc.header); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	metrics := scrapeText(t, gw.Base)
+	for _, want := range []string{
+		`vmcp_requests_refused_total{reason="origin"} 1`,
+		`vmcp_requests_refused_total{reason="content_type"} 1`,
+		`vmcp_requests_refused_total{reason="body_too_large"} 2`,
+		`vmcp_requests_refused_total{reason="body_timeout"} 1`,
+		`vmcp_requests_refused_total{reason="body_unreadable"} 0`,
+		`vmcp_requests_refused_total{reason="malformed"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(metrics, `vmcp_requests_total{method="other",outcome="error"} 1`) {
+		t.Error("a refused request was also counted as an answered one")
+	}
+}

@@ -42,6 +42,8 @@ var refusalLabels = []struct {
 		"kind", []string{"tool", "resource", "prompt"}},
 	{"vmcp_rate_limited_total", "Requests refused by a rate limit, by limit.",
 		"limit", []string{"call", "initialize"}},
+	{"vmcp_requests_refused_total", "Requests to the MCP endpoint refused before they were read as JSON-RPC, by reason: origin (a disallowed Origin or Host), content_type, body_too_large (server.maxBodyBytes), body_timeout (server.readTimeout), body_unreadable, malformed (not a JSON-RPC message, or deeper than server.maxMessageDepth).",
+		"reason", []string{"origin", "content_type", "body_too_large", "body_timeout", "body_unreadable", "malformed"}},
 }
 
 // New returns Metrics. sessions, if non-nil, is read at scrape time for the
@@ -115,6 +117,10 @@ func (m *Metrics) ObservePolicyDenial(kind string) { m.refused(1, kind) }
 // ObserveRateLimited counts a request over a rate limit: limit is call
 // (tools/call) or initialize.
 func (m *Metrics) ObserveRateLimited(limit string) { m.refused(2, limit) }
+
+// ObserveRefused counts a request to the MCP endpoint refused before it
+// was read as JSON-RPC; reason is one of vmcp_requests_refused_total's.
+func (m *Metrics) ObserveRefused(reason string) { m.refused(3, reason) }
 
 // ObserveKeepalive records one keepalive ping. backend is a configured
 // backend name, so the label set stays bounded.
