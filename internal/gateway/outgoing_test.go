@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +196,54 @@ func TestTokenExchangeBackendNeedsACaller(t *testing.T) {
 			t.Error("the client secret is in the log")
 		}
 	})
+}
+
+// A client_credentials token is replaced before it expires (a quarter of
+// its lifetime ahead, at most 30s), while the session goes on: calls keep
+// working, the backend sees a new token, and the fetch is counted as
+// trigger="refresh". The OP's tokens live 4s, so this runs in real time.
+func TestClientCredentialsAreRefreshedBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	secretEnv := uniqueEnv()
+	secret := "refresh-secret-" + uniqueEnv()
+	os.Setenv(secretEnv, secret) // a name of its own, so parallel tests do not meet
+	t.Cleanup(func() { os.Unsetenv(secretEnv) })
+	idp := oidctest.Start(t, oidctest.Options{TokenTTL: time.Hour})
+	idp.AddClient(oidctest.Client{ID: "vmcp", Secret: secret, Audience: []string{"files"}, TTL: 4 * time.Second})
+	var guard *oidctest.Guard
+	files := fixture.StartHTTPBehind(t, exampleserver.Options{Name: "files"}, func(h http.Handler) http.Handler {
+		guard = idp.Guard("files", h)
+		return guard
+	})
+	gw := startGateway(t, baseConfig(config.Backend{Name: "files", Transport: config.TransportStreamableHTTP, URL: files.URL,
+		OutgoingAuth: &config.OutgoingAuth{Type: config.OutgoingClientCredentials, TokenURL: idp.TokenURL(), ClientID: "vmcp", ClientSecretEnv: secretEnv}}),
+		gateway.Options{})
+	cs := connect(t, gw.URL)
+
+	tokens := func() map[string]bool {
+		seen := map[string]bool{}
+		for _, a := range guard.Accepted() {
+			seen[a.Token] = true
+		}
+		return seen
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(tokens()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute of calls the backend has seen %d token(s), want a refreshed one", len(tokens()))
+		}
+		if got := callText(t, cs, "files_echo", map[string]any{"text": "hi"}); got != "hi" {
+			t.Fatalf("files_echo = %q", got)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	m := scrapeText(t, gw.Base)
+	for _, want := range []string{
+		`vmcp_token_requests_total{backend="files",grant="clientCredentials",outcome="ok",trigger="new"} 1`,
+		`vmcp_token_requests_total{backend="files",grant="clientCredentials",outcome="ok",trigger="refresh"} `,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }

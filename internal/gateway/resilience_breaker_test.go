@@ -133,3 +133,45 @@ func TestReadyzWhenEveryBreakerIsOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerStateMetricFollowsItsProbe: vmcp_backend_breaker_state goes
+// open (2), half-open (1) while the one probe after the cooldown is under
+// way, open again when the probe fails, and closed (0) when a later probe
+// reaches the backend. The cooldown runs on a fake clock.
+func TestBreakerStateMetricFollowsItsProbe(t *testing.T) {
+	t.Parallel()
+	hung := fixture.StartFaulty(t, "hung")
+	hung.Hang.Store(true)
+	cfg := baseConfig(config.Backend{Name: "hung", Transport: config.TransportStreamableHTTP, URL: hung.URL})
+	cfg.Session.BackendInitTimeout = config.Duration(2 * time.Second)
+	clock := fixture.NewClock(time.Now())
+	gw := startGateway(t, cfg, gateway.Options{Breaker: session.BreakerOptions{Threshold: 1, Cooldown: time.Hour, Now: clock.Now}})
+	state := func(want string) func() bool {
+		return func() bool {
+			return strings.Contains(scrapeText(t, gw.Base), `vmcp_backend_breaker_state{backend="hung"} `+want+"\n")
+		}
+	}
+
+	rawInit(t, gw.URL) // the session starts without the backend
+	eventually(t, "the breaker to open", state("2"))
+	clock.Advance(2 * time.Hour)
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		// The probe: this initialize's, or the first session's retry.
+		req, _ := http.NewRequest(http.MethodPost, gw.URL, strings.NewReader(initBody))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	eventually(t, "the breaker to be half-open while its probe hangs", state("1"))
+	<-probed
+	eventually(t, "the failed probe to open the breaker again", state("2"))
+
+	hung.Hang.Store(false)
+	clock.Advance(2 * time.Hour)
+	rawInit(t, gw.URL)
+	eventually(t, "a probe that reached the backend to close the breaker", state("0"))
+}
