@@ -49,7 +49,7 @@ func (h *legacyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // failure it answers 413, 408 or 400 itself and returns ok=false.
 func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, bool) {
 	if r.ContentLength > h.opts.MaxBodyBytes {
-		h.refused("body_too_large")
+		countRefused(h.opts.Observer, "body_too_large")
 		writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
 		return nil, false
 	}
@@ -70,7 +70,7 @@ func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byt
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			h.refused("body_too_large")
+			countRefused(h.opts.Observer, "body_too_large")
 			writeHTTPError(w, http.StatusRequestEntityTooLarge, nil, errorf(codeInvalidRequest, "request body exceeds %d bytes", h.opts.MaxBodyBytes))
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if r.ProtoMajor == 1 {
@@ -78,10 +78,10 @@ func (h *legacyHandler) readBody(w http.ResponseWriter, r *http.Request) (*[]byt
 				// cannot carry another request.
 				w.Header().Set("Connection", "close")
 			}
-			h.refused("body_timeout")
+			countRefused(h.opts.Observer, "body_timeout")
 			writeHTTPError(w, http.StatusRequestTimeout, nil, errorf(codeInvalidRequest, "request body did not arrive within %v", h.opts.ReadTimeout))
 		default:
-			h.refused("body_unreadable")
+			countRefused(h.opts.Observer, "body_unreadable")
 			writeHTTPError(w, http.StatusBadRequest, nil, errorf(codeInvalidRequest, "reading request body: %v", err))
 		}
 		return nil, false
@@ -131,12 +131,6 @@ func (h *legacyHandler) post(w http.ResponseWriter, r *http.Request, msg *jsonrp
 func (h *legacyHandler) observe(method string, start time.Time, err error) {
 	if h.opts.Observer != nil {
 		h.opts.Observer.ObserveRequest(method, time.Since(start), err != nil)
-	}
-}
-
-func (h *legacyHandler) refused(reason string) {
-	if h.opts.Observer != nil {
-		h.opts.Observer.ObserveRefused(reason)
 	}
 }
 

@@ -96,6 +96,14 @@ type Observer interface {
 	ObserveRefused(reason string)
 }
 
+// countRefused tells o, if set, of a request refused before it was read
+// as JSON-RPC, whatever its era.
+func countRefused(o Observer, reason string) {
+	if o != nil {
+		o.ObserveRefused(reason)
+	}
+}
+
 // Server is the front end. Create it with New; it is an http.Handler and
 // safe for concurrent use.
 type Server struct {
@@ -232,7 +240,7 @@ func (s *Server) Path() string { return s.opts.Path }
 // and its MCP-Protocol-Version header (isModernRequest).
 func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
-		s.legacy.refused("origin")
+		countRefused(s.opts.Observer, "origin")
 		writeHTTPError(w, http.StatusForbidden, nil, errorf(codeInvalidRequest, "Forbidden: %v", err))
 		return
 	}
@@ -251,7 +259,7 @@ func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 // handler.
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONMediaType(ct) {
-		s.legacy.refused("content_type")
+		countRefused(s.opts.Observer, "content_type")
 		writeHTTPError(w, http.StatusUnsupportedMediaType, nil, errorf(codeInvalidRequest, "Content-Type must be application/json"))
 		return
 	}
@@ -262,7 +270,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	defer s.legacy.bufs.Put(bp)
 	msg, jerr := jsonrpc.Decode(*bp, s.opts.MaxMessageDepth)
 	if jerr != nil {
-		s.legacy.refused("malformed")
+		countRefused(s.opts.Observer, "malformed")
 		writeHTTPError(w, http.StatusBadRequest, nil, jerr)
 		return
 	}
