@@ -3,6 +3,7 @@ package compat
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -55,10 +56,26 @@ func TestModernTSClientV2(t *testing.T) {
 			}
 		})
 	}
-	// The pool may build a second warm session when two requests overlap
-	// (a discover probe and a list); never one per request.
-	if n := web.Stats.Initializes(); n < 1 || n > 2 {
-		t.Errorf("backend initializes = %d for 6 calls, want 1 or 2 (warm sessions, none per request)", n)
+	// One warm session served both clients' ten requests, each sent once
+	// the one before it was answered; the backend's other initialize is
+	// vmcp's startup probe.
+	code, body, err := g.get("/status")
+	var st struct {
+		Gateway struct {
+			WarmPool struct {
+				Misses int `json:"misses"`
+				Hits   int `json:"hits"`
+			} `json:"warmPool"`
+		} `json:"gateway"`
+	}
+	if err != nil || code != http.StatusOK || json.Unmarshal(body, &st) != nil {
+		t.Fatalf("GET /status = %d %s %v", code, body, err)
+	}
+	if wp := st.Gateway.WarmPool; wp.Misses != 1 || wp.Hits != 9 {
+		t.Errorf("warm pool: %d sessions built and %d reused for 10 requests, want 1 and 9", wp.Misses, wp.Hits)
+	}
+	if n := web.Stats.Initializes(); n != 2 {
+		t.Errorf("backend initializes = %d for 6 calls, want 2 (the startup probe and one warm session, none per request)", n)
 	}
 }
 
